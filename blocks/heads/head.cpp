@@ -1,0 +1,23 @@
+#include "blocks/heads/head.h"
+
+namespace blocks {
+
+void HeadConfig::declare(Fields<HeadConfig>& f) {
+  f.add("normalization", &HeadConfig::normalization, "Normalization before the projection.")
+      .required();
+  f.add("tied", &HeadConfig::tied, "Whether the projection reuses the token embedding matrix.");
+  f.add("output", &HeadConfig::output,
+        "Output matrix [vocab_size, hidden_size] when not tied; null when tied.", Hint::optional);
+  f.add("lr_scale", &HeadConfig::lr_scale, "Learning-rate multiplier; 0 freezes.", Hint::optional)
+      .min(0);
+}
+
+void HeadConfig::resolve(ResolveContext& ctx) {
+  if (!tied)
+    set_default(output, WeightConfig{});
+  else if (output)
+    ctx.error(*this, "output", "is set but tied is true: a tied head has no output matrix");
+  apply_lr_scale(ctx, lr_scale);
+}
+
+}  // namespace blocks

@@ -1,0 +1,22 @@
+// The language-model head: final normalization and the output projection to vocabulary
+// logits, tied to the token embeddings or a matrix of its own.
+#pragma once
+
+#include "blocks/kinds.h"
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+struct HeadConfig : Declared<HeadConfig, config::Config> {
+  static constexpr std::string_view type_name = "head";
+  static constexpr std::string_view type_doc =
+      "Final normalization and projection to vocabulary logits.";
+  Dynamic<NormalizationConfig> normalization;
+  bool tied = false;
+  std::optional<WeightConfig> output;  // present iff not tied
+  double lr_scale = 1.0;
+  static void declare(Fields<HeadConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+}  // namespace blocks

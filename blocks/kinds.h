@@ -1,0 +1,62 @@
+// The kinds of the config language: each is an abstract base whose registered types fill a
+// polymorphic slot (`mixer: {type: attention, ...}`).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "framework/config/config.h"
+#include "framework/config/resolve.h"
+
+namespace blocks {
+
+using config::Declared;
+using config::Dynamic;
+using config::Fields;
+using config::Hint;
+using config::ResolveContext;
+using config::set_default;
+
+struct ModelConfig : config::Config {
+  static constexpr std::string_view kind_name = "model";
+};
+
+// A block, or a sequence of blocks standing where a block may stand.
+struct BlockConfig : config::Config {
+  static constexpr std::string_view kind_name = "block";
+  // Transformer blocks in this block once sequences are expanded.
+  virtual int64_t layer_count() const = 0;
+};
+
+struct SequenceConfig : BlockConfig {
+  static constexpr std::string_view kind_name = "sequence";
+};
+
+struct MixerConfig : config::Config {
+  static constexpr std::string_view kind_name = "mixer";
+};
+
+struct MlpConfig : config::Config {
+  static constexpr std::string_view kind_name = "mlp";
+};
+
+struct NormalizationConfig : config::Config {
+  static constexpr std::string_view kind_name = "normalization";
+};
+
+struct InitializationConfig : config::Config {
+  static constexpr std::string_view kind_name = "initialization";
+};
+
+struct RotaryConfig : config::Config {
+  static constexpr std::string_view kind_name = "rotary";
+};
+
+struct PeftConfig : config::Config {
+  static constexpr std::string_view kind_name = "peft";
+};
+
+// Registers every kind; called once by blocks::registry() before the types join.
+void register_kinds(config::Registry& registry);
+
+}  // namespace blocks

@@ -1,0 +1,125 @@
+#include "blocks/linear/linear.h"
+
+#include <algorithm>
+
+#include "blocks/init/constant.h"
+#include "blocks/init/normal.h"
+
+namespace blocks {
+
+namespace {
+
+// The logical name of the layer being resolved: the field or key that holds it.
+std::string own_name(const ResolveContext& ctx, std::string_view type) {
+  for (size_t i = ctx.names.size(); i-- > 1;)
+    if (ctx.names[i] == type) return ctx.names[i - 1];
+  return {};
+}
+
+bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
+  if (!t.layers) return true;
+  if (!ctx.layers || ctx.layers->empty()) return false;
+  return std::all_of(ctx.layers->begin(), ctx.layers->end(), [&](int64_t l) {
+    return l >= t.layers->first && l <= t.layers->second;
+  });
+}
+
+// PEFT targets are matched against every name on the path: the linear's own field name
+// (`query`), its parents' fields (`mlp`, `mixer`), and their kinds and types (`attention`).
+std::optional<bool> match_targets(const ResolveContext& ctx) {
+  auto& targets = ctx.state->targets;
+  if (targets.empty()) return std::nullopt;
+  bool matched = false;
+  for (auto& t : targets) {
+    if (std::find(ctx.names.begin(), ctx.names.end(), t.name) == ctx.names.end()) continue;
+    if (!covers(t, ctx)) continue;
+    ++t.matches;
+    matched = true;
+  }
+  return matched;
+}
+
+}  // namespace
+
+void apply_lr_scale(ResolveContext& ctx, double lr_scale) { ctx.lr_scale *= lr_scale; }
+
+Dynamic<InitializationConfig> default_weight_init(const ResolveContext& ctx, bool scaled) {
+  const double std = ctx.init_std.value_or(0.02);
+  if (scaled) {
+    ScaledNormalInitConfig init;
+    init.std = std;
+    return init;
+  }
+  NormalInitConfig init;
+  init.std = std;
+  return init;
+}
+
+void set_linear_defaults(LinearConfig& linear, const ResolveContext& ctx, bool scaled,
+                         bool apply_peft) {
+  linear.defaults.bias = ctx.add_linear_biases.value_or(false);
+  linear.defaults.weight_initialization = default_weight_init(ctx, scaled);
+  linear.defaults.bias_initialization = ZerosInitConfig{};
+  linear.defaults.apply_peft = apply_peft;
+}
+
+void LinearConfig::declare(Fields<LinearConfig>& f) {
+  f.add("bias", &LinearConfig::bias, "Whether the layer adds a bias; null: the parent decides.");
+  f.add("weight_initialization", &LinearConfig::weight_initialization,
+        "Initialization of the weight; null: the parent decides.", Hint::optional);
+  f.add("bias_initialization", &LinearConfig::bias_initialization,
+        "Initialization of the bias; null: zeros.", Hint::optional);
+  f.add("lr_scale", &LinearConfig::lr_scale,
+        "Learning-rate multiplier of this layer, times every lr_scale above; 0 freezes.",
+        Hint::optional)
+      .min(0);
+  f.add("apply_peft", &LinearConfig::apply_peft,
+        "Whether PEFT (e.g. LoRA) adapts this layer; null: PEFT targets or the parent decide.",
+        Hint::optional);
+  f.add("effective_lr_scale", &LinearConfig::effective_lr_scale,
+        "Product of lr_scale along the path from the model.", Hint::derived);
+  f.add("trainable", &LinearConfig::trainable,
+        "Whether the base weights train: effective_lr_scale > 0 and no PEFT freezing them.",
+        Hint::derived);
+}
+
+void LinearConfig::resolve(ResolveContext& ctx) {
+  set_default(bias, defaults.bias);
+  if (!weight_initialization)
+    weight_initialization = defaults.weight_initialization ? defaults.weight_initialization
+                                                           : default_weight_init(ctx);
+  if (!bias_initialization)
+    bias_initialization = defaults.bias_initialization ? defaults.bias_initialization
+                                                       : Dynamic<InitializationConfig>(ZerosInitConfig{});
+  const std::string name = own_name(ctx, "linear");
+  auto& seen = ctx.state->linear_names;
+  if (!name.empty() && std::find(seen.begin(), seen.end(), name) == seen.end())
+    seen.push_back(name);
+  if (!apply_peft) apply_peft = match_targets(ctx).value_or(defaults.apply_peft);
+  apply_lr_scale(ctx, lr_scale);
+  effective_lr_scale = ctx.lr_scale;
+  trainable = effective_lr_scale > 0 && !ctx.peft_active;
+}
+
+void WeightConfig::declare(Fields<WeightConfig>& f) {
+  f.add("initialization", &WeightConfig::initialization,
+        "Initialization; null: the parent decides.", Hint::optional);
+  f.add("lr_scale", &WeightConfig::lr_scale,
+        "Learning-rate multiplier, times every lr_scale above; 0 freezes.", Hint::optional)
+      .min(0);
+  f.add("effective_lr_scale", &WeightConfig::effective_lr_scale,
+        "Product of lr_scale along the path from the model.", Hint::derived);
+  f.add("trainable", &WeightConfig::trainable,
+        "Whether the weight trains: effective_lr_scale > 0 and no PEFT freezing it.",
+        Hint::derived);
+}
+
+void WeightConfig::resolve(ResolveContext& ctx) {
+  if (!initialization)
+    initialization = default_initialization ? default_initialization : default_weight_init(ctx);
+  apply_lr_scale(ctx, lr_scale);
+  effective_lr_scale = ctx.lr_scale;
+  trainable = effective_lr_scale > 0 && !ctx.peft_active;
+}
+
+}  // namespace blocks

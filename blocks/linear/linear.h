@@ -1,0 +1,65 @@
+// LinearConfig: one logical linear layer (fused layers such as key/value keep one per part).
+// Its defaults come from the parent config during resolution (Fast-LLM's customizable
+// defaults): the parent fills `defaults`, and unset fields take them.
+#pragma once
+
+#include "blocks/kinds.h"
+
+namespace blocks {
+
+struct LinearConfig : Declared<LinearConfig, config::Config> {
+  static constexpr std::string_view type_name = "linear";
+  static constexpr std::string_view type_doc =
+      "A linear layer: bias, initialization, lr scale, PEFT; unset fields default from the parent.";
+
+  std::optional<bool> bias;
+  Dynamic<InitializationConfig> weight_initialization;
+  Dynamic<InitializationConfig> bias_initialization;
+  double lr_scale = 1.0;
+  std::optional<bool> apply_peft;
+  double effective_lr_scale = 1.0;  // derived
+  bool trainable = true;            // derived
+
+  // Set by the parent during resolution, before this config resolves; not a field.
+  struct Defaults {
+    bool bias = false;
+    Dynamic<InitializationConfig> weight_initialization;
+    Dynamic<InitializationConfig> bias_initialization;
+    bool apply_peft = false;
+  } defaults;
+
+  static void declare(Fields<LinearConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+// A parameter that is not a linear layer: embeddings, an untied output matrix, gates.
+struct WeightConfig : Declared<WeightConfig, config::Config> {
+  static constexpr std::string_view type_name = "weight";
+  static constexpr std::string_view type_doc =
+      "A parameter tensor that is not a linear layer (embeddings, output matrix, gates).";
+
+  Dynamic<InitializationConfig> initialization;
+  double lr_scale = 1.0;
+  double effective_lr_scale = 1.0;  // derived
+  bool trainable = true;            // derived
+
+  Dynamic<InitializationConfig> default_initialization;  // set by the parent; not a field
+
+  static void declare(Fields<WeightConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+// The default weight initialization of linears: normal(0, init_std), where init_std comes
+// from the nearest `init_std` shortcut, else 0.02. `scaled` gives GPT-2's scaled_normal for
+// projections into the residual stream.
+Dynamic<InitializationConfig> default_weight_init(const ResolveContext& ctx, bool scaled = false);
+
+// Fills a child linear's defaults: bias from `add_linear_biases` (else false), weight init
+// as above, zero bias init.
+void set_linear_defaults(LinearConfig& linear, const ResolveContext& ctx, bool scaled = false,
+                         bool apply_peft = false);
+
+// Multiplies a config's own lr_scale into the context and reports a negative product.
+void apply_lr_scale(ResolveContext& ctx, double lr_scale);
+
+}  // namespace blocks

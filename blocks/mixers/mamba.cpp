@@ -1,0 +1,51 @@
+#include "blocks/mixers/mamba.h"
+
+#include "blocks/init/constant.h"
+#include "blocks/init/fan_scaled.h"
+#include "blocks/init/state_space.h"
+
+namespace blocks {
+
+void MambaConfig::declare(Fields<MambaConfig>& f) {
+  f.add("state_size", &MambaConfig::state_size, "State dimension N per channel.").min(1);
+  f.add("conv_kernel_size", &MambaConfig::conv_kernel_size,
+        "Width of the causal depthwise convolution.")
+      .min(1);
+  f.add("expansion", &MambaConfig::expansion, "Inner width = expansion * hidden_size.").min(1);
+  f.add("dt_rank", &MambaConfig::dt_rank, "Rank of the dt projection; default: ceil(hidden/16).")
+      .min(1);
+  f.add("conv_bias", &MambaConfig::conv_bias, "Whether the convolution has a bias.");
+  f.add("input", &MambaConfig::input, "Input projection to x and z (in_proj).", Hint::optional);
+  f.add("selection", &MambaConfig::selection, "Projection of x to dt, B and C (x_proj).",
+        Hint::optional);
+  f.add("dt", &MambaConfig::dt, "Projection of dt to the inner width (dt_proj); has a bias.",
+        Hint::optional);
+  f.add("output", &MambaConfig::output, "Output projection (out_proj).", Hint::optional);
+  f.add("conv", &MambaConfig::conv, "Depthwise convolution weight.", Hint::optional);
+  f.add("a_log", &MambaConfig::a_log, "Log of -A, the state decay.", Hint::optional);
+  f.add("d", &MambaConfig::d, "Skip connection D.", Hint::optional);
+  f.add("lr_scale", &MambaConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
+        Hint::optional)
+      .min(0);
+}
+
+void MambaConfig::resolve(ResolveContext& ctx) {
+  if (!dt_rank && ctx.hidden_size) dt_rank = (*ctx.hidden_size + 15) / 16;
+  set_linear_defaults(input, ctx);
+  set_linear_defaults(selection, ctx);
+  set_linear_defaults(dt, ctx);
+  dt.defaults.bias = true;  // the dt bias carries the time-step initialization
+  dt.defaults.bias_initialization = MambaDtInitConfig{};
+  set_linear_defaults(output, ctx, true);
+  KaimingInitConfig conv_init;  // PyTorch's Conv1d default: kaiming_uniform(a = sqrt(5))
+  conv_init.distribution = "uniform";
+  conv_init.negative_slope = 2.23606797749979;
+  conv.default_initialization = conv_init;
+  a_log.default_initialization = S4dRealInitConfig{};
+  d.default_initialization = OnesInitConfig{};
+  apply_lr_scale(ctx, lr_scale);
+}
+
+void register_mamba(config::Registry& registry) { registry.add<MambaConfig>(); }
+
+}  // namespace blocks

@@ -1,0 +1,27 @@
+// Mamba selective state-space mixer (Gu & Dao 2023; reference mamba_simple.py). Linear names:
+// `input` (in_proj: x and z), `selection` (x_proj: dt, B, C), `dt` (dt_proj), `output`.
+#pragma once
+
+#include "blocks/kinds.h"
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+struct MambaConfig : Declared<MambaConfig, MixerConfig> {
+  static constexpr std::string_view type_name = "mamba";
+  static constexpr std::string_view type_doc = "Mamba selective state-space model (Mamba-1).";
+
+  int64_t state_size = 16;
+  int64_t conv_kernel_size = 4;
+  int64_t expansion = 2;
+  std::optional<int64_t> dt_rank;  // default: ceil(hidden_size / 16)
+  bool conv_bias = true;
+  LinearConfig input, selection, dt, output;
+  WeightConfig conv, a_log, d;
+  double lr_scale = 1.0;
+
+  static void declare(Fields<MambaConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+}  // namespace blocks

@@ -1,0 +1,43 @@
+// Normalizations: layer_norm (Ba et al. 2016), rms_norm (Zhang & Sennrich 2019), none.
+// Weights default to ones and biases to zeros (a fixed default; no parent decides).
+#pragma once
+
+#include "blocks/kinds.h"
+
+namespace blocks {
+
+struct LayerNormConfig : Declared<LayerNormConfig, NormalizationConfig> {
+  static constexpr std::string_view type_name = "layer_norm";
+  static constexpr std::string_view type_doc =
+      "Layer normalization: (x - mean) / sqrt(var + epsilon) * weight + bias.";
+  double epsilon = 1e-5;
+  bool bias = true;
+  Dynamic<InitializationConfig> weight_initialization;
+  Dynamic<InitializationConfig> bias_initialization;
+  double lr_scale = 1.0;
+  double effective_lr_scale = 1.0;  // derived
+  bool trainable = true;            // derived
+  static void declare(Fields<LayerNormConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+struct RmsNormConfig : Declared<RmsNormConfig, NormalizationConfig> {
+  static constexpr std::string_view type_name = "rms_norm";
+  static constexpr std::string_view type_doc =
+      "Root-mean-square normalization: x / sqrt(mean(x^2) + epsilon) * weight.";
+  double epsilon = 1e-5;
+  Dynamic<InitializationConfig> weight_initialization;
+  double lr_scale = 1.0;
+  double effective_lr_scale = 1.0;  // derived
+  bool trainable = true;            // derived
+  static void declare(Fields<RmsNormConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+};
+
+struct NoNormConfig : Declared<NoNormConfig, NormalizationConfig> {
+  static constexpr std::string_view type_name = "none";
+  static constexpr std::string_view type_doc = "No normalization: the identity.";
+  static void declare(Fields<NoNormConfig>&) {}
+};
+
+}  // namespace blocks

@@ -1,0 +1,46 @@
+#include "blocks/peft/peft.h"
+
+namespace blocks {
+
+void PeftTargetConfig::declare(Fields<PeftTargetConfig>& f) {
+  f.add("name", &PeftTargetConfig::name, "Logical name to match.").required();
+  f.add("layers", &PeftTargetConfig::layers, "[first, last] decoder layers (inclusive); null: all.")
+      .min(0);
+}
+
+bool PeftTargetConfig::from_scalar(const config::Node& node, PeftTargetConfig& out,
+                                   config::ParseContext&) {
+  out.name = node.text;
+  out.mark = node.mark;
+  return true;
+}
+
+void LoraConfig::declare(Fields<LoraConfig>& f) {
+  f.add("rank", &LoraConfig::rank, "Rank r of the adapters A [r, in] and B [out, r].").min(1);
+  f.add("alpha", &LoraConfig::alpha, "Adapter output is scaled by alpha / rank.").above(0);
+  f.add("dropout", &LoraConfig::dropout, "Dropout on the adapter input.", Hint::optional)
+      .min(0)
+      .max(0.999);
+  f.add("targets", &LoraConfig::targets,
+        "Shortcut: names of the layers to adapt; sets apply_peft on every linear they match "
+        "(default without targets: query and value).",
+        Hint::shortcut);
+}
+
+void LoraConfig::validate(const ResolveContext& ctx) const {
+  if (!targets) return;
+  for (size_t i = 0; i < targets->size(); ++i) {
+    const auto& t = (*targets)[i];
+    if (t.layers && (t.layers->size() != 2 || (*t.layers)[0] > (*t.layers)[1]))
+      ctx.state->diagnostics->error(t.mark_of("layers"),
+                                    ctx.path_of("targets[" + std::to_string(i) + "].layers"),
+                                    "expected [first, last] with first <= last");
+  }
+}
+
+void register_peft(config::Registry& registry) {
+  registry.add<NoPeftConfig>();
+  registry.add<LoraConfig>();
+}
+
+}  // namespace blocks

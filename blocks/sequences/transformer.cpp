@@ -1,0 +1,64 @@
+#include "blocks/sequences/transformer.h"
+
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+void take_shortcuts(std::optional<bool>& add_linear_biases, std::optional<double>& init_std,
+                    ResolveContext& ctx) {
+  if (add_linear_biases) ctx.add_linear_biases = *add_linear_biases;
+  if (init_std) ctx.init_std = *init_std;
+  add_linear_biases.reset();
+  init_std.reset();
+}
+
+void TransformerConfig::declare(Fields<TransformerConfig>& f) {
+  f.add("mixer", &TransformerConfig::mixer, "Token mixer (attention, mamba).").required();
+  f.add("mlp", &TransformerConfig::mlp, "Channel mixer (mlp, gated, moe).").required();
+  f.add("normalization", &TransformerConfig::normalization,
+        "Normalization of the mixer branch (and of the others unless they are set).")
+      .required();
+  f.add("mlp_normalization", &TransformerConfig::mlp_normalization,
+        "Normalization of the MLP branch; default: same as normalization.");
+  f.add("sub_normalization", &TransformerConfig::sub_normalization,
+        "Sub-LN only: normalization before each branch's output projection; default: same as "
+        "normalization.");
+  f.add("normalization_placement", &TransformerConfig::normalization_placement,
+        "pre: x + f(norm(x)); post: norm(x + f(x)); sub: pre plus sub_normalization inside f.")
+      .choices({"pre", "post", "sub"});
+  f.add("residual_scale", &TransformerConfig::residual_scale,
+        "Multiplies the residual stream before each branch is added (DeepNet's alpha).")
+      .above(0);
+  f.add("dropout", &TransformerConfig::dropout, "Dropout on each branch's output.",
+        Hint::optional)
+      .min(0)
+      .max(0.999);
+  f.add("lr_scale", &TransformerConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
+        Hint::optional)
+      .min(0);
+  f.add("add_linear_biases", &TransformerConfig::add_linear_biases,
+        "Shortcut: default `bias` of every linear in this block.", Hint::shortcut);
+  f.add("init_std", &TransformerConfig::init_std,
+        "Shortcut: default weight std of every linear in this block.", Hint::shortcut)
+      .min(0);
+}
+
+void TransformerConfig::resolve(ResolveContext& ctx) {
+  take_shortcuts(add_linear_biases, init_std, ctx);
+  if (normalization) {
+    set_default(mlp_normalization, normalization);
+    if (normalization_placement == "sub") set_default(sub_normalization, normalization);
+  }
+  apply_lr_scale(ctx, lr_scale);
+}
+
+void TransformerConfig::validate(const ResolveContext& ctx) const {
+  if (sub_normalization && normalization_placement != "sub")
+    ctx.error(*this, "sub_normalization",
+              "is only used with normalization_placement: sub (found '" +
+                  normalization_placement + "')");
+}
+
+void register_transformer(config::Registry& registry) { registry.add<TransformerConfig>(); }
+
+}  // namespace blocks

@@ -1,0 +1,223 @@
+// The base of every declared config type, and the declaration machinery: one `declare`
+// function per type lists its fields (name, member, doc, hint, limits); parsing, dumping,
+// the JSON Schema, the reference docs and diffs are all derived from that list.
+//
+//   struct RmsNormConfig : Declared<RmsNormConfig, NormalizationConfig> {
+//     static constexpr std::string_view type_name = "rms_norm";
+//     static constexpr std::string_view type_doc = "Root-mean-square normalization.";
+//     double epsilon = 1e-5;
+//     static void declare(Fields<RmsNormConfig>& f) {
+//       f.add("epsilon", &RmsNormConfig::epsilon, "Added to the mean square.").above(0);
+//     }
+//   };
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "framework/config/diagnostics.h"
+#include "framework/config/node.h"
+
+namespace blocks::config {
+
+using Json = nlohmann::ordered_json;
+
+// What a field means for users and tools (Fast-LLM's hints): architecture fields change the
+// model's shape or math and lead diffs; optional fields are features and training knobs;
+// derived fields are computed during resolution; shortcuts expand into other fields and vanish.
+enum class Hint { architecture, optional, derived, shortcut };
+std::string_view to_string(Hint hint);
+
+class Config;
+class ParseContext;
+class SchemaBuilder;
+struct ResolveContext;
+struct TypeInfo;
+struct FieldInfo;
+
+// Visits the configs directly inside a field: `suffix` extends the config path
+// (".mixer", "[3]", ".attention"), `name` is the logical name used by PEFT targets.
+using ChildVisitor = std::function<void(Config& child, const std::string& suffix,
+                                        const std::string& name)>;
+
+class Config {
+ public:
+  static constexpr std::string_view kind_name = "";  // "" for plain nested structs
+
+  Config() = default;
+  Config(const Config&) = default;
+  Config& operator=(const Config&) = default;
+  virtual ~Config() = default;
+
+  virtual const TypeInfo& type() const = 0;
+  virtual std::unique_ptr<Config> clone() const = 0;
+  // Pre-order: fill defaults of this config and its children from the context, and update the
+  // context that the children will see. Must be idempotent: resolving twice changes nothing.
+  virtual void resolve(ResolveContext&) {}
+  // Post-order, once the children are resolved: values that depend on them.
+  virtual void finish(ResolveContext&) {}
+  // Post-order, on the resolved tree: cross-field rules.
+  virtual void validate(const ResolveContext&) const {}
+
+  // Where this config and each of its fields were written; empty for configs built in C++.
+  Mark mark;
+  std::vector<std::pair<std::string_view, Mark>> field_marks;
+  const Mark& mark_of(std::string_view field) const;
+};
+
+struct FieldInfo {
+  std::string name;
+  std::string doc;
+  Hint hint = Hint::architecture;
+  bool required = false;
+  std::optional<double> min, max;       // inclusive bounds for numbers
+  std::optional<double> above;          // exclusive lower bound
+  std::vector<std::string> choices;     // allowed strings
+
+  std::function<void(const FieldInfo&, Config&, const Node&, ParseContext&)> parse;
+  std::function<Json(const Config&)> dump;
+  std::function<bool(const Config&)> present;  // false: left out of dumps (unset shortcut)
+  std::function<Json(SchemaBuilder&, const FieldInfo&)> schema;
+  std::function<std::string()> type_text;      // "integer", "list of block", ...
+  std::function<Json()> default_value;         // dump of a default-constructed config's field
+  std::function<void(Config&, const ChildVisitor&)> children;  // empty: holds no configs
+};
+
+struct TypeInfo {
+  std::string kind;  // "mixer"; "" for plain nested structs such as `linear`
+  std::string name;  // "attention"
+  std::string doc;
+  std::vector<FieldInfo> fields;
+  std::function<std::unique_ptr<Config>()> make;
+  // Optional rewrite of the raw node before its fields are parsed (e.g. per-layer overrides
+  // that merge onto a named block).
+  void (*preprocess)(Node&, ParseContext&) = nullptr;
+
+  const FieldInfo* field(std::string_view name) const;
+  std::vector<std::string> field_names() const;
+};
+
+// Parsing state: the registry of dynamic types, where errors go, and the current config path.
+class ParseContext {
+ public:
+  ParseContext(const class Registry& registry, Diagnostics& diagnostics)
+      : registry_(registry), diagnostics_(diagnostics) {}
+  const Registry& registry() const { return registry_; }
+  Diagnostics& diagnostics() { return diagnostics_; }
+  const std::string& path() const { return path_; }
+  void error(const Mark& mark, std::string message) {
+    diagnostics_.error(mark, path_, std::move(message));
+  }
+
+  // Extends the path for one scope.
+  class Scope {
+   public:
+    Scope(ParseContext& ctx, std::string_view suffix) : ctx_(ctx), size_(ctx.path_.size()) {
+      if (!ctx.path_.empty() && !suffix.empty() && suffix[0] == '.')
+        ctx.path_ += suffix;
+      else if (ctx.path_.empty() && !suffix.empty() && suffix[0] == '.')
+        ctx.path_ += suffix.substr(1);
+      else
+        ctx.path_ += suffix;
+    }
+    ~Scope() { ctx_.path_.resize(size_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    ParseContext& ctx_;
+    size_t size_;
+  };
+
+ private:
+  const Registry& registry_;
+  Diagnostics& diagnostics_;
+  std::string path_;
+};
+
+// Fills `config`'s fields from a mapping node; unknown keys and missing required fields are
+// reported. `skip` names keys that the caller handled (the `type:` of dynamic configs).
+void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseContext& ctx,
+                  std::string_view skip = {});
+Json dump_fields(const TypeInfo& info, const Config& config);
+// The closest of `candidates` to `word`, if close enough to be a likely typo.
+std::optional<std::string> did_you_mean(std::string_view word,
+                                        const std::vector<std::string>& candidates);
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
+
+template <class T>
+const TypeInfo& type_info();
+
+// CRTP helper: gives a declared config its TypeInfo and value-semantic clone.
+template <class Self, class Base>
+class Declared : public Base {
+ public:
+  const TypeInfo& type() const override { return type_info<Self>(); }
+  std::unique_ptr<Config> clone() const override {
+    return std::make_unique<Self>(static_cast<const Self&>(*this));
+  }
+};
+
+// A polymorphic slot holding one config of kind K (e.g. Dynamic<MixerConfig>), chosen in YAML
+// by `type:`. Copies deeply, so configs stay plain values.
+template <class K>
+class Dynamic {
+ public:
+  Dynamic() = default;
+  template <class T, class = std::enable_if_t<std::is_base_of_v<K, T>>>
+  Dynamic(T value) : ptr_(std::make_unique<T>(std::move(value))) {}  // NOLINT: implicit on purpose
+  explicit Dynamic(std::unique_ptr<K> ptr) : ptr_(std::move(ptr)) {}
+  Dynamic(const Dynamic& o) : ptr_(o.ptr_ ? static_cast<K*>(o.ptr_->clone().release()) : nullptr) {}
+  Dynamic(Dynamic&&) noexcept = default;
+  Dynamic& operator=(const Dynamic& o) {
+    if (this != &o) ptr_.reset(o.ptr_ ? static_cast<K*>(o.ptr_->clone().release()) : nullptr);
+    return *this;
+  }
+  Dynamic& operator=(Dynamic&&) noexcept = default;
+
+  bool has_value() const { return ptr_ != nullptr; }
+  explicit operator bool() const { return has_value(); }
+  K& operator*() const { return *ptr_; }
+  K* operator->() const { return ptr_.get(); }
+  K* get() const { return ptr_.get(); }
+  void reset() { ptr_.reset(); }
+  // The registered type name ("attention"), or "" when empty.
+  std::string_view type_name() const;
+  template <class T>
+  T* as() const {
+    return dynamic_cast<T*>(ptr_.get());
+  }
+
+ private:
+  std::unique_ptr<K> ptr_;
+};
+
+template <class T>
+struct is_dynamic : std::false_type {};
+template <class K>
+struct is_dynamic<Dynamic<K>> : std::true_type {};
+
+template <class K>
+std::string_view Dynamic<K>::type_name() const {
+  return ptr_ ? std::string_view(ptr_->type().name) : std::string_view();
+}
+
+// Sets an unset optional to a default: how parents push defaults into children.
+template <class T, class U>
+void set_default(std::optional<T>& value, U&& fallback) {
+  if (!value) value = std::forward<U>(fallback);
+}
+template <class K, class U>
+void set_default(Dynamic<K>& value, U&& fallback) {
+  if (!value) value = std::forward<U>(fallback);
+}
+
+}  // namespace blocks::config
+
+#include "framework/config/codec.h"
+#include "framework/config/fields.h"

@@ -1,0 +1,38 @@
+#include "framework/config/diagnostics.h"
+
+#include <algorithm>
+
+namespace blocks::config {
+
+std::string Diagnostic::format() const {
+  std::string out = mark.where() + ": error: ";
+  if (!path.empty()) out += path + ": ";
+  return out + message;
+}
+
+void Diagnostics::error(Mark mark, std::string path, std::string message) {
+  items_.push_back({std::move(mark), std::move(path), std::move(message)});
+}
+
+std::string Diagnostics::format() const {
+  std::vector<Diagnostic> sorted = items_;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    const std::string fa = a.mark.file ? *a.mark.file : "";
+    const std::string fb = b.mark.file ? *b.mark.file : "";
+    if (fa != fb) return fa < fb;
+    if (a.mark.line != b.mark.line) return a.mark.line < b.mark.line;
+    return a.mark.column < b.mark.column;
+  });
+  std::string out;
+  for (const auto& d : sorted) out += d.format() + "\n";
+  return out;
+}
+
+void Diagnostics::append(const Diagnostics& other) {
+  items_.insert(items_.end(), other.items_.begin(), other.items_.end());
+}
+
+ConfigError::ConfigError(Diagnostics diagnostics)
+    : diagnostics_(std::move(diagnostics)), text_(diagnostics_.format()) {}
+
+}  // namespace blocks::config

@@ -1,0 +1,107 @@
+#include "framework/config/diff.h"
+
+#include <algorithm>
+#include <map>
+
+namespace blocks::config {
+
+namespace {
+
+void collect(const Config& config, const std::string& path, Hint inherited,
+             std::vector<Leaf>& out);
+
+// Flattens a dumped JSON value below a field into leaves, recursing through nested configs.
+void collect_field(const Config& config, const FieldInfo& f, const std::string& path,
+                   std::vector<Leaf>& out) {
+  if (!f.present(config)) return;
+  if (!f.children) {
+    out.push_back({path, f.hint, f.dump(config)});
+    return;
+  }
+  Json value = f.dump(config);
+  if (value.is_null() || (value.is_array() && value.empty()) ||
+      (value.is_object() && value.empty())) {
+    out.push_back({path, f.hint, value});
+    return;
+  }
+  f.children(const_cast<Config&>(config),
+             [&](Config& child, const std::string& suffix, const std::string&) {
+               const std::string child_path =
+                   path.substr(0, path.size() - f.name.size() - 1) + suffix;
+               if (!child.type().kind.empty())
+                 out.push_back({child_path + ".type", f.hint, child.type().name});
+               collect(child, child_path, f.hint, out);
+             });
+}
+
+void collect(const Config& config, const std::string& path, Hint, std::vector<Leaf>& out) {
+  for (const auto& f : config.type().fields) collect_field(config, f, path + "." + f.name, out);
+}
+
+int rank(Hint h) {
+  switch (h) {
+    case Hint::architecture: return 0;
+    case Hint::optional: return 1;
+    case Hint::shortcut: return 2;
+    case Hint::derived: return 3;
+  }
+  return 4;
+}
+
+}  // namespace
+
+std::vector<Leaf> leaves(const Document& document) {
+  std::vector<Leaf> out;
+  out.push_back({"version", Hint::architecture, document.version});
+  if (document.model) {
+    out.push_back({"model.type", Hint::architecture, document.model->type().name});
+    collect(*document.model, "model", Hint::architecture, out);
+  }
+  return out;
+}
+
+std::vector<Difference> diff(const Document& a, const Document& b) {
+  const auto la = leaves(a);
+  const auto lb = leaves(b);
+  std::map<std::string, const Leaf*> in_b;
+  for (const auto& l : lb) in_b[l.path] = &l;
+  std::map<std::string, bool> seen;
+  std::vector<Difference> out;
+  for (const auto& l : la) {
+    seen[l.path] = true;
+    auto it = in_b.find(l.path);
+    if (it == in_b.end()) {
+      out.push_back({l.path, l.hint, l.value, nullptr, true, false});
+    } else if (it->second->value != l.value) {
+      out.push_back({l.path, l.hint, l.value, it->second->value, false, false});
+    }
+  }
+  for (const auto& l : lb)
+    if (!seen.count(l.path)) out.push_back({l.path, l.hint, nullptr, l.value, false, true});
+  std::stable_sort(out.begin(), out.end(), [](const Difference& x, const Difference& y) {
+    return rank(x.hint) < rank(y.hint);
+  });
+  return out;
+}
+
+std::string format_diff(const std::vector<Difference>& differences) {
+  std::string out;
+  std::string group;
+  for (const auto& d : differences) {
+    const std::string g(to_string(d.hint));
+    if (g != group) {
+      out += g + ":\n";
+      group = g;
+    }
+    out += "  " + d.path + ": ";
+    if (d.only_before)
+      out += d.before.dump() + " -> (absent)\n";
+    else if (d.only_after)
+      out += "(absent) -> " + d.after.dump() + "\n";
+    else
+      out += d.before.dump() + " -> " + d.after.dump() + "\n";
+  }
+  return out;
+}
+
+}  // namespace blocks::config

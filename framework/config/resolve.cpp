@@ -1,0 +1,70 @@
+#include "framework/config/resolve.h"
+
+namespace blocks::config {
+
+std::string ResolveContext::path_of(std::string_view field) const {
+  if (field.empty()) return path;
+  return path.empty() ? std::string(field) : path + "." + std::string(field);
+}
+
+void ResolveContext::error(const Config& at, std::string_view field, std::string message) const {
+  Mark m = at.mark_of(field);
+  if (!m.known()) m = mark;
+  state->diagnostics->error(m, path_of(field), std::move(message));
+}
+
+namespace {
+
+std::string extend(const std::string& path, const std::string& suffix) {
+  if (path.empty() && !suffix.empty() && suffix[0] == '.') return suffix.substr(1);
+  return path + suffix;
+}
+
+void walk(Config& config, ResolveContext ctx) {
+  if (config.mark.known()) ctx.mark = config.mark;
+  const TypeInfo& info = config.type();
+  if (!info.kind.empty()) ctx.names.push_back(info.kind);
+  ctx.names.push_back(info.name);
+  config.resolve(ctx);
+  const auto* hook = dynamic_cast<const ChildContexts*>(&config);
+  for (const auto& f : info.fields) {
+    if (!f.children) continue;
+    f.children(config, [&](Config& child, const std::string& suffix, const std::string& name) {
+      ResolveContext sub = ctx;
+      sub.path = extend(ctx.path, suffix);
+      sub.names.push_back(name);
+      if (hook) hook->enter(child, sub);
+      walk(child, std::move(sub));
+    });
+  }
+  config.finish(ctx);
+  config.validate(ctx);
+}
+
+void visit_all(Config& config, const std::string& path,
+               const std::function<void(Config&, const std::string&)>& visit) {
+  visit(config, path);
+  for (const auto& f : config.type().fields) {
+    if (!f.children) continue;
+    f.children(config, [&](Config& child, const std::string& suffix, const std::string&) {
+      visit_all(child, extend(path, suffix), visit);
+    });
+  }
+}
+
+}  // namespace
+
+void for_each_config(Config& root, const std::string& root_path,
+                     const std::function<void(Config&, const std::string& path)>& visit) {
+  visit_all(root, root_path, visit);
+}
+
+void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path) {
+  ResolveContext ctx;
+  ctx.state = std::make_shared<ResolveState>();
+  ctx.state->diagnostics = &diagnostics;
+  ctx.path = root_path;
+  walk(root, std::move(ctx));
+}
+
+}  // namespace blocks::config

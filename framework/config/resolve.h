@@ -1,0 +1,65 @@
+// Resolution (DESIGN principle 3): one pre-order pass in which each config fills its defaults
+// and pushes values down (hidden size, lr-scale products, linear defaults, PEFT targets, layer
+// numbers), then a post-order pass of cross-field rules. The result shows every field.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "framework/config/config.h"
+
+namespace blocks::config {
+
+// A PEFT target (`query`, or `mlp` limited to layers 0-7) and how many linears it matched.
+struct LinearTarget {
+  std::string name;
+  std::optional<std::pair<int64_t, int64_t>> layers;  // inclusive range of decoder layers
+  Mark mark;
+  std::string path;
+  size_t matches = 0;
+};
+
+// State shared by the whole pass.
+struct ResolveState {
+  Diagnostics* diagnostics = nullptr;
+  std::vector<LinearTarget> targets;    // empty: no `targets` given
+  std::vector<std::string> linear_names;  // every logical linear name seen, for suggestions
+};
+
+struct ResolveContext {
+  std::shared_ptr<ResolveState> state;
+  std::string path;
+  Mark mark;                        // nearest source mark, for values made by resolution
+  std::vector<std::string> names;   // field names, map keys, kinds and types from the root
+  std::optional<int64_t> hidden_size;
+  int64_t num_layers = 0;           // blocks in the enclosing model's decoder
+  double lr_scale = 1.0;            // product of every lr_scale above
+  std::optional<bool> add_linear_biases;
+  std::optional<double> init_std;
+  bool peft_active = false;         // a PEFT method other than `none` is configured
+  // Decoder layers (0-based) that this subtree stands for; null above the decoder.
+  std::shared_ptr<const std::vector<int64_t>> layers;
+  bool number_layers = false;       // the next sequence down is a decoder and numbers its layers
+
+  // Reports at the field's mark (or the nearest known one) with path `path.field`.
+  void error(const Config& at, std::string_view field, std::string message) const;
+  std::string path_of(std::string_view field) const;
+};
+
+// Resolves `root` in place. Errors go to `diagnostics`.
+void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path = "model");
+
+// Visits every config below `root`, pre-order, with its path.
+void for_each_config(Config& root, const std::string& root_path,
+                     const std::function<void(Config&, const std::string& path)>& visit);
+
+// Hook for configs whose children need their own context (sequences number their layers).
+class ChildContexts {
+ public:
+  virtual ~ChildContexts() = default;
+  virtual void enter(const Config& child, ResolveContext& child_ctx) const = 0;
+};
+
+}  // namespace blocks::config

@@ -1,0 +1,31 @@
+// Collects JSON Schema definitions while field codecs describe themselves.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace blocks::config {
+
+struct TypeInfo;
+class Registry;
+
+class SchemaBuilder {
+ public:
+  explicit SchemaBuilder(const Registry& registry) : registry_(registry) {}
+  // {"$ref": ...} to the definition of a plain nested struct type, defining it on first use.
+  nlohmann::ordered_json ref_struct(const TypeInfo& info);
+  // {"$ref": ...} to the union of every type a slot of `kind` accepts.
+  nlohmann::ordered_json ref_kind(std::string_view kind);
+  nlohmann::ordered_json definitions() const;
+  const Registry& registry() const { return registry_; }
+
+ private:
+  nlohmann::ordered_json object_schema(const TypeInfo& info, bool with_type);
+  const Registry& registry_;
+  std::map<std::string, nlohmann::ordered_json> defs_;
+};
+
+}  // namespace blocks::config

@@ -1,0 +1,131 @@
+// blockc: the command-line face of blocks. Parses arguments, calls the library, prints.
+// Exit codes: 0 success, 1 invalid input, 2 usage error.
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "blocks/registry.h"
+#include "framework/config/diff.h"
+#include "framework/config/document.h"
+#include "framework/config/emit.h"
+#include "framework/config/schema.h"
+
+namespace {
+
+using namespace blocks::config;
+
+int write_output(const std::string& text, const std::string& path) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return 0;
+  }
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) {
+    spdlog::error("cannot write {}", path);
+    return 1;
+  }
+  return 0;
+}
+
+std::optional<Document> load(const std::string& path, const std::vector<std::string>& sets) {
+  Diagnostics diagnostics;
+  LoadOptions options;
+  options.sets = sets;
+  auto doc = load_document(path, blocks::registry(), diagnostics, options);
+  std::cerr << diagnostics.format();
+  return doc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("blockc");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("blockc: %l: %v");
+
+  CLI::App app{"blockc: validate, resolve and inspect blocks model configs"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging on stderr");
+
+  std::vector<std::string> files;
+  std::vector<std::string> sets;
+  std::string format = "yaml";
+  std::string output;
+  std::string name;
+  bool markdown = false;
+
+  auto* validate = app.add_subcommand("validate", "Check config files; every problem is reported");
+  validate->add_option("files", files, "Config files")->required();
+  validate->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+
+  auto* resolve = app.add_subcommand("resolve", "Print the fully explicit config");
+  resolve->add_option("file", files, "Config file")->required()->expected(1);
+  resolve->add_option("--format", format, "yaml or json")->check(CLI::IsMember({"yaml", "json"}));
+  resolve->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+  resolve->add_option("-o,--output", output, "Write here instead of stdout");
+
+  auto* schema = app.add_subcommand("schema", "Print the JSON Schema of the config language");
+  schema->add_option("-o,--output", output, "Write here instead of stdout");
+
+  auto* explain_cmd = app.add_subcommand("explain", "Describe kinds, types and their fields");
+  explain_cmd->add_option("name", name, "A kind or type name; none: the overview");
+  explain_cmd->add_flag("--markdown", markdown, "The whole reference as Markdown");
+  explain_cmd->add_option("-o,--output", output, "Write here instead of stdout");
+
+  auto* diff_cmd = app.add_subcommand("diff", "Differences of two resolved configs");
+  diff_cmd->add_option("files", files, "Two config files")->required()->expected(2);
+  diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  const auto& registry = blocks::registry();
+
+  if (validate->parsed()) {
+    int status = 0;
+    for (const auto& file : files) {
+      spdlog::debug("validating {}", file);
+      if (!load(file, sets)) status = 1;
+    }
+    if (status == 0) spdlog::debug("{} file(s) valid", files.size());
+    return status;
+  }
+  if (resolve->parsed()) {
+    auto doc = load(files[0], sets);
+    if (!doc) return 1;
+    const Json json = doc->dump();
+    return write_output(format == "json" ? to_json(json) : to_yaml(json), output);
+  }
+  if (schema->parsed()) return write_output(json_schema(registry).dump(2) + "\n", output);
+  if (explain_cmd->parsed()) {
+    if (markdown) return write_output(reference_markdown(registry), output);
+    if (name.empty()) return write_output(explain_all(registry), output);
+    std::string text = explain(registry, name);
+    if (text.empty()) {
+      std::vector<std::string> names;
+      for (const auto* k : registry.kinds()) names.push_back(k->name);
+      for (const auto* t : registry.all_types()) names.push_back(t->name);
+      std::string message = "unknown kind or type '" + name + "'";
+      if (auto guess = did_you_mean(name, names)) message += "; did you mean '" + *guess + "'?";
+      spdlog::error("{}", message);
+      return 2;
+    }
+    return write_output(text, output);
+  }
+  if (diff_cmd->parsed()) {
+    auto a = load(files[0], sets);
+    auto b = load(files[1], sets);
+    if (!a || !b) return 1;
+    std::cout << format_diff(diff(*a, *b));
+    return 0;
+  }
+  return 2;
+}
