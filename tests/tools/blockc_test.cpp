@@ -1,0 +1,161 @@
+// blockc's contract (DESIGN.md): exit codes 0 / 1 / 2, errors on stderr as
+// FILE:LINE:COL: error: PATH: message, and the outputs of each command.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+Run blockc(const std::string& args) {
+  static const fs::path dir = [] {
+    auto d = fs::temp_directory_path() / ("blockc_test_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  const std::string out = (dir / "out").string(), err = (dir / "err").string();
+  const std::string cmd = std::string(BLOCKC) + " " + args + " >" + out + " 2>" + err;
+  Run r;
+  const int status = std::system(cmd.c_str());
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string write(const std::string& name, const std::string& text) {
+  const fs::path dir = fs::temp_directory_path() / ("blockc_test_files_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  return (dir / name).string();
+}
+
+const char* kSmall = R"(version: 1
+model:
+  type: language_model
+  hidden_size: 64
+  embeddings: {vocab_size: 100}
+  decoder:
+    type: repeat
+    num_layers: 2
+    block:
+      type: transformer
+      mixer: {type: attention, heads: 4}
+      mlp: {type: gated, intermediate_size: 128}
+      normalization: {type: rms_norm}
+  head:
+    normalization: {type: rms_norm}
+)";
+
+TEST(Blockc, ValidateValidFileExitsZeroSilently) {
+  auto r = blockc("validate " + write("ok.yaml", kSmall));
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Blockc, ValidateReportsEveryProblemAndExitsOne) {
+  std::string text = kSmall;
+  text.replace(text.find("heads: 4"), 8, "heads: 0");
+  text.replace(text.find("intermediate_size: 128"), 22, "intermediat_size: 128");
+  const auto bad = write("bad.yaml", text);
+  auto r = blockc("validate " + write("ok2.yaml", kSmall) + " " + bad);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            bad + ":11:39: error: model.decoder.block.mixer.heads: must be >= 1, found 0\n" +
+            bad + ":12:12: error: model.decoder.block.mlp: missing required field "
+                  "'intermediate_size'\n" +
+            bad + ":12:26: error: model.decoder.block.mlp: unknown field 'intermediat_size' in "
+                  "gated mlp; did you mean 'intermediate_size'? (valid: intermediate_size, "
+                  "activation, dropout, gate, up, down, lr_scale)\n");
+}
+
+TEST(Blockc, UsageErrorsExitTwo) {
+  EXPECT_EQ(blockc("").code, 2);
+  EXPECT_EQ(blockc("frobnicate").code, 2);
+  EXPECT_EQ(blockc("resolve").code, 2);
+  EXPECT_EQ(blockc("resolve x.yaml --format toml").code, 2);
+}
+
+TEST(Blockc, MissingFileIsInvalidInput) {
+  auto r = blockc("validate /nonexistent/model.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "/nonexistent/model.yaml:0:0: error: cannot read file: No such file or directory\n");
+}
+
+TEST(Blockc, ResolveJsonWithSet) {
+  auto r = blockc("resolve " + write("s.yaml", kSmall) +
+                  " --format json --set model.hidden_size=128 --set model.decoder.num_layers=3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["model"]["hidden_size"], 128);
+  EXPECT_EQ(j["model"]["decoder"]["num_layers"], 3);
+  EXPECT_EQ(j["model"]["decoder"]["block"]["mixer"]["head_size"], 32);
+  EXPECT_EQ(j["model"]["decoder"]["block"]["mlp"]["down"]["weight_initialization"]["num_layers"], 3);
+}
+
+TEST(Blockc, SetErrorsPointAtTheCommandLine) {
+  auto r = blockc("validate " + write("s2.yaml", kSmall) + " --set model.hidden_size=-5");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "<command line>:1:19: error: model.hidden_size: must be >= 1, found -5\n");
+}
+
+TEST(Blockc, ResolveIsAFixedPoint) {
+  auto first = blockc("resolve " + write("f.yaml", kSmall));
+  ASSERT_EQ(first.code, 0);
+  auto second = blockc("resolve " + write("f2.yaml", first.out));
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_EQ(first.out, second.out);
+}
+
+TEST(Blockc, Explain) {
+  auto r = blockc("explain attention");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("heads: integer, >= 1 = required [architecture]"), std::string::npos)
+      << r.out;
+  auto k = blockc("explain mixer");
+  EXPECT_NE(k.out.find("attention: "), std::string::npos);
+  EXPECT_NE(k.out.find("mamba: "), std::string::npos);
+  auto u = blockc("explain atention");
+  EXPECT_EQ(u.code, 2);
+  EXPECT_NE(u.err.find("unknown kind or type 'atention'; did you mean 'attention'?"),
+            std::string::npos)
+      << u.err;
+}
+
+TEST(Blockc, SchemaIsJson) {
+  auto r = blockc("schema");
+  ASSERT_EQ(r.code, 0);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["$schema"], "https://json-schema.org/draft/2020-12/schema");
+}
+
+TEST(Blockc, DiffListsArchitectureFirst) {
+  std::string other = kSmall;
+  other.replace(other.find("hidden_size: 64"), 15, "hidden_size: 128");
+  other.replace(other.find("num_layers: 2"), 13, "num_layers: 2\n    lr_scale: 0.5");
+  auto r = blockc("diff " + write("a.yaml", kSmall) + " " + write("b.yaml", other));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto arch = r.out.find("architecture:\n  model.hidden_size: 64 -> 128\n");
+  const auto opt = r.out.find("optional:\n  model.decoder.lr_scale: 1.0 -> 0.5\n");
+  EXPECT_NE(arch, std::string::npos) << r.out;
+  EXPECT_NE(opt, std::string::npos) << r.out;
+  EXPECT_LT(arch, opt);
+}
+
+}  // namespace

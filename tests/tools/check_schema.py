@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Cross-checks blocks' JSON Schema with an independent validator (python3-jsonschema):
+the schema is a valid draft 2020-12 schema, every resolved config validates against it, every
+authored config file validates too, and a few broken documents are rejected."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import jsonschema
+import yaml
+
+blockc, source = sys.argv[1], pathlib.Path(sys.argv[2])
+schema = json.loads((source / "schemas" / "blocks.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+
+failures = 0
+checked = 0
+for config in sorted((source / "configs").glob("*.yaml")):
+    resolved = subprocess.run([blockc, "resolve", str(config), "--format", "json"],
+                              check=True, capture_output=True, text=True).stdout
+    for name, doc in ((config.name + " (resolved)", json.loads(resolved)),
+                      (config.name, yaml.safe_load(config.read_text()))):
+        errors = list(validator.iter_errors(doc))
+        checked += 1
+        for e in errors[:5]:
+            failures += 1
+            print(f"FAIL {name}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+
+bad = [
+    {"version": 1, "model": {"type": "language_model", "hidden_size": "wide"}},
+    {"version": 1, "model": {"type": "no_such_model"}},
+    {"version": 1, "modle": {}},
+]
+for doc in bad:
+    checked += 1
+    if validator.is_valid(doc):
+        failures += 1
+        print(f"FAIL: schema accepted a broken document: {doc}")
+
+print(f"{checked - failures} passed, {failures} failed")
+sys.exit(1 if failures else 0)
