@@ -60,7 +60,7 @@ void set_linear_defaults(LinearConfig& linear, const ResolveContext& ctx, bool s
   linear.defaults.bias = ctx.add_linear_biases.value_or(false);
   linear.defaults.weight_initialization = default_weight_init(ctx, scaled);
   linear.defaults.bias_initialization = ZerosInitConfig{};
-  linear.defaults.apply_peft = apply_peft;
+  linear.defaults.apply_peft = apply_peft && ctx.peft_active;
 }
 
 void LinearConfig::declare(Fields<LinearConfig>& f) {

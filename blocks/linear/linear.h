@@ -55,7 +55,7 @@ struct WeightConfig : Declared<WeightConfig, config::Config> {
 Dynamic<InitializationConfig> default_weight_init(const ResolveContext& ctx, bool scaled = false);
 
 // Fills a child linear's defaults: bias from `add_linear_biases` (else false), weight init
-// as above, zero bias init.
+// as above, zero bias init, and `apply_peft` when a PEFT method is active.
 void set_linear_defaults(LinearConfig& linear, const ResolveContext& ctx, bool scaled = false,
                          bool apply_peft = false);
 

@@ -48,7 +48,16 @@ void LanguageModelConfig::resolve(ResolveContext& ctx) {
 }
 
 void LanguageModelConfig::finish(ResolveContext& ctx) {
+  const auto length = ctx.state->decoder_length;
   for (const auto& t : ctx.state->targets) {
+    if (t.layers && length && t.layers->second >= *length) {
+      ctx.state->diagnostics->error(
+          t.mark, t.path,
+          "target '" + t.name + "' names layers " + std::to_string(t.layers->first) + "-" +
+              std::to_string(t.layers->second) + ", but the decoder has " +
+              std::to_string(*length) + " layers (0-" + std::to_string(*length - 1) + ")");
+      continue;
+    }
     if (t.matches > 0) continue;
     std::string message = "target '" + t.name + "' matches no linear layer";
     if (t.layers) {

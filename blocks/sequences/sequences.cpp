@@ -26,6 +26,13 @@ void merge_overrides(Node& node, const std::function<const Node*(int64_t)>& base
   }
 }
 
+// Overrides are partial blocks, merged onto the layer's block before they are parsed.
+config::Json partial_blocks_schema() {
+  return {{"type", "object"},
+          {"propertyNames", {{"pattern", "^[0-9]+$"}}},
+          {"additionalProperties", {{"type", "object"}}}};
+}
+
 std::shared_ptr<const std::vector<int64_t>> single(int64_t layer) {
   return std::make_shared<const std::vector<int64_t>>(1, layer);
 }
@@ -61,6 +68,7 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
   ctx.number_layers = false;
   apply_lr_scale(ctx, lr_scale);
   if (!numbering_) return;
+  ctx.state->decoder_length = length();
   // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
   // explicit overrides, so the resolved config states what each layer is.
   for (const auto& target : ctx.state->targets) {
@@ -113,6 +121,7 @@ void FixedSequenceConfig::declare(Fields<FixedSequenceConfig>& f) {
 void FixedSequenceConfig::resolve(ResolveContext& ctx) {
   numbering_ = ctx.number_layers;
   ctx.number_layers = false;
+  if (numbering_) ctx.state->decoder_length = static_cast<int64_t>(blocks.size());
   apply_lr_scale(ctx, lr_scale);
 }
 
@@ -141,7 +150,8 @@ void RepeatSequenceConfig::declare(Fields<RepeatSequenceConfig>& f) {
       .required()
       .min(1);
   f.add("overrides", &RepeatSequenceConfig::overrides,
-        "Per-layer changes, by layer index, merged onto `block` for that layer only.");
+        "Per-layer changes, by layer index, merged onto `block` for that layer only.")
+      .schema_as(partial_blocks_schema());
   f.add("lr_scale", &RepeatSequenceConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
         Hint::optional)
       .min(0);
@@ -164,14 +174,16 @@ void PatternSequenceConfig::declare(Fields<PatternSequenceConfig>& f) {
   f.add("blocks", &PatternSequenceConfig::blocks, "The named blocks the pattern uses.").required();
   f.add("pattern", &PatternSequenceConfig::pattern,
         "Block names in order, or a string whose letters are one-letter block names.")
-      .required();
+      .required()
+      .schema_also({{"type", "string"}, {"minLength", 1}});
   f.add("num_layers", &PatternSequenceConfig::num_layers,
         "Total layers: the pattern repeats to fill them; default: the pattern's length.")
       .min(1);
   f.add("shared", &PatternSequenceConfig::shared,
         "Names of blocks whose positions all use one set of weights.");
   f.add("overrides", &PatternSequenceConfig::overrides,
-        "Per-layer changes, by layer index, merged onto that layer's named block.");
+        "Per-layer changes, by layer index, merged onto that layer's named block.")
+      .schema_as(partial_blocks_schema());
   f.add("lr_scale", &PatternSequenceConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
         Hint::optional)
       .min(0);

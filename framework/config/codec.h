@@ -27,6 +27,7 @@ std::unique_ptr<Config> parse_dynamic(std::string_view kind, const Node& node, P
 
 template <>
 struct Codec<bool> {
+  static std::vector<const TypeInfo*> nested() { return {}; }
   static bool parse(const Node& n, bool& out, ParseContext& ctx, const FieldInfo&) {
     if (n.is_scalar() && !n.quoted && (n.text == "true" || n.text == "false")) {
       out = n.text == "true";
@@ -42,6 +43,7 @@ struct Codec<bool> {
 
 template <>
 struct Codec<int64_t> {
+  static std::vector<const TypeInfo*> nested() { return {}; }
   static bool parse(const Node& n, int64_t& out, ParseContext& ctx, const FieldInfo& f) {
     std::optional<int64_t> v;
     if (n.is_scalar() && !n.quoted) v = parse_integer(n.text);
@@ -60,6 +62,7 @@ struct Codec<int64_t> {
 
 template <>
 struct Codec<double> {
+  static std::vector<const TypeInfo*> nested() { return {}; }
   static bool parse(const Node& n, double& out, ParseContext& ctx, const FieldInfo& f) {
     std::optional<double> v;
     if (n.is_scalar() && !n.quoted) v = parse_double(n.text);
@@ -78,6 +81,7 @@ struct Codec<double> {
 
 template <>
 struct Codec<std::string> {
+  static std::vector<const TypeInfo*> nested() { return {}; }
   static bool parse(const Node& n, std::string& out, ParseContext& ctx, const FieldInfo& f);
   static Json dump(const std::string& v) { return v; }
   static Json schema(SchemaBuilder&, const FieldInfo& f);
@@ -86,6 +90,7 @@ struct Codec<std::string> {
 
 template <class T>
 struct Codec<std::optional<T>> {
+  static std::vector<const TypeInfo*> nested() { return Codec<T>::nested(); }
   static bool parse(const Node& n, std::optional<T>& out, ParseContext& ctx, const FieldInfo& f) {
     if (n.is_null()) {
       out.reset();
@@ -109,6 +114,7 @@ struct Codec<std::optional<T>> {
 
 template <class T>
 struct Codec<std::vector<T>> {
+  static std::vector<const TypeInfo*> nested() { return Codec<T>::nested(); }
   static bool parse(const Node& n, std::vector<T>& out, ParseContext& ctx, const FieldInfo& f) {
     if (!n.is_sequence()) {
       ctx.error(n.mark, "expected a list, found " + n.describe());
@@ -150,6 +156,7 @@ struct Codec<std::vector<T>> {
 template <class Key, class T>
 struct Codec<std::map<Key, T>> {
   static_assert(std::is_same_v<Key, std::string> || std::is_same_v<Key, int64_t>);
+  static std::vector<const TypeInfo*> nested() { return Codec<T>::nested(); }
   static bool parse(const Node& n, std::map<Key, T>& out, ParseContext& ctx, const FieldInfo& f) {
     if (!n.is_mapping()) {
       ctx.error(n.mark, "expected a mapping, found " + n.describe());
@@ -215,6 +222,7 @@ struct Codec<std::map<Key, T>> {
 // Plain nested struct configs (LinearConfig inside AttentionConfig).
 template <class T>
 struct Codec<T, std::enable_if_t<std::is_base_of_v<Config, T>>> {
+  static std::vector<const TypeInfo*> nested() { return {&type_info<T>()}; }
   static bool parse(const Node& n, T& out, ParseContext& ctx, const FieldInfo&) {
     if constexpr (requires { T::from_scalar(n, out, ctx); }) {
       if (n.is_scalar()) return T::from_scalar(n, out, ctx);
@@ -250,6 +258,7 @@ struct Codec<T, std::enable_if_t<std::is_base_of_v<Config, T>>> {
 
 template <class K>
 struct Codec<Dynamic<K>> {
+  static std::vector<const TypeInfo*> nested() { return {}; }
   static bool parse(const Node& n, Dynamic<K>& out, ParseContext& ctx, const FieldInfo&) {
     if (n.is_null()) {
       out.reset();
@@ -269,11 +278,7 @@ struct Codec<Dynamic<K>> {
   }
   static Json dump(const Dynamic<K>& v) {
     if (!v) return nullptr;
-    Json out = Json::object();
-    out["type"] = v->type().name;
-    Json fields = dump_fields(v->type(), *v);
-    for (auto& [k, x] : fields.items()) out[k] = x;
-    return out;
+    return dump_fields(v->type(), *v, true);
   }
   static Json schema(SchemaBuilder& b, const FieldInfo&) {
     return {{"anyOf", Json::array({b.ref_kind(K::kind_name), Json{{"type", "null"}}})}};

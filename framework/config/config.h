@@ -78,6 +78,8 @@ struct FieldInfo {
   std::optional<double> min, max;       // inclusive bounds for numbers
   std::optional<double> above;          // exclusive lower bound
   std::vector<std::string> choices;     // allowed strings
+  std::optional<Json> schema_alternative;  // also accepted in the JSON Schema (a shorthand form)
+  std::optional<Json> schema_replacement;  // replaces the generated schema (partial configs)
 
   std::function<void(const FieldInfo&, Config&, const Node&, ParseContext&)> parse;
   std::function<Json(const Config&)> dump;
@@ -86,6 +88,7 @@ struct FieldInfo {
   std::function<std::string()> type_text;      // "integer", "list of block", ...
   std::function<Json()> default_value;         // dump of a default-constructed config's field
   std::function<void(Config&, const ChildVisitor&)> children;  // empty: holds no configs
+  std::function<std::vector<const TypeInfo*>()> nested;        // struct types it can hold
 };
 
 struct TypeInfo {
@@ -144,7 +147,8 @@ class ParseContext {
 // reported. `skip` names keys that the caller handled (the `type:` of dynamic configs).
 void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseContext& ctx,
                   std::string_view skip = {});
-Json dump_fields(const TypeInfo& info, const Config& config);
+// The dump of `config`'s fields; with `with_type`, `type:` comes first (dynamic slots).
+Json dump_fields(const TypeInfo& info, const Config& config, bool with_type = false);
 // The closest of `candidates` to `word`, if close enough to be a likely typo.
 std::optional<std::string> did_you_mean(std::string_view word,
                                         const std::vector<std::string>& candidates);

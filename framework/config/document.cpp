@@ -17,13 +17,7 @@ const Versioning& language_versions() {
 Json Document::dump() const {
   Json out = Json::object();
   out["version"] = version;
-  Json model_json = Json::object();
-  if (model) {
-    model_json["type"] = model->type().name;
-    Json fields = dump_fields(model->type(), *model);
-    for (auto& [k, v] : fields.items()) model_json[k] = v;
-  }
-  out["model"] = std::move(model_json);
+  out["model"] = model ? dump_fields(model->type(), *model, true) : Json::object();
   return out;
 }
 

@@ -1,20 +1,35 @@
 #include "framework/config/emit.h"
 
 #include <cmath>
-#include <regex>
+#include <cctype>
 
 namespace blocks::config {
 
 namespace {
 
 bool plain_safe(const std::string& s) {
-  static const std::regex safe("^[A-Za-z_/][A-Za-z0-9_./<>-]*$");
   static const char* reserved[] = {"true", "false", "null", "yes", "no", "on", "off",
                                    "True", "False", "Null", "NULL", "TRUE", "FALSE",
                                    "Yes", "No", "On", "Off", "y", "n", "Y", "N"};
+  if (s.empty()) return false;
   for (const char* r : reserved)
     if (s == r) return false;
-  return std::regex_match(s, safe);
+  const auto c0 = static_cast<unsigned char>(s[0]);
+  if (!(std::isalpha(c0) || s[0] == '_' || s[0] == '/')) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (!(std::isalnum(u) || c == '_' || c == '.' || c == '/' || c == '-' || c == '<' || c == '>'))
+      return false;
+  }
+  return true;
+}
+
+bool integer_key(const std::string& s) {
+  size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
+  if (i == s.size()) return false;
+  for (; i < s.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+  return true;
 }
 
 std::string scalar(const Json& v) {
@@ -49,7 +64,7 @@ void write(const Json& v, int indent, std::string& out);
 
 void write_key(const std::string& key, const Json& v, int indent, std::string& out) {
   out.append(static_cast<size_t>(indent), ' ');
-  out += (plain_safe(key) || std::regex_match(key, std::regex("^-?[0-9]+$"))) ? key : Json(key).dump();
+  out += (plain_safe(key) || integer_key(key)) ? key : Json(key).dump();
   out += ":";
   if (v.is_object() && !v.empty()) {
     out += "\n";

@@ -35,6 +35,16 @@ class Fields {
       f_.choices = std::move(v);
       return *this;
     }
+    // A shorthand the parser accepts (e.g. a string for a list), for the JSON Schema.
+    Ref& schema_also(Json alternative) {
+      f_.schema_alternative = std::move(alternative);
+      return *this;
+    }
+    // For fields whose values are merged before parsing (partial configs), the schema to use.
+    Ref& schema_as(Json schema) {
+      f_.schema_replacement = std::move(schema);
+      return *this;
+    }
 
    private:
     FieldInfo& f_;
@@ -54,7 +64,13 @@ class Fields {
     f.present = [member, hint](const Config& c) {
       return hint != Hint::shortcut || !is_unset(static_cast<const C&>(c).*member);
     };
-    f.schema = [](SchemaBuilder& b, const FieldInfo& fi) { return Codec<T>::schema(b, fi); };
+    f.schema = [](SchemaBuilder& b, const FieldInfo& fi) {
+      if (fi.schema_replacement) return *fi.schema_replacement;
+      Json s = Codec<T>::schema(b, fi);
+      if (fi.schema_alternative) return Json{{"anyOf", Json::array({s, *fi.schema_alternative})}};
+      return s;
+    };
+    f.nested = [] { return Codec<T>::nested(); };
     f.type_text = [] { return Codec<T>::text(); };
     f.default_value = [member] { return Codec<T>::dump(C{}.*member); };
     if constexpr (has_children<T>::value) {

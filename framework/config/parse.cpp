@@ -178,8 +178,9 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
   }
 }
 
-Json dump_fields(const TypeInfo& info, const Config& config) {
+Json dump_fields(const TypeInfo& info, const Config& config, bool with_type) {
   Json out = Json::object();
+  if (with_type) out["type"] = info.name;
   for (const auto& f : info.fields)
     if (f.present(config)) out[f.name] = f.dump(config);
   return out;

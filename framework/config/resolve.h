@@ -26,6 +26,7 @@ struct ResolveState {
   Diagnostics* diagnostics = nullptr;
   std::vector<LinearTarget> targets;    // empty: no `targets` given
   std::vector<std::string> linear_names;  // every logical linear name seen, for suggestions
+  std::optional<int64_t> decoder_length;  // layers of the sequence that numbers its layers
 };
 
 struct ResolveContext {

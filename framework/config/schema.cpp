@@ -141,24 +141,17 @@ void markdown_type(const TypeInfo& t, std::string& out) {
 
 // Plain nested struct types reachable from the registry's fields, by name.
 std::vector<const TypeInfo*> struct_types(const Registry& registry) {
-  SchemaBuilder b(registry);
   std::vector<const TypeInfo*> out;
   std::vector<const TypeInfo*> todo = registry.all_types();
-  std::vector<std::string> seen;
-  // Struct types are found through their instances' children: build defaults and walk.
+  std::vector<const TypeInfo*> seen;
   while (!todo.empty()) {
     const TypeInfo* t = todo.back();
     todo.pop_back();
-    if (std::find(seen.begin(), seen.end(), def_name(*t)) != seen.end()) continue;
-    seen.push_back(def_name(*t));
+    if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
+    seen.push_back(t);
     if (t->kind.empty()) out.push_back(t);
-    auto instance = t->make();
-    for (const auto& f : t->fields) {
-      if (!f.children) continue;
-      f.children(*instance, [&](Config& child, const std::string&, const std::string&) {
-        todo.push_back(&child.type());
-      });
-    }
+    for (const auto& f : t->fields)
+      for (const TypeInfo* n : f.nested()) todo.push_back(n);
   }
   std::sort(out.begin(), out.end(),
             [](const TypeInfo* a, const TypeInfo* b) { return a->name < b->name; });
@@ -207,10 +200,10 @@ std::string explain(const Registry& registry, const std::string& name) {
   if (const KindInfo* k = registry.kind(name)) {
     out += name + " (kind): " + k->doc + "\ntypes:\n";
     for (const TypeInfo* t : registry.types_for(name)) out += "  " + t->name + ": " + t->doc + "\n";
-    return out;
   }
   for (const TypeInfo* t : registry.all_types()) {
     if (t->name != name) continue;
+    if (!out.empty()) out += "\n";
     text_type(*t, out);
   }
   if (out.empty())
