@@ -3,6 +3,7 @@
 #include "blocks/init/constant.h"
 #include "blocks/init/fan_scaled.h"
 #include "blocks/init/state_space.h"
+#include "blocks/norms/normalization.h"
 
 namespace blocks {
 
@@ -15,6 +16,8 @@ void MambaConfig::declare(Fields<MambaConfig>& f) {
   f.add("dt_rank", &MambaConfig::dt_rank, "Rank of the dt projection; default: ceil(hidden/16).")
       .min(1);
   f.add("conv_bias", &MambaConfig::conv_bias, "Whether the convolution has a bias.");
+  f.add("state_normalization", &MambaConfig::state_normalization,
+        "Normalization of dt, B and C after the selection projection (Jamba); default: none.");
   f.add("input", &MambaConfig::input, "Input projection to x and z (in_proj).", Hint::optional);
   f.add("selection", &MambaConfig::selection, "Projection of x to dt, B and C (x_proj).",
         Hint::optional);
@@ -31,6 +34,7 @@ void MambaConfig::declare(Fields<MambaConfig>& f) {
 
 void MambaConfig::resolve(ResolveContext& ctx) {
   if (!dt_rank && ctx.hidden_size) dt_rank = (*ctx.hidden_size + 15) / 16;
+  set_default(state_normalization, NoNormConfig{});
   set_linear_defaults(input, ctx);
   set_linear_defaults(selection, ctx);
   set_linear_defaults(dt, ctx);

@@ -1,5 +1,6 @@
 // Mamba selective state-space mixer (Gu & Dao 2023; reference mamba_simple.py). Linear names:
 // `input` (in_proj: x and z), `selection` (x_proj: dt, B, C), `dt` (dt_proj), `output`.
+// `state_normalization` normalizes dt, B and C after x_proj, as Jamba does (Lieber et al. 2024).
 #pragma once
 
 #include "blocks/kinds.h"
@@ -16,6 +17,7 @@ struct MambaConfig : Declared<MambaConfig, MixerConfig> {
   int64_t expansion = 2;
   std::optional<int64_t> dt_rank;  // default: ceil(hidden_size / 16)
   bool conv_bias = true;
+  Dynamic<NormalizationConfig> state_normalization;  // default: none
   LinearConfig input, selection, dt, output;
   WeightConfig conv, a_log, d;
   double lr_scale = 1.0;
