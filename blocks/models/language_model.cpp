@@ -50,6 +50,8 @@ void LanguageModelConfig::resolve(ResolveContext& ctx) {
 void LanguageModelConfig::finish(ResolveContext& ctx) {
   const auto length = ctx.state->decoder_length;
   for (const auto& t : ctx.state->targets) {
+    // Reported already: a reversed range (LoraConfig::validate), a split shared block.
+    if (t.reported || (t.layers && t.layers->first > t.layers->second)) continue;
     if (t.layers && length && t.layers->second >= *length) {
       ctx.state->diagnostics->error(
           t.mark, t.path,

@@ -71,13 +71,20 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
   ctx.state->decoder_length = length();
   // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
   // explicit overrides, so the resolved config states what each layer is.
-  for (const auto& target : ctx.state->targets) {
+  for (auto& target : ctx.state->targets) {
     if (!target.layers) continue;
-    const int64_t last = std::min(target.layers->second, length() - 1);
-    for (int64_t l = std::max<int64_t>(0, target.layers->first); l <= last; ++l) {
+    const auto [first, last_named] = *target.layers;
+    const int64_t last = std::min(last_named, length() - 1);
+    for (int64_t l = std::max<int64_t>(0, first); l <= last; ++l) {
       if (overrides.count(l) || !base_block(l)) continue;
       const std::string name = base_name(l);
       if (is_shared(name)) {
+        // A shared block whose every position is in range is matched as it is.
+        bool split = false;
+        for (int64_t p = 0; p < length(); ++p)
+          split = split || (base_name(p) == name && (p < first || p > last_named));
+        if (!split) continue;
+        target.reported = true;  // no "matches no linear layer" on top of this
         ctx.state->diagnostics->error(
             target.mark, target.path,
             "target '" + target.name + "' limited to layers " +
@@ -242,7 +249,7 @@ void PatternSequenceConfig::validate(const ResolveContext& ctx) const {
   auto unknown = [&](const std::string& name, const std::string& field) {
     std::string message = "unknown block name '" + name + "'";
     if (auto guess = config::did_you_mean(name, names)) message += "; did you mean '" + *guess + "'?";
-    ctx.state->diagnostics->error(mark_of(field.substr(0, field.find('['))), ctx.path_of(field),
+    ctx.state->diagnostics->error(mark_of(field), ctx.path_of(field),
                                   message + " (blocks: " + config::join(names) + ")");
   };
   if (pattern.empty()) ctx.error(*this, "pattern", "must name at least one block");

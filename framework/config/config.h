@@ -64,9 +64,12 @@ class Config {
   // Post-order, on the resolved tree: cross-field rules.
   virtual void validate(const ResolveContext&) const {}
 
-  // Where this config and each of its fields were written; empty for configs built in C++.
+  // Where this config and each of its fields (and each item of a list field, "name[i]") were
+  // written; empty for configs built in C++.
   Mark mark;
-  std::vector<std::pair<std::string_view, Mark>> field_marks;
+  std::vector<std::pair<std::string, Mark>> field_marks;
+  // The mark of `field` ("heads", "pattern[2]", "overrides.3"), else of the field that holds
+  // it ("pattern", "overrides"), else of this config.
   const Mark& mark_of(std::string_view field) const;
 };
 

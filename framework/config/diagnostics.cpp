@@ -11,6 +11,17 @@ std::string Diagnostic::format() const {
 }
 
 void Diagnostics::error(Mark mark, std::string path, std::string message) {
+  // One problem reached through several paths (a block copied into per-layer overrides, an
+  // aliased mapping) is reported once, under the shortest path: where it is written.
+  if (mark.known()) {
+    for (auto& d : items_) {
+      if (d.mark.known() && *d.mark.file == *mark.file && d.mark.line == mark.line &&
+          d.mark.column == mark.column && d.message == message) {
+        if (path.size() < d.path.size()) d.path = std::move(path);
+        return;
+      }
+    }
+  }
   items_.push_back({std::move(mark), std::move(path), std::move(message)});
 }
 

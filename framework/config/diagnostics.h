@@ -20,6 +20,7 @@ struct Diagnostic {
 
 class Diagnostics {
  public:
+  // Adds a problem; the same message at the same known mark is kept once (shortest path).
   void error(Mark mark, std::string path, std::string message);
   bool ok() const { return items_.empty(); }
   size_t size() const { return items_.size(); }

@@ -68,6 +68,20 @@ bool migrate(Node& doc, int64_t from, Diagnostics& diagnostics, const Versioning
   return true;
 }
 
+// What every loaded file goes through before composition: it must be a mapping (an empty
+// file is an empty one) with a supported version, which is then migrated to the current one.
+bool prepare(Node& doc, const std::string& name, Diagnostics& diagnostics,
+             const Versioning& versions) {
+  if (doc.is_null()) doc = Node::mapping(Mark{source_name(name), 1, 1});
+  if (!doc.is_mapping()) {
+    diagnostics.error(doc.mark, "", "expected a mapping with 'version' and 'model', found " +
+                                        doc.describe());
+    return false;
+  }
+  auto version = read_version(doc, diagnostics, versions);
+  return version && migrate(doc, *version, diagnostics, versions);
+}
+
 struct Composer {
   const LoadOptions& options;
   const Versioning& versions;
@@ -88,17 +102,19 @@ struct Composer {
       diagnostics.error(from, "extends", "include cycle: " + join(cycle, " -> "));
       return std::nullopt;
     }
+    if (!chain.empty()) {
+      // A base that cannot be read is reported where the including file names it.
+      std::error_code size_error;
+      static_cast<void>(fs::file_size(path, size_error));
+      if (size_error) {
+        diagnostics.error(from, "extends", "cannot read '" + path + "': " + size_error.message());
+        return std::nullopt;
+      }
+    }
     auto loaded = load_file(path, diagnostics, options.limits);
     if (!loaded) return std::nullopt;
     Node doc = std::move(*loaded);
-    if (doc.is_null()) doc = Node::mapping(Mark{source_name(path), 1, 1});
-    if (!doc.is_mapping()) {
-      diagnostics.error(doc.mark, "", "expected a mapping with 'version' and 'model', found " +
-                                          doc.describe());
-      return std::nullopt;
-    }
-    auto version = read_version(doc, diagnostics, versions);
-    if (!version || !migrate(doc, *version, diagnostics, versions)) return std::nullopt;
+    if (!prepare(doc, path, diagnostics, versions)) return std::nullopt;
 
     const Node* extends = doc.find("extends");
     if (!extends) return doc;
@@ -136,32 +152,53 @@ struct Composer {
   }
 };
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : path) {
-    if (c == '.' || c == '[') {
-      if (!cur.empty()) parts.push_back(cur);
-      cur.clear();
-    } else if (c != ']') {
-      cur += c;
+// One step of a --set path, and where it starts in the argument (0-based).
+struct PathPart {
+  std::string name;
+  size_t offset = 0;
+};
+
+std::vector<PathPart> split_path(const std::string& path) {
+  std::vector<PathPart> parts;
+  PathPart cur;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '.' || c == '[' || c == ']') {
+      if (!cur.name.empty()) parts.push_back(cur);
+      cur = {"", i + 1};
+    } else {
+      cur.name += c;
     }
   }
-  if (!cur.empty()) parts.push_back(cur);
+  if (!cur.name.empty()) parts.push_back(cur);
   return parts;
+}
+
+// Applies the --set overrides; false when any fails.
+bool apply_sets(Node& doc, const std::vector<std::string>& sets, Diagnostics& diagnostics) {
+  const size_t before = diagnostics.size();
+  for (size_t i = 0; i < sets.size(); ++i)
+    apply_set(doc, sets[i], static_cast<int>(i + 1), diagnostics);
+  return diagnostics.size() == before;
+}
+
+// compose_file, except that errors which leave a usable document (duplicate keys) still
+// return it, so that parsing can report the file's other problems in the same run.
+std::optional<Node> compose_usable(const std::string& path, const LoadOptions& options,
+                                   Diagnostics& diagnostics) {
+  const Versioning& versions = options.versions ? *options.versions : language_versions();
+  Composer composer{options, versions, diagnostics, {}};
+  auto doc = composer.compose(path, Mark{source_name(path), 1, 1});
+  if (!doc || !apply_sets(*doc, options.sets, diagnostics)) return std::nullopt;
+  return doc;
 }
 
 }  // namespace
 
 std::optional<Node> compose_file(const std::string& path, const LoadOptions& options,
                                  Diagnostics& diagnostics) {
-  const Versioning& versions = options.versions ? *options.versions : language_versions();
-  Composer composer{options, versions, diagnostics, {}};
-  auto doc = composer.compose(path, Mark{source_name(path), 1, 1});
-  if (!doc) return std::nullopt;
   const size_t before = diagnostics.size();
-  for (size_t i = 0; i < options.sets.size(); ++i)
-    apply_set(*doc, options.sets[i], static_cast<int>(i + 1), diagnostics);
+  auto doc = compose_usable(path, options, diagnostics);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }
@@ -175,9 +212,13 @@ void apply_set(Node& document, const std::string& assignment, int index, Diagnos
     return;
   }
   const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
   Diagnostics value_errors;
-  auto value = load_yaml(assignment.substr(eq + 1), "<command line>", value_errors);
-  if (!value) {
+  // An empty value is null, as `key:` is in YAML (not the empty mapping of an empty file).
+  auto value = text.find_first_not_of(" \t") == std::string::npos
+                   ? std::optional<Node>(Node::null({origin, index, 1}))
+                   : load_yaml(text, "<command line>", value_errors);
+  if (!value || !value_errors.ok()) {
     for (const auto& d : value_errors.items())
       diagnostics.error({origin, index, static_cast<int>(eq + 1 + d.mark.column)}, path, d.message);
     return;
@@ -192,16 +233,18 @@ void apply_set(Node& document, const std::string& assignment, int index, Diagnos
     }
   };
   shift(*value);
-  const Mark at{origin, index, 1};
   Node* cur = &document;
   const auto parts = split_path(path);
   for (size_t i = 0; i < parts.size(); ++i) {
     const bool last = i + 1 == parts.size();
+    const std::string& part = parts[i].name;
+    const Mark at{origin, index, static_cast<int>(parts[i].offset + 1)};  // the part's column
     if (cur->is_sequence()) {
-      auto k = parse_integer(parts[i]);
+      auto k = parse_integer(part);
       if (!k || *k < 0 || static_cast<size_t>(*k) >= cur->items.size()) {
-        diagnostics.error(at, path, "no list item '" + parts[i] + "' (the list has " +
-                                        std::to_string(cur->items.size()) + " items)");
+        diagnostics.error(at, path,
+                          "no list item '" + part + "' (the list has " +
+                              std::to_string(cur->items.size()) + " items)");
         return;
       }
       Node& item = cur->items[static_cast<size_t>(*k)];
@@ -215,19 +258,19 @@ void apply_set(Node& document, const std::string& assignment, int index, Diagnos
     if (!cur->is_mapping()) *cur = Node::mapping(at);
     if (last) {
       // Changing a slot's type drops the old type's fields, as merging does.
-      if (parts[i] == "type") {
+      if (part == "type") {
         const Node* old = cur->find("type");
         if (old && value->is_scalar() && old->text != value->text) cur->entries.clear();
       }
-      Node* existing = cur->find(parts[i]);
+      Node* existing = cur->find(part);
       if (existing && existing->is_mapping() && value->is_mapping())
         merge_into(*existing, *value);
       else
-        cur->set(parts[i], *value, at);
+        cur->set(part, *value, at);
       return;
     }
-    Node* next = cur->find(parts[i]);
-    if (!next) next = &cur->set(parts[i], Node::mapping(at), at);
+    Node* next = cur->find(part);
+    if (!next) next = &cur->set(part, Node::mapping(at), at);
     cur = next;
   }
 }
@@ -268,12 +311,12 @@ void resolve_document(Document& document, Diagnostics& diagnostics) {
 
 std::optional<Document> load_document(const std::string& path, const Registry& registry,
                                       Diagnostics& diagnostics, const LoadOptions& options) {
-  auto composed = compose_file(path, options, diagnostics);
+  const size_t before = diagnostics.size();
+  auto composed = compose_usable(path, options, diagnostics);
   if (!composed) return std::nullopt;
   const Versioning& versions = options.versions ? *options.versions : language_versions();
   auto doc = parse_document(*composed, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
-  const size_t before = diagnostics.size();
   resolve_document(*doc, diagnostics);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
@@ -282,23 +325,21 @@ std::optional<Document> load_document(const std::string& path, const Registry& r
 std::optional<Document> load_document_text(std::string_view text, const std::string& name,
                                            const Registry& registry, Diagnostics& diagnostics,
                                            const LoadOptions& options) {
+  const size_t before = diagnostics.size();
   auto node = load_yaml(text, name, diagnostics, options.limits);
   if (!node) return std::nullopt;
   const Versioning& versions = options.versions ? *options.versions : language_versions();
-  auto version = read_version(*node, diagnostics, versions);
-  if (!version || !migrate(*node, *version, diagnostics, versions)) return std::nullopt;
+  if (!prepare(*node, name, diagnostics, versions)) return std::nullopt;
   if (node->find("extends")) {
     diagnostics.error(node->find("extends")->mark, "extends",
                       "'extends' needs a file on disk; load this document with load_document");
     return std::nullopt;
   }
-  for (size_t i = 0; i < options.sets.size(); ++i)
-    apply_set(*node, options.sets[i], static_cast<int>(i + 1), diagnostics);
-  if (!diagnostics.ok()) return std::nullopt;
+  if (!apply_sets(*node, options.sets, diagnostics)) return std::nullopt;
   auto doc = parse_document(*node, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
   resolve_document(*doc, diagnostics);
-  if (!diagnostics.ok()) return std::nullopt;
+  if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }
 

@@ -51,7 +51,8 @@ void apply_set(Node& document, const std::string& assignment, int index, Diagnos
 std::optional<Document> parse_document(const Node& document, const Registry& registry,
                                        Diagnostics& diagnostics,
                                        const Versioning& versions = language_versions());
-// compose_file + parse_document + resolve_tree. Null when anything is wrong.
+// compose_file + parse_document + resolve_tree. Null when anything is wrong; problems that
+// leave a usable document (duplicate keys) do not stop the later steps from reporting theirs.
 std::optional<Document> load_document(const std::string& path, const Registry& registry,
                                       Diagnostics& diagnostics, const LoadOptions& options = {});
 // The same, from text already in memory (no `extends`, which needs a file).

@@ -86,13 +86,32 @@ bool check_text(std::string_view text, const std::shared_ptr<const std::string>&
   return true;
 }
 
+// Whether the quoted scalar opening at `open` closes. yaml-cpp 0.7 accepts a quoted scalar
+// that is never closed when a line break follows its opening quote, and swallows the rest of
+// the file into it.
+bool quote_closes(std::string_view text, size_t open) {
+  const char quote = text[open];
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;  // an escaped character, maybe a quote
+    } else if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' is a quote inside a single-quoted scalar
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
 // Builds Nodes from yaml-cpp parser events, so marks, quoting and aliases are seen directly
 // and alias expansion is counted as it happens.
 class YamlBuilder : public YAML::EventHandler {
  public:
-  YamlBuilder(std::shared_ptr<const std::string> file, Diagnostics& diagnostics,
-              const LoadLimits& limits)
-      : file_(std::move(file)), diagnostics_(diagnostics), limits_(limits) {}
+  YamlBuilder(std::string_view text, std::shared_ptr<const std::string> file,
+              Diagnostics& diagnostics, const LoadLimits& limits)
+      : text_(text), file_(std::move(file)), diagnostics_(diagnostics), limits_(limits) {}
 
   std::optional<Node> result;
 
@@ -112,6 +131,13 @@ class YamlBuilder : public YAML::EventHandler {
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     const bool quoted = tag != "?";
+    const auto at = static_cast<size_t>(mark.pos);
+    if (quoted && at < text_.size() && (text_[at] == '"' || text_[at] == '\'') &&
+        !quote_closes(text_, at)) {
+      const std::string quote(1, text_[at]);
+      throw LimitExceeded{to_mark(mark), "unterminated quoted string: expected a closing " + quote +
+                                             " before the end of the file"};
+    }
     if (!quoted && (value == "~" || value == "null" || value == "Null" || value == "NULL")) {
       add(Node::null(to_mark(mark)), anchor);
       return;
@@ -200,7 +226,7 @@ class YamlBuilder : public YAML::EventHandler {
   }
 
   // YAML merge keys (`<<: *base`): explicit keys win, then earlier merged mappings.
-  static void apply_merge_keys(Node& map) {
+  void apply_merge_keys(Node& map) {
     const Node* merge = map.find("<<");
     if (!merge) return;
     Node sources = *merge;
@@ -211,12 +237,18 @@ class YamlBuilder : public YAML::EventHandler {
     else
       list.push_back(&sources);
     for (const Node* src : list) {
-      if (!src->is_mapping()) continue;
+      if (!src->is_mapping()) {
+        diagnostics_.error(
+            src->mark, "",
+            "merge key '<<' expects a mapping or a list of mappings, found " + src->describe());
+        continue;
+      }
       for (const auto& e : src->entries)
         if (!map.find(e.key)) map.entries.push_back(e);
     }
   }
 
+  std::string_view text_;
   std::shared_ptr<const std::string> file_;
   Diagnostics& diagnostics_;
   const LoadLimits& limits_;
@@ -386,11 +418,11 @@ std::optional<Node> load_yaml(std::string_view text, const std::string& file,
   auto name = source_name(file);
   if (!check_text(text, name, diagnostics, limits)) return std::nullopt;
   std::istringstream in{std::string(text)};
-  YamlBuilder builder(name, diagnostics, limits);
+  YamlBuilder builder(text, name, diagnostics, limits);
   try {
     YAML::Parser parser(in);
     if (!parser.HandleNextDocument(builder)) return Node::mapping({name, 1, 1});
-    YamlBuilder rest(name, diagnostics, limits);
+    YamlBuilder rest(text, name, diagnostics, limits);
     if (parser.HandleNextDocument(rest)) {
       diagnostics.error(rest.result ? rest.result->mark : Mark{name, 1, 1}, "",
                         "a config file holds one YAML document; found a second");

@@ -88,6 +88,8 @@ std::string Node::describe() const {
     case Kind::scalar: break;
   }
   std::string shown = text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  // Quoting is why "4" is not an integer and "true" not a boolean: say it.
+  if (quoted) return "the quoted string \"" + shown + "\"";
   return "'" + shown + "'";
 }
 

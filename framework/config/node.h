@@ -40,7 +40,8 @@ class Node {
   bool erase(std::string_view key);
   // Node count of this subtree, for expansion limits.
   size_t size() const;
-  // "mapping", "sequence", "null", or the scalar quoted: used in error messages.
+  // "a mapping", "a list", "null", 'text' for a plain scalar, or `the quoted string "text"`:
+  // used in error messages.
   std::string describe() const;
 };
 

@@ -20,6 +20,8 @@ std::string_view to_string(Hint hint) {
 const Mark& Config::mark_of(std::string_view field) const {
   for (const auto& [name, m] : field_marks)
     if (name == field) return m;
+  const size_t outer = field.find_first_of(".[");
+  if (outer != std::string_view::npos) return mark_of(field.substr(0, outer));
   return mark;
 }
 
@@ -167,6 +169,10 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
     }
     ParseContext::Scope scope(ctx, "." + e.key);
     config.field_marks.emplace_back(f->name, e.value.mark);
+    for (size_t i = 0; i < e.value.items.size(); ++i)
+      config.field_marks.emplace_back(f->name + "[" + std::to_string(i) + "]",
+                                      e.value.items[i].mark);
+    if (f->required && e.value.is_null()) continue;  // reported once, as missing, below
     f->parse(*f, config, e.value, ctx);
   }
   for (const auto& f : info.fields) {

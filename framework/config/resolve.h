@@ -19,6 +19,7 @@ struct LinearTarget {
   Mark mark;
   std::string path;
   size_t matches = 0;
+  bool reported = false;  // an error about it was given already
 };
 
 // State shared by the whole pass.

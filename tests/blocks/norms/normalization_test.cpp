@@ -1,0 +1,40 @@
+#include "tests/blocks/test_model.h"
+
+namespace {
+
+using blocks::testing::block_of;
+using blocks::testing::errors;
+using blocks::testing::ModelText;
+using blocks::testing::resolved;
+
+TEST(Normalization, FixedDefaultsAndSecondNormCopiesTheFirst) {
+  ModelText m;
+  m.normalization = "{type: layer_norm, epsilon: 1.0e-6, lr_scale: 0.5}";
+  const auto block = block_of(resolved(m.text()));
+  const auto& n = block["normalization"];
+  EXPECT_EQ(n["weight_initialization"]["type"], "ones");
+  EXPECT_EQ(n["bias_initialization"]["type"], "zeros");
+  EXPECT_DOUBLE_EQ(n["effective_lr_scale"].get<double>(), 0.5);
+  EXPECT_EQ(block["mlp_normalization"], n);
+  EXPECT_TRUE(block["sub_normalization"].is_null());
+}
+
+TEST(Normalization, SubPlacementAddsSubNormalization) {
+  ModelText m;
+  m.block_extra = "      normalization_placement: sub\n";
+  const auto block = block_of(resolved(m.text()));
+  EXPECT_EQ(block["sub_normalization"]["type"], "rms_norm");
+}
+
+TEST(Normalization, Rules) {
+  ModelText m;
+  m.normalization = "{type: layer_norm, bias: false, bias_initialization: {type: zeros}}";
+  m.block_extra = "      sub_normalization: {type: rms_norm}\n";
+  EXPECT_EQ(errors(m.text()),
+            "test.yaml:13:75: error: model.decoder.block.normalization.bias_initialization: is "
+            "set but bias is false\n"
+            "test.yaml:14:26: error: model.decoder.block.sub_normalization: is only used with "
+            "normalization_placement: sub (found 'pre')\n");
+}
+
+}  // namespace

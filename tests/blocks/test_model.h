@@ -1,0 +1,52 @@
+// Small valid models around the piece a test changes, resolved through the real loader.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "blocks/registry.h"
+#include "framework/config/document.h"
+
+namespace blocks::testing {
+
+struct ModelText {
+  std::string mixer = "{type: attention, heads: 4}";
+  std::string mlp = "{type: gated, intermediate_size: 128}";
+  std::string normalization = "{type: rms_norm}";
+  std::string block_extra;  // more `key: value` lines of the block, indented by 6
+  std::string model_extra;  // more lines of the model, indented by 2
+  int hidden_size = 64;
+  int layers = 2;
+
+  std::string text() const {
+    return "version: 1\nmodel:\n  type: language_model\n  hidden_size: " +
+           std::to_string(hidden_size) + "\n  embeddings: {vocab_size: 100}\n" + model_extra +
+           "  decoder:\n    type: repeat\n    num_layers: " + std::to_string(layers) +
+           "\n    block:\n      type: transformer\n      mixer: " + mixer + "\n      mlp: " + mlp +
+           "\n      normalization: " + normalization + "\n" + block_extra +
+           "  head:\n    normalization: {type: rms_norm}\n";
+  }
+};
+
+// The resolved dump of `text`; fails the test (and returns null) on any diagnostic.
+inline config::Json resolved(const std::string& text) {
+  config::Diagnostics d;
+  auto doc = config::load_document_text(text, "test.yaml", registry(), d);
+  EXPECT_TRUE(doc) << d.format() << "\n" << text;
+  return doc ? doc->dump() : config::Json();
+}
+
+// Every diagnostic of `text`, formatted and sorted.
+inline std::string errors(const std::string& text) {
+  config::Diagnostics d;
+  auto doc = config::load_document_text(text, "test.yaml", registry(), d);
+  EXPECT_FALSE(doc) << "expected errors in:\n" << text;
+  return d.format();
+}
+
+inline const config::Json& block_of(const config::Json& doc) {
+  return doc["model"]["decoder"]["block"];
+}
+
+}  // namespace blocks::testing
