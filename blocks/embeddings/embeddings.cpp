@@ -12,8 +12,7 @@ void EmbeddingsConfig::declare(Fields<EmbeddingsConfig>& f) {
   f.add("position", &EmbeddingsConfig::position,
         "Position embedding matrix [max_positions, hidden_size]; only with max_positions.",
         Hint::optional);
-  f.add("dropout", &EmbeddingsConfig::dropout, "Dropout on the summed embeddings.",
-        Hint::optional)
+  f.add("dropout", &EmbeddingsConfig::dropout, "Dropout on the summed embeddings.", Hint::optional)
       .min(0)
       .max(0.999);
   f.add("lr_scale", &EmbeddingsConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",

@@ -3,7 +3,8 @@
 namespace blocks {
 
 void KaimingInitConfig::declare(Fields<KaimingInitConfig>& f) {
-  f.add("mode", &KaimingInitConfig::mode, "Which fan scales the variance.").choices({"fan_in", "fan_out"});
+  f.add("mode", &KaimingInitConfig::mode, "Which fan scales the variance.")
+      .choices({"fan_in", "fan_out"});
   f.add("nonlinearity", &KaimingInitConfig::nonlinearity,
         "The activation that follows, which sets the gain (torch.nn.init.calculate_gain).")
       .choices({"linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"});

@@ -8,7 +8,8 @@ namespace blocks {
 
 struct NormalInitConfig : Declared<NormalInitConfig, InitializationConfig> {
   static constexpr std::string_view type_name = "normal";
-  static constexpr std::string_view type_doc = "Normal distribution N(mean, std^2), optionally truncated.";
+  static constexpr std::string_view type_doc =
+      "Normal distribution N(mean, std^2), optionally truncated.";
   double mean = 0.0;
   double std = 0.02;
   std::optional<double> truncation;  // in standard deviations

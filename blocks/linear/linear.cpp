@@ -19,9 +19,8 @@ std::string own_name(const ResolveContext& ctx, std::string_view type) {
 bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
   if (!t.layers) return true;
   if (!ctx.layers || ctx.layers->empty()) return false;
-  return std::all_of(ctx.layers->begin(), ctx.layers->end(), [&](int64_t l) {
-    return l >= t.layers->first && l <= t.layers->second;
-  });
+  return std::all_of(ctx.layers->begin(), ctx.layers->end(),
+                     [&](int64_t l) { return l >= t.layers->first && l <= t.layers->second; });
 }
 
 // PEFT targets are matched against every name on the path: the linear's own field name
@@ -86,11 +85,12 @@ void LinearConfig::declare(Fields<LinearConfig>& f) {
 void LinearConfig::resolve(ResolveContext& ctx) {
   set_default(bias, defaults.bias);
   if (!weight_initialization)
-    weight_initialization = defaults.weight_initialization ? defaults.weight_initialization
-                                                           : default_weight_init(ctx);
+    weight_initialization =
+        defaults.weight_initialization ? defaults.weight_initialization : default_weight_init(ctx);
   if (!bias_initialization)
-    bias_initialization = defaults.bias_initialization ? defaults.bias_initialization
-                                                       : Dynamic<InitializationConfig>(ZerosInitConfig{});
+    bias_initialization = defaults.bias_initialization
+                              ? defaults.bias_initialization
+                              : Dynamic<InitializationConfig>(ZerosInitConfig{});
   const std::string name = own_name(ctx, "linear");
   auto& seen = ctx.state->linear_names;
   if (!name.empty() && std::find(seen.begin(), seen.end(), name) == seen.end())

@@ -25,8 +25,7 @@ void AttentionConfig::declare(Fields<AttentionConfig>& f) {
       .above(0);
   f.add("qk_norm", &AttentionConfig::qk_norm,
         "Normalization of each query and key head before attention; default: none.");
-  f.add("dropout", &AttentionConfig::dropout, "Dropout on attention probabilities.",
-        Hint::optional)
+  f.add("dropout", &AttentionConfig::dropout, "Dropout on attention probabilities.", Hint::optional)
       .min(0)
       .max(0.999);
   f.add("query", &AttentionConfig::query, "Query projection.", Hint::optional);
@@ -44,9 +43,8 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
   if (!head_size && ctx.hidden_size && heads > 0) {
     if (*ctx.hidden_size % heads != 0)
       ctx.error(*this, "heads",
-                "hidden_size " + std::to_string(*ctx.hidden_size) +
-                    " is not divisible by heads " + std::to_string(heads) +
-                    "; set head_size explicitly");
+                "hidden_size " + std::to_string(*ctx.hidden_size) + " is not divisible by heads " +
+                    std::to_string(heads) + "; set head_size explicitly");
     else
       head_size = *ctx.hidden_size / heads;
   }
@@ -69,8 +67,7 @@ void AttentionConfig::validate(const ResolveContext& ctx) const {
   if (head_size && *head_size % 2 != 0 && rotary && rotary.type_name() != "none")
     ctx.error(*this, "head_size",
               "rotary embeddings need an even head_size, found " + std::to_string(*head_size));
-  if (window_size && !causal)
-    ctx.error(*this, "window_size", "sliding windows need causal: true");
+  if (window_size && !causal) ctx.error(*this, "window_size", "sliding windows need causal: true");
 }
 
 void register_attention(config::Registry& registry) { registry.add<AttentionConfig>(); }

@@ -18,7 +18,7 @@ struct AttentionConfig : Declared<AttentionConfig, MixerConfig> {
   Dynamic<RotaryConfig> rotary;        // default: none
   bool causal = true;
   std::optional<int64_t> window_size;
-  std::optional<double> softmax_scale;  // default: 1 / sqrt(head_size)
+  std::optional<double> softmax_scale;   // default: 1 / sqrt(head_size)
   Dynamic<NormalizationConfig> qk_norm;  // default: none
   double dropout = 0.0;
   LinearConfig query, key, value, output;

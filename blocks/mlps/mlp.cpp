@@ -3,8 +3,8 @@
 namespace blocks {
 
 const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names = {"gelu", "gelu_tanh", "relu", "squared_relu",
-                                                 "silu", "identity"};
+  static const std::vector<std::string> names = {"gelu",         "gelu_tanh", "relu",
+                                                 "squared_relu", "silu",      "identity"};
   return names;
 }
 
@@ -103,9 +103,9 @@ void MoeConfig::resolve(ResolveContext& ctx) {
 
 void MoeConfig::validate(const ResolveContext& ctx) const {
   if (experts > 0 && top_k > experts)
-    ctx.error(*this, "top_k",
-              "must be <= experts (" + std::to_string(experts) + "), found " +
-                  std::to_string(top_k));
+    ctx.error(
+        *this, "top_k",
+        "must be <= experts (" + std::to_string(experts) + "), found " + std::to_string(top_k));
   if (shared_intermediate_size && shared_experts == 0)
     ctx.error(*this, "shared_intermediate_size", "is set but shared_experts is 0");
 }

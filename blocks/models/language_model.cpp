@@ -21,8 +21,7 @@ void LanguageModelConfig::declare(Fields<LanguageModelConfig>& f) {
   f.add("add_linear_biases", &LanguageModelConfig::add_linear_biases,
         "Shortcut: default `bias` of every linear in the model.", Hint::shortcut);
   f.add("init_std", &LanguageModelConfig::init_std,
-        "Shortcut: default weight std of every linear and embedding in the model.",
-        Hint::shortcut)
+        "Shortcut: default weight std of every linear and embedding in the model.", Hint::shortcut)
       .min(0);
 }
 
@@ -69,15 +68,12 @@ void LanguageModelConfig::finish(ResolveContext& ctx) {
     } else if (auto guess = config::did_you_mean(t.name, ctx.state->linear_names)) {
       message += "; did you mean '" + *guess + "'?";
     }
-    ctx.state->diagnostics->error(t.mark, t.path,
-                                  message + " (linear names: " +
-                                      config::join(ctx.state->linear_names) + ")");
+    ctx.state->diagnostics->error(
+        t.mark, t.path, message + " (linear names: " + config::join(ctx.state->linear_names) + ")");
   }
   if (auto* lora = peft.as<LoraConfig>()) lora->targets.reset();
 }
 
-void register_language_model(config::Registry& registry) {
-  registry.add<LanguageModelConfig>();
-}
+void register_language_model(config::Registry& registry) { registry.add<LanguageModelConfig>(); }
 
 }  // namespace blocks

@@ -16,14 +16,17 @@ void DefaultRotaryConfig::declare(Fields<DefaultRotaryConfig>& f) { declare_base
 
 void Llama3RotaryConfig::declare(Fields<Llama3RotaryConfig>& f) {
   declare_base(f);
-  f.add("scale_factor", &Llama3RotaryConfig::scale_factor,
-        "Low frequencies are divided by this.").min(1);
+  f.add("scale_factor", &Llama3RotaryConfig::scale_factor, "Low frequencies are divided by this.")
+      .min(1);
   f.add("low_frequency_factor", &Llama3RotaryConfig::low_frequency_factor,
-        "Wavelengths above original_context_length / this are fully scaled.").above(0);
+        "Wavelengths above original_context_length / this are fully scaled.")
+      .above(0);
   f.add("high_frequency_factor", &Llama3RotaryConfig::high_frequency_factor,
-        "Wavelengths below original_context_length / this are kept.").above(0);
+        "Wavelengths below original_context_length / this are kept.")
+      .above(0);
   f.add("original_context_length", &Llama3RotaryConfig::original_context_length,
-        "Context length of the pretraining the scaling extends.").min(1);
+        "Context length of the pretraining the scaling extends.")
+      .min(1);
 }
 
 void Llama3RotaryConfig::validate(const ResolveContext& ctx) const {

@@ -88,9 +88,8 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
         ctx.state->diagnostics->error(
             target.mark, target.path,
             "target '" + target.name + "' limited to layers " +
-                std::to_string(target.layers->first) + "-" +
-                std::to_string(target.layers->second) + " would split shared block '" + name +
-                "' (layer " + std::to_string(l) + ")");
+                std::to_string(target.layers->first) + "-" + std::to_string(target.layers->second) +
+                " would split shared block '" + name + "' (layer " + std::to_string(l) + ")");
         break;
       }
       overrides[l] = base_block(l);
@@ -248,7 +247,8 @@ void PatternSequenceConfig::validate(const ResolveContext& ctx) const {
   for (const auto& [name, block] : blocks) names.push_back(name);
   auto unknown = [&](const std::string& name, const std::string& field) {
     std::string message = "unknown block name '" + name + "'";
-    if (auto guess = config::did_you_mean(name, names)) message += "; did you mean '" + *guess + "'?";
+    if (auto guess = config::did_you_mean(name, names))
+      message += "; did you mean '" + *guess + "'?";
     ctx.state->diagnostics->error(mark_of(field), ctx.path_of(field),
                                   message + " (blocks: " + config::join(names) + ")");
   };

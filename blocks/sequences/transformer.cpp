@@ -29,8 +29,7 @@ void TransformerConfig::declare(Fields<TransformerConfig>& f) {
   f.add("residual_scale", &TransformerConfig::residual_scale,
         "Multiplies the residual stream before each branch is added (DeepNet's alpha).")
       .above(0);
-  f.add("dropout", &TransformerConfig::dropout, "Dropout on each branch's output.",
-        Hint::optional)
+  f.add("dropout", &TransformerConfig::dropout, "Dropout on each branch's output.", Hint::optional)
       .min(0)
       .max(0.999);
   f.add("lr_scale", &TransformerConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
@@ -54,9 +53,9 @@ void TransformerConfig::resolve(ResolveContext& ctx) {
 
 void TransformerConfig::validate(const ResolveContext& ctx) const {
   if (sub_normalization && normalization_placement != "sub")
-    ctx.error(*this, "sub_normalization",
-              "is only used with normalization_placement: sub (found '" +
-                  normalization_placement + "')");
+    ctx.error(
+        *this, "sub_normalization",
+        "is only used with normalization_placement: sub (found '" + normalization_placement + "')");
 }
 
 void register_transformer(config::Registry& registry) { registry.add<TransformerConfig>(); }

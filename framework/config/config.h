@@ -42,8 +42,8 @@ struct FieldInfo;
 
 // Visits the configs directly inside a field: `suffix` extends the config path
 // (".mixer", "[3]", ".attention"), `name` is the logical name used by PEFT targets.
-using ChildVisitor = std::function<void(Config& child, const std::string& suffix,
-                                        const std::string& name)>;
+using ChildVisitor =
+    std::function<void(Config& child, const std::string& suffix, const std::string& name)>;
 
 class Config {
  public:
@@ -78,9 +78,9 @@ struct FieldInfo {
   std::string doc;
   Hint hint = Hint::architecture;
   bool required = false;
-  std::optional<double> min, max;       // inclusive bounds for numbers
-  std::optional<double> above;          // exclusive lower bound
-  std::vector<std::string> choices;     // allowed strings
+  std::optional<double> min, max;          // inclusive bounds for numbers
+  std::optional<double> above;             // exclusive lower bound
+  std::vector<std::string> choices;        // allowed strings
   std::optional<Json> schema_alternative;  // also accepted in the JSON Schema (a shorthand form)
   std::optional<Json> schema_replacement;  // replaces the generated schema (partial configs)
 
@@ -88,8 +88,8 @@ struct FieldInfo {
   std::function<Json(const Config&)> dump;
   std::function<bool(const Config&)> present;  // false: left out of dumps (unset shortcut)
   std::function<Json(SchemaBuilder&, const FieldInfo&)> schema;
-  std::function<std::string()> type_text;      // "integer", "list of block", ...
-  std::function<Json()> default_value;         // dump of a default-constructed config's field
+  std::function<std::string()> type_text;  // "integer", "list of block", ...
+  std::function<Json()> default_value;     // dump of a default-constructed config's field
   std::function<void(Config&, const ChildVisitor&)> children;  // empty: holds no configs
   std::function<std::vector<const TypeInfo*>()> nested;        // struct types it can hold
 };

@@ -7,15 +7,18 @@ namespace blocks::config {
 
 namespace {
 
-void collect(const Config& config, const std::string& path, Hint inherited,
-             std::vector<Leaf>& out);
+void collect(const Config& config, const std::string& path, Hint inherited, std::vector<Leaf>& out);
 
 int rank(Hint h) {
   switch (h) {
-    case Hint::architecture: return 0;
-    case Hint::optional: return 1;
-    case Hint::shortcut: return 2;
-    case Hint::derived: return 3;
+    case Hint::architecture:
+      return 0;
+    case Hint::optional:
+      return 1;
+    case Hint::shortcut:
+      return 2;
+    case Hint::derived:
+      return 3;
   }
   return 4;
 }
@@ -39,14 +42,12 @@ void collect_field(const Config& config, const FieldInfo& f, const std::string& 
     out.push_back({path, hint, value});
     return;
   }
-  f.children(const_cast<Config&>(config),
-             [&](Config& child, const std::string& suffix, const std::string&) {
-               const std::string child_path =
-                   path.substr(0, path.size() - f.name.size() - 1) + suffix;
-               if (!child.type().kind.empty())
-                 out.push_back({child_path + ".type", hint, child.type().name});
-               collect(child, child_path, hint, out);
-             });
+  f.children(const_cast<Config&>(config), [&](Config& child, const std::string& suffix,
+                                              const std::string&) {
+    const std::string child_path = path.substr(0, path.size() - f.name.size() - 1) + suffix;
+    if (!child.type().kind.empty()) out.push_back({child_path + ".type", hint, child.type().name});
+    collect(child, child_path, hint, out);
+  });
 }
 
 void collect(const Config& config, const std::string& path, Hint inherited,

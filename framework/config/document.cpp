@@ -54,9 +54,9 @@ bool migrate(Node& doc, int64_t from, Diagnostics& diagnostics, const Versioning
     auto step = std::find_if(versions.migrations.begin(), versions.migrations.end(),
                              [v](const Migration& m) { return m.from == v; });
     if (step == versions.migrations.end()) {
-      diagnostics.error(doc.mark, "version",
-                        "no migration from version " + std::to_string(v) + " to " +
-                            std::to_string(v + 1));
+      diagnostics.error(
+          doc.mark, "version",
+          "no migration from version " + std::to_string(v) + " to " + std::to_string(v + 1));
       return false;
     }
     step->apply(doc, diagnostics);
@@ -74,8 +74,8 @@ bool prepare(Node& doc, const std::string& name, Diagnostics& diagnostics,
              const Versioning& versions) {
   if (doc.is_null()) doc = Node::mapping(Mark{source_name(name), 1, 1});
   if (!doc.is_mapping()) {
-    diagnostics.error(doc.mark, "", "expected a mapping with 'version' and 'model', found " +
-                                        doc.describe());
+    diagnostics.error(doc.mark, "",
+                      "expected a mapping with 'version' and 'model', found " + doc.describe());
     return false;
   }
   auto version = read_version(doc, diagnostics, versions);
@@ -280,8 +280,8 @@ std::optional<Document> parse_document(const Node& doc, const Registry& registry
   const size_t before = diagnostics.size();
   Document out;
   if (!doc.is_mapping()) {
-    diagnostics.error(doc.mark, "", "expected a mapping with 'version' and 'model', found " +
-                                        doc.describe());
+    diagnostics.error(doc.mark, "",
+                      "expected a mapping with 'version' and 'model', found " + doc.describe());
     return std::nullopt;
   }
   auto version = read_version(doc, diagnostics, versions);

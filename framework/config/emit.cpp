@@ -1,16 +1,16 @@
 #include "framework/config/emit.h"
 
-#include <cmath>
 #include <cctype>
+#include <cmath>
 
 namespace blocks::config {
 
 namespace {
 
 bool plain_safe(const std::string& s) {
-  static const char* reserved[] = {"true", "false", "null", "yes", "no", "on", "off",
-                                   "True", "False", "Null", "NULL", "TRUE", "FALSE",
-                                   "Yes", "No", "On", "Off", "y", "n", "Y", "N"};
+  static const char* reserved[] = {"true", "false", "null", "yes",  "no",   "on",    "off",
+                                   "True", "False", "Null", "NULL", "TRUE", "FALSE", "Yes",
+                                   "No",   "On",    "Off",  "y",    "n",    "Y",     "N"};
   if (s.empty()) return false;
   for (const char* r : reserved)
     if (s == r) return false;
@@ -40,7 +40,8 @@ std::string scalar(const Json& v) {
     // YAML 1.1 readers (PyYAML) need a dot in floats: 1e-05 would read as a string.
     std::string s = format_number(v.get<double>());
     const size_t e = s.find('e');
-    if (s.find_first_of(".n") == std::string::npos) s.insert(e == std::string::npos ? s.size() : e, ".0");
+    if (s.find_first_of(".n") == std::string::npos)
+      s.insert(e == std::string::npos ? s.size() : e, ".0");
     return s;
   }
   const auto& s = v.get_ref<const std::string&>();

@@ -19,7 +19,11 @@ size_t find_invalid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     if (len == 0 || i + len > s.size()) return i;
     for (size_t k = 1; k < len; ++k)
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return i;
@@ -172,15 +176,15 @@ class YamlBuilder : public YAML::EventHandler {
   void count(size_t n, const YAML::Mark& mark) {
     nodes_ += n;
     if (nodes_ > limits_.max_nodes)
-      throw LimitExceeded{to_mark(mark),
-                          limit_text("document expands to too many nodes through aliases",
-                                     limits_.max_nodes)};
+      throw LimitExceeded{
+          to_mark(mark),
+          limit_text("document expands to too many nodes through aliases", limits_.max_nodes)};
   }
 
   void open(Node node, YAML::anchor_t anchor) {
     if (static_cast<int>(stack_.size()) >= limits_.max_depth)
-      throw LimitExceeded{node.mark, limit_text("nesting is too deep",
-                                                static_cast<size_t>(limits_.max_depth))};
+      throw LimitExceeded{
+          node.mark, limit_text("nesting is too deep", static_cast<size_t>(limits_.max_depth))};
     nodes_ += 1;
     stack_.push_back({std::move(node), anchor, false, {}, {}});
   }
@@ -287,8 +291,12 @@ class JsonBuilder : public nlohmann::json_sax<nlohmann::json> {
  public:
   JsonBuilder(std::string_view text, std::shared_ptr<const std::string> file,
               Diagnostics& diagnostics, const LoadLimits& limits, const size_t& consumed)
-      : text_(text), index_(text), file_(std::move(file)), diagnostics_(diagnostics),
-        limits_(limits), consumed_(consumed) {}
+      : text_(text),
+        index_(text),
+        file_(std::move(file)),
+        diagnostics_(diagnostics),
+        limits_(limits),
+        consumed_(consumed) {}
 
   std::optional<Node> result;
 
@@ -342,7 +350,8 @@ class JsonBuilder : public nlohmann::json_sax<nlohmann::json> {
     if (end == 0) return index_.mark(file_, 0);
     size_t p = end - 1;
     switch (token) {
-      case Token::single: break;
+      case Token::single:
+        break;
       case Token::string:
         while (p > 0) {
           --p;
@@ -381,7 +390,8 @@ class JsonBuilder : public nlohmann::json_sax<nlohmann::json> {
   }
   bool add(Node node) {
     if (++nodes_ > limits_.max_nodes) {
-      diagnostics_.error(node.mark, "", limit_text("document has too many nodes", limits_.max_nodes));
+      diagnostics_.error(node.mark, "",
+                         limit_text("document has too many nodes", limits_.max_nodes));
       return false;
     }
     if (stack_.empty()) {

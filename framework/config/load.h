@@ -12,9 +12,9 @@
 namespace blocks::config {
 
 struct LoadLimits {
-  size_t max_bytes = 16u << 20;     // a 70B config is a few KB; 16 MiB is generous
-  int max_depth = 200;              // nesting of mappings and lists
-  size_t max_nodes = 2'000'000;     // after alias expansion: stops billion-laughs bombs
+  size_t max_bytes = 16u << 20;  // a 70B config is a few KB; 16 MiB is generous
+  int max_depth = 200;           // nesting of mappings and lists
+  size_t max_nodes = 2'000'000;  // after alias expansion: stops billion-laughs bombs
 };
 
 // `file` names the source in marks. Errors go to `diagnostics`; nullopt when the text is unusable.

@@ -82,10 +82,14 @@ size_t Node::size() const {
 
 std::string Node::describe() const {
   switch (kind) {
-    case Kind::null: return "null";
-    case Kind::sequence: return "a list";
-    case Kind::mapping: return "a mapping";
-    case Kind::scalar: break;
+    case Kind::null:
+      return "null";
+    case Kind::sequence:
+      return "a list";
+    case Kind::mapping:
+      return "a mapping";
+    case Kind::scalar:
+      break;
   }
   std::string shown = text.size() > 40 ? text.substr(0, 37) + "..." : text;
   // Quoting is why "4" is not an integer and "true" not a boolean: say it.

@@ -9,10 +9,14 @@ namespace blocks::config {
 
 std::string_view to_string(Hint hint) {
   switch (hint) {
-    case Hint::architecture: return "architecture";
-    case Hint::optional: return "optional";
-    case Hint::derived: return "derived";
-    case Hint::shortcut: return "shortcut";
+    case Hint::architecture:
+      return "architecture";
+    case Hint::optional:
+      return "optional";
+    case Hint::derived:
+      return "derived";
+    case Hint::shortcut:
+      return "shortcut";
   }
   return "?";
 }

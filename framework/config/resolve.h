@@ -25,7 +25,7 @@ struct LinearTarget {
 // State shared by the whole pass.
 struct ResolveState {
   Diagnostics* diagnostics = nullptr;
-  std::vector<LinearTarget> targets;    // empty: no `targets` given
+  std::vector<LinearTarget> targets;      // empty: no `targets` given
   std::vector<std::string> linear_names;  // every logical linear name seen, for suggestions
   std::optional<int64_t> decoder_length;  // layers of the sequence that numbers its layers
 };
@@ -33,17 +33,17 @@ struct ResolveState {
 struct ResolveContext {
   std::shared_ptr<ResolveState> state;
   std::string path;
-  Mark mark;                        // nearest source mark, for values made by resolution
-  std::vector<std::string> names;   // field names, map keys, kinds and types from the root
+  Mark mark;                       // nearest source mark, for values made by resolution
+  std::vector<std::string> names;  // field names, map keys, kinds and types from the root
   std::optional<int64_t> hidden_size;
-  int64_t num_layers = 0;           // blocks in the enclosing model's decoder
-  double lr_scale = 1.0;            // product of every lr_scale above
+  int64_t num_layers = 0;  // blocks in the enclosing model's decoder
+  double lr_scale = 1.0;   // product of every lr_scale above
   std::optional<bool> add_linear_biases;
   std::optional<double> init_std;
-  bool peft_active = false;         // a PEFT method other than `none` is configured
+  bool peft_active = false;  // a PEFT method other than `none` is configured
   // Decoder layers (0-based) that this subtree stands for; null above the decoder.
   std::shared_ptr<const std::vector<int64_t>> layers;
-  bool number_layers = false;       // the next sequence down is a decoder and numbers its layers
+  bool number_layers = false;  // the next sequence down is a decoder and numbers its layers
 
   // Reports at the field's mark (or the nearest known one) with path `path.field`.
   void error(const Config& at, std::string_view field, std::string message) const;

@@ -107,7 +107,8 @@ std::string field_default(const FieldInfo& f) {
   if (f.hint == Hint::derived) return "derived";
   Json d = f.default_value();
   if (d.is_null()) return "from parent";
-  if (d.is_object()) return d.contains("type") ? "`" + d["type"].get<std::string>() + "`" : "(see type)";
+  if (d.is_object())
+    return d.contains("type") ? "`" + d["type"].get<std::string>() + "`" : "(see type)";
   std::string s = d.dump();
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return "`" + s + "`";

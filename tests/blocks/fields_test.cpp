@@ -137,8 +137,9 @@ TEST(Fields, EveryBoundIsEnforcedWithItsMessage) {
         const double bad = *f.min - 1;
         check(bad, "must be >= " + format_number(*f.min) + ", found " + format_number(bad));
       }
-      if (f.above) check(*f.above, "must be > " + format_number(*f.above) + ", found " +
-                                       format_number(*f.above));
+      if (f.above)
+        check(*f.above,
+              "must be > " + format_number(*f.above) + ", found " + format_number(*f.above));
       if (f.max) {
         const double bad = *f.max + 1;
         check(bad, "must be <= " + format_number(*f.max) + ", found " + format_number(bad));
@@ -157,8 +158,8 @@ TEST(Fields, EveryChoiceListRejectsOthers) {
       node.set(f.name, Node::scalar("no_such_choice", false));
       auto errors = parse_errors(*t, node, nullptr);
       ASSERT_EQ(errors.size(), 1u);
-      EXPECT_EQ(errors[0], "<code>: error: " + f.name + ": unknown value 'no_such_choice' (valid: " +
-                               join(f.choices) + ")");
+      EXPECT_EQ(errors[0], "<code>: error: " + f.name +
+                               ": unknown value 'no_such_choice' (valid: " + join(f.choices) + ")");
       ++checked;
     }
   }

@@ -38,7 +38,8 @@ Run blockc(const std::string& args) {
 }
 
 std::string write(const std::string& name, const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / ("blockc_test_files_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("blockc_test_files_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / name) << text;
   return (dir / name).string();
@@ -75,12 +76,13 @@ TEST(Blockc, ValidateReportsEveryProblemAndExitsOne) {
   auto r = blockc("validate " + write("ok2.yaml", kSmall) + " " + bad);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err,
-            bad + ":11:39: error: model.decoder.block.mixer.heads: must be >= 1, found 0\n" +
-            bad + ":12:12: error: model.decoder.block.mlp: missing required field "
-                  "'intermediate_size'\n" +
-            bad + ":12:26: error: model.decoder.block.mlp: unknown field 'intermediat_size' in "
-                  "gated mlp; did you mean 'intermediate_size'? (valid: intermediate_size, "
-                  "activation, dropout, gate, up, down, lr_scale)\n");
+            bad + ":11:39: error: model.decoder.block.mixer.heads: must be >= 1, found 0\n" + bad +
+                ":12:12: error: model.decoder.block.mlp: missing required field "
+                "'intermediate_size'\n" +
+                bad +
+                ":12:26: error: model.decoder.block.mlp: unknown field 'intermediat_size' in "
+                "gated mlp; did you mean 'intermediate_size'? (valid: intermediate_size, "
+                "activation, dropout, gate, up, down, lr_scale)\n");
 }
 
 TEST(Blockc, UsageErrorsExitTwo) {
@@ -106,7 +108,8 @@ TEST(Blockc, ResolveJsonWithSet) {
   EXPECT_EQ(j["model"]["hidden_size"], 128);
   EXPECT_EQ(j["model"]["decoder"]["num_layers"], 3);
   EXPECT_EQ(j["model"]["decoder"]["block"]["mixer"]["head_size"], 32);
-  EXPECT_EQ(j["model"]["decoder"]["block"]["mlp"]["down"]["weight_initialization"]["num_layers"], 3);
+  EXPECT_EQ(j["model"]["decoder"]["block"]["mlp"]["down"]["weight_initialization"]["num_layers"],
+            3);
 }
 
 TEST(Blockc, SetErrorsPointAtTheCommandLine) {

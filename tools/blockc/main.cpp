@@ -1,10 +1,11 @@
 // blockc: the command-line face of blocks. Parses arguments, calls the library, prints.
 // Exit codes: 0 success, 1 invalid input, 2 usage error.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "blocks/registry.h"
 #include "framework/config/diff.h"

@@ -52,8 +52,9 @@ TEST(Attention, LinearDefaultsFromTheParent) {
 
 TEST(Attention, ExplicitLinearSettingsSurviveShortcuts) {
   ModelText m;
-  m.mixer = "{type: attention, heads: 4, key: {bias: false}, value: {weight_initialization: "
-            "{type: xavier, gain: 2.0}}}";
+  m.mixer =
+      "{type: attention, heads: 4, key: {bias: false}, value: {weight_initialization: "
+      "{type: xavier, gain: 2.0}}}";
   m.block_extra = "      add_linear_biases: true\n";
   const auto a = block_of(resolved(m.text()))["mixer"];
   EXPECT_EQ(a["key"]["bias"], false);
@@ -85,8 +86,9 @@ TEST(Attention, CrossFieldRules) {
             "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (8) must be "
             "divisible by head_groups (3)\n");
   ModelText odd;
-  odd.mixer = "{type: attention, heads: 4, head_size: 7, rotary: {type: default}, causal: false, "
-              "window_size: 16}";
+  odd.mixer =
+      "{type: attention, heads: 4, head_size: 7, rotary: {type: default}, causal: false, "
+      "window_size: 16}";
   EXPECT_EQ(errors(odd.text()),
             "test.yaml:11:53: error: model.decoder.block.mixer.head_size: rotary embeddings need "
             "an even head_size, found 7\n"

@@ -1,9 +1,10 @@
 // A model built in C++ without any YAML, resolved and validated by the same rules.
+#include "blocks/models/language_model.h"
+
 #include <gtest/gtest.h>
 
 #include "blocks/mixers/attention.h"
 #include "blocks/mlps/mlp.h"
-#include "blocks/models/language_model.h"
 #include "blocks/norms/normalization.h"
 #include "blocks/sequences/sequences.h"
 #include "blocks/sequences/transformer.h"

@@ -41,8 +41,9 @@ TEST(Peft, TargetsReplaceTheDefaults) {
 
 TEST(Peft, TargetErrors) {
   ModelText m;
-  m.model_extra = "  peft: {type: lora, targets: [qurey, {name: up, layers: [1, 5]}, "
-                  "{name: up, layers: [1, 0]}]}\n";
+  m.model_extra =
+      "  peft: {type: lora, targets: [qurey, {name: up, layers: [1, 5]}, "
+      "{name: up, layers: [1, 0]}]}\n";
   EXPECT_EQ(errors(m.text()),
             "test.yaml:6:32: error: model.peft.targets[0]: target 'qurey' matches no linear "
             "layer; did you mean 'query'? (linear names: query, key, value, output, gate, up, "

@@ -289,10 +289,10 @@ TEST(Errors, PeftTargetOutsideTheDecodersLayers) {
 }
 
 TEST(Errors, PeftTargetWithAReversedRangeIsOneError) {
-  EXPECT_EQ(errors(std::string(kModel) +
-                   "  peft: {type: lora, targets: [{name: up, layers: [1, 0]}]}\n"),
-            "test.yaml:16:51: error: model.peft.targets[0].layers: expected [first, last] with "
-            "first <= last\n");
+  EXPECT_EQ(
+      errors(std::string(kModel) + "  peft: {type: lora, targets: [{name: up, layers: [1, 0]}]}\n"),
+      "test.yaml:16:51: error: model.peft.targets[0].layers: expected [first, last] with "
+      "first <= last\n");
 }
 
 TEST(Errors, PeftTargetThatWouldSplitASharedBlockIsOneError) {
