@@ -3,7 +3,7 @@
 
 #include "blocks/init/magneto.h"
 #include "blocks/init/normal.h"
-#include "tests/blocks/test_model.h"
+#include "tests/support/model_text.h"
 
 namespace {
 

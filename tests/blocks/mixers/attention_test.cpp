@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "tests/blocks/test_model.h"
+#include "tests/support/model_text.h"
 
 namespace {
 

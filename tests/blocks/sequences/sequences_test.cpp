@@ -1,4 +1,4 @@
-#include "tests/blocks/test_model.h"
+#include "tests/support/model_text.h"
 
 namespace {
 

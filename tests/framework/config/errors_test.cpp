@@ -2,6 +2,8 @@
 // `FILE:LINE:COL: error: PATH: message`, and that independent errors are all reported at once.
 #include <gtest/gtest.h>
 
+#include "tests/support/model_text.h"
+
 #include <string>
 
 #include "blocks/registry.h"
@@ -30,12 +32,7 @@ model:
     normalization: {type: rms_norm}
 )";
 
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  const size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  return text;
-}
+using blocks::testing::replace;
 
 // Loads `text` and returns every diagnostic, formatted; "" when the config is valid.
 std::string errors(const std::string& text) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/model_text.h"
+
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -37,12 +39,7 @@ model:
     normalization: {type: rms_norm}
 )";
 
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  const size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  return text;
-}
+using blocks::testing::replace;
 
 Document load(const std::string& text) {
   Diagnostics d;

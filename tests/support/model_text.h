@@ -1,4 +1,5 @@
-// Small valid models around the piece a test changes, resolved through the real loader.
+// Test support: small valid models around the piece a test changes, resolved through the
+// real loader, and text edits that fail the test when their anchor is missing.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -28,6 +29,14 @@ struct ModelText {
            "  head:\n    normalization: {type: rms_norm}\n";
   }
 };
+
+// `text` with the first `from` replaced by `to`; a missing `from` fails the test.
+inline std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
 
 // The resolved dump of `text`; fails the test (and returns null) on any diagnostic.
 inline config::Json resolved(const std::string& text) {
