@@ -68,6 +68,9 @@ class Config {
   // written; empty for configs built in C++.
   Mark mark;
   std::vector<std::pair<std::string, Mark>> field_marks;
+  // Set when parsing this config's own fields failed: resolution then fills its defaults but
+  // reports nothing for it or below it, where values may be knock-on effects of the error.
+  bool parse_failed = false;
   // The mark of `field` ("heads", "pattern[2]", "overrides.3"), else of the field that holds
   // it ("pattern", "overrides"), else of this config.
   const Mark& mark_of(std::string_view field) const;
@@ -87,6 +90,7 @@ struct FieldInfo {
   std::function<void(const FieldInfo&, Config&, const Node&, ParseContext&)> parse;
   std::function<Json(const Config&)> dump;
   std::function<bool(const Config&)> present;  // false: left out of dumps (unset shortcut)
+  std::function<bool(const Config&)> empty;    // an unset optional or dynamic slot
   std::function<Json(SchemaBuilder&, const FieldInfo&)> schema;
   std::function<std::string()> type_text;  // "integer", "list of block", ...
   std::function<Json()> default_value;     // dump of a default-constructed config's field

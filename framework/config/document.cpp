@@ -301,7 +301,7 @@ std::optional<Document> parse_document(const Node& doc, const Registry& registry
     ParseContext::Scope scope(ctx, "model");
     out.model = parse_dynamic("model", *model, ctx);
   }
-  if (diagnostics.size() != before) return std::nullopt;
+  if (diagnostics.size() != before && !out.model) return std::nullopt;
   return out;
 }
 

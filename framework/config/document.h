@@ -47,12 +47,15 @@ std::optional<Node> compose_file(const std::string& path, const LoadOptions& opt
                                  Diagnostics& diagnostics);
 // Applies one "dotted.path=value" override; `index` numbers it in marks ("<command line>:N:COL").
 void apply_set(Node& document, const std::string& assignment, int index, Diagnostics& diagnostics);
-// Parses a composed document against `registry` (no resolution).
+// Parses a composed document against `registry` (no resolution). The document comes back
+// whenever a model could be made, errors or not, so that resolution can still check the parts
+// that parsed: every error of a file is reported in one run. Check `diagnostics`.
 std::optional<Document> parse_document(const Node& document, const Registry& registry,
                                        Diagnostics& diagnostics,
                                        const Versioning& versions = language_versions());
-// compose_file + parse_document + resolve_tree. Null when anything is wrong; problems that
-// leave a usable document (duplicate keys) do not stop the later steps from reporting theirs.
+// compose_file + parse_document + resolve_tree. Null when anything is wrong. Problems that
+// leave a usable document (duplicate keys, a bad field) do not stop the later steps from
+// reporting theirs: parse errors and the rule violations of the parts that parsed come together.
 std::optional<Document> load_document(const std::string& path, const Registry& registry,
                                       Diagnostics& diagnostics, const LoadOptions& options = {});
 // The same, from text already in memory (no `extends`, which needs a file).

@@ -64,6 +64,7 @@ class Fields {
     f.present = [member, hint](const Config& c) {
       return hint != Hint::shortcut || !is_unset(static_cast<const C&>(c).*member);
     };
+    f.empty = [member](const Config& c) { return is_unset(static_cast<const C&>(c).*member); };
     f.schema = [](SchemaBuilder& b, const FieldInfo& fi) {
       if (fi.schema_replacement) return *fi.schema_replacement;
       Json s = Codec<T>::schema(b, fi);

@@ -159,6 +159,7 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
                   std::string_view skip) {
   config.mark = node.mark;
   config.field_marks.clear();
+  config.parse_failed = false;
   for (const auto& e : node.entries) {
     if (!skip.empty() && e.key == skip) continue;
     const FieldInfo* f = info.field(e.key);
@@ -177,13 +178,19 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
       config.field_marks.emplace_back(f->name + "[" + std::to_string(i) + "]",
                                       e.value.items[i].mark);
     if (f->required && e.value.is_null()) continue;  // reported once, as missing, below
+    const size_t before = ctx.diagnostics().size();
     f->parse(*f, config, e.value, ctx);
+    // A nested config that failed flags itself; this one failed when a value of its own did,
+    // or a slot it needs stayed empty.
+    if (ctx.diagnostics().size() != before && (!f->children || f->empty(config)))
+      config.parse_failed = true;
   }
   for (const auto& f : info.fields) {
     if (!f.required) continue;
     const Node* v = node.find(f.name);
     if (!v || v->is_null()) {
       ctx.error(v ? v->mark : node.mark, "missing required field '" + f.name + "'");
+      config.parse_failed = true;
     }
   }
 }

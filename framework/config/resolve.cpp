@@ -22,6 +22,11 @@ std::string extend(const std::string& path, const std::string& suffix) {
 
 void walk(Config& config, ResolveContext ctx) {
   if (config.mark.known()) ctx.mark = config.mark;
+  // Below a config that failed to parse, defaults are still filled but nothing is reported:
+  // its problems would be knock-on effects of the parse error already reported.
+  Diagnostics quiet;
+  Diagnostics* reporting = ctx.state->diagnostics;
+  if (config.parse_failed) ctx.state->diagnostics = &quiet;
   const TypeInfo& info = config.type();
   if (!info.kind.empty()) ctx.names.push_back(info.kind);
   ctx.names.push_back(info.name);
@@ -39,6 +44,7 @@ void walk(Config& config, ResolveContext ctx) {
   }
   config.finish(ctx);
   config.validate(ctx);
+  ctx.state->diagnostics = reporting;
 }
 
 void visit_all(Config& config, const std::string& path,

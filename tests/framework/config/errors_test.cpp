@@ -381,6 +381,40 @@ model:
             "up, down)\n");
 }
 
+TEST(Errors, ParseErrorsAndRuleViolationsComeTogetherWithoutKnockOnErrors) {
+  const std::string text = R"(version: 1
+model:
+  type: language_model
+  hidden_size: 60
+  embeddings: {vocab_size: 0}
+  decoder:
+    type: repeat
+    num_layers: 2
+    block:
+      type: transformer
+      mixer: {type: attention, heads: 8, head_groups: 3}
+      mlp: {type: mlp, dropout: 2, up: {weight_initialization: {type: uniform, low: a, high: -1}}}
+      normalization: {type: rms_norm}
+  head:
+    normalization: {type: rms_norm}
+    tied: true
+    output: {}
+)";
+  // The uniform's `high: -1` is below the default `low` only because `low` failed to parse:
+  // that knock-on error is not reported.
+  EXPECT_EQ(errors(text),
+            "test.yaml:5:28: error: model.embeddings.vocab_size: must be >= 1, found 0\n"
+            "test.yaml:11:39: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
+            "divisible by heads 8; set head_size explicitly\n"
+            "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (8) must be "
+            "divisible by head_groups (3)\n"
+            "test.yaml:12:33: error: model.decoder.block.mlp.dropout: must be <= 0.999, found 2\n"
+            "test.yaml:12:85: error: model.decoder.block.mlp.up.weight_initialization.low: "
+            "expected a number, found 'a'\n"
+            "test.yaml:17:13: error: model.head.output: is set but tied is true: a tied head has "
+            "no output matrix\n");
+}
+
 TEST(Errors, AnErrorInARepeatedBlockIsReportedOnceNotPerLayer) {
   const std::string text =
       replace(replace(kModel, "heads: 4}", "heads: 4, haeds: 3}"), "num_layers: 2\n",
