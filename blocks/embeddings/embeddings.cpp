@@ -15,9 +15,7 @@ void EmbeddingsConfig::declare(Fields<EmbeddingsConfig>& f) {
   f.add("dropout", &EmbeddingsConfig::dropout, "Dropout on the summed embeddings.", Hint::optional)
       .min(0)
       .max(0.999);
-  f.add("lr_scale", &EmbeddingsConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
-        Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
 }
 
 void EmbeddingsConfig::resolve(ResolveContext& ctx) {

@@ -8,8 +8,7 @@ void HeadConfig::declare(Fields<HeadConfig>& f) {
   f.add("tied", &HeadConfig::tied, "Whether the projection reuses the token embedding matrix.");
   f.add("output", &HeadConfig::output,
         "Output matrix [vocab_size, hidden_size] when not tied; null when tied.", Hint::optional);
-  f.add("lr_scale", &HeadConfig::lr_scale, "Learning-rate multiplier; 0 freezes.", Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
 }
 
 void HeadConfig::resolve(ResolveContext& ctx) {

@@ -68,10 +68,7 @@ void LinearConfig::declare(Fields<LinearConfig>& f) {
         "Initialization of the weight; null: the parent decides.", Hint::optional);
   f.add("bias_initialization", &LinearConfig::bias_initialization,
         "Initialization of the bias; null: zeros.", Hint::optional);
-  f.add("lr_scale", &LinearConfig::lr_scale,
-        "Learning-rate multiplier of this layer, times every lr_scale above; 0 freezes.",
-        Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
   f.add("apply_peft", &LinearConfig::apply_peft,
         "Whether PEFT (e.g. LoRA) adapts this layer; null: PEFT targets or the parent decide.",
         Hint::optional);
@@ -104,9 +101,7 @@ void LinearConfig::resolve(ResolveContext& ctx) {
 void WeightConfig::declare(Fields<WeightConfig>& f) {
   f.add("initialization", &WeightConfig::initialization,
         "Initialization; null: the parent decides.", Hint::optional);
-  f.add("lr_scale", &WeightConfig::lr_scale,
-        "Learning-rate multiplier, times every lr_scale above; 0 freezes.", Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
   f.add("effective_lr_scale", &WeightConfig::effective_lr_scale,
         "Product of lr_scale along the path from the model.", Hint::derived);
   f.add("trainable", &WeightConfig::trainable,

@@ -59,7 +59,15 @@ Dynamic<InitializationConfig> default_weight_init(const ResolveContext& ctx, boo
 void set_linear_defaults(LinearConfig& linear, const ResolveContext& ctx, bool scaled = false,
                          bool apply_peft = false);
 
-// Multiplies a config's own lr_scale into the context and reports a negative product.
+// Multiplies a config's own lr_scale into the context, for its children.
 void apply_lr_scale(ResolveContext& ctx, double lr_scale);
+
+// The `lr_scale` field, declared the same way by every config that has one.
+template <class C>
+void declare_lr_scale(Fields<C>& f) {
+  f.add("lr_scale", &C::lr_scale,
+        "Learning-rate multiplier, times every lr_scale above it; 0 freezes.", Hint::optional)
+      .min(0);
+}
 
 }  // namespace blocks

@@ -33,9 +33,7 @@ void AttentionConfig::declare(Fields<AttentionConfig>& f) {
   f.add("value", &AttentionConfig::value, "Value projection.", Hint::optional);
   f.add("output", &AttentionConfig::output,
         "Output projection; its weights default to scaled_normal.", Hint::optional);
-  f.add("lr_scale", &AttentionConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
-        Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
 }
 
 void AttentionConfig::resolve(ResolveContext& ctx) {

@@ -27,8 +27,7 @@ void MambaConfig::declare(Fields<MambaConfig>& f) {
   f.add("conv", &MambaConfig::conv, "Depthwise convolution weight.", Hint::optional);
   f.add("a_log", &MambaConfig::a_log, "Log of -A, the state decay.", Hint::optional);
   f.add("d", &MambaConfig::d, "Skip connection D.", Hint::optional);
-  f.add("lr_scale", &MambaConfig::lr_scale, "Learning-rate multiplier; 0 freezes.", Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
 }
 
 void MambaConfig::resolve(ResolveContext& ctx) {

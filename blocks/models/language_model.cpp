@@ -15,9 +15,7 @@ void LanguageModelConfig::declare(Fields<LanguageModelConfig>& f) {
   f.add("head", &LanguageModelConfig::head, "Final norm and output projection.").required();
   f.add("peft", &LanguageModelConfig::peft, "Parameter-efficient fine-tuning; default: none.",
         Hint::optional);
-  f.add("lr_scale", &LanguageModelConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
-        Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
   f.add("add_linear_biases", &LanguageModelConfig::add_linear_biases,
         "Shortcut: default `bias` of every linear in the model.", Hint::shortcut);
   f.add("init_std", &LanguageModelConfig::init_std,

@@ -15,7 +15,7 @@ void declare_scale(Fields<C>& f) {
 }
 template <class C>
 void declare_training(Fields<C>& f) {
-  f.add("lr_scale", &C::lr_scale, "Learning-rate multiplier; 0 freezes.", Hint::optional).min(0);
+  declare_lr_scale(f);
   f.add("effective_lr_scale", &C::effective_lr_scale,
         "Product of lr_scale along the path from the model.", Hint::derived);
   f.add("trainable", &C::trainable, "Whether the parameters train.", Hint::derived);

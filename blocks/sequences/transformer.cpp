@@ -32,9 +32,7 @@ void TransformerConfig::declare(Fields<TransformerConfig>& f) {
   f.add("dropout", &TransformerConfig::dropout, "Dropout on each branch's output.", Hint::optional)
       .min(0)
       .max(0.999);
-  f.add("lr_scale", &TransformerConfig::lr_scale, "Learning-rate multiplier; 0 freezes.",
-        Hint::optional)
-      .min(0);
+  declare_lr_scale(f);
   f.add("add_linear_biases", &TransformerConfig::add_linear_biases,
         "Shortcut: default `bias` of every linear in this block.", Hint::shortcut);
   f.add("init_std", &TransformerConfig::init_std,

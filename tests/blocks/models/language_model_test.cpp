@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "blocks/mixers/attention.h"
-#include "blocks/mlps/mlp.h"
+#include "blocks/mlps/gated.h"
 #include "blocks/norms/normalization.h"
-#include "blocks/sequences/sequences.h"
+#include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 #include "framework/config/resolve.h"
 

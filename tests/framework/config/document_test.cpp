@@ -13,7 +13,8 @@
 #include "blocks/mlps/mlp.h"
 #include "blocks/models/language_model.h"
 #include "blocks/registry.h"
-#include "blocks/sequences/sequences.h"
+#include "blocks/sequences/fixed.h"
+#include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 
 namespace blocks {

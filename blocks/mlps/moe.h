@@ -1,0 +1,32 @@
+// Mixture of experts (Fedus et al. 2021, Switch; Mixtral; DeepSeekMoE's shared experts): a
+// router sends each token to its top_k experts; shared experts see every token.
+#pragma once
+
+#include "blocks/kinds.h"
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+struct MoeConfig : Declared<MoeConfig, MlpConfig> {
+  static constexpr std::string_view type_name = "moe";
+  static constexpr std::string_view type_doc =
+      "Mixture of experts: a router sends each token to its top_k experts (gated MLPs).";
+  int64_t experts = 0;
+  int64_t top_k = 2;
+  int64_t intermediate_size = 0;
+  std::string activation = "silu";
+  bool gated = true;
+  bool normalize_top_k = true;
+  int64_t shared_experts = 0;
+  std::optional<int64_t> shared_intermediate_size;  // default: intermediate_size
+  double aux_loss_coefficient = 0.01;
+  double z_loss_coefficient = 0.0;
+  double jitter = 0.0;
+  LinearConfig router, gate, up, down;
+  double lr_scale = 1.0;
+  static void declare(Fields<MoeConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+  void validate(const ResolveContext& ctx) const override;
+};
+
+}  // namespace blocks

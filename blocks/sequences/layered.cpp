@@ -1,0 +1,114 @@
+#include "blocks/sequences/layered.h"
+
+#include <algorithm>
+
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+using config::Node;
+
+// Each override becomes the layer's whole block: the base block with the override merged on.
+void merge_overrides(config::Node& node,
+                     const std::function<const config::Node*(int64_t)>& base_of) {
+  Node* overrides = node.find("overrides");
+  if (!overrides || !overrides->is_mapping()) return;
+  for (auto& e : overrides->entries) {
+    auto layer = config::parse_integer(e.key);
+    const Node* base = layer ? base_of(*layer) : nullptr;
+    if (!base) continue;  // reported by validation with the layer count
+    Node merged = *base;
+    config::merge_into(merged, e.value);
+    merged.mark = e.value.mark;
+    e.value = std::move(merged);
+  }
+}
+
+// Overrides are partial blocks, merged onto the layer's block before they are parsed.
+config::Json partial_blocks_schema() {
+  return {{"type", "object"},
+          {"propertyNames", {{"pattern", "^[0-9]+$"}}},
+          {"additionalProperties", {{"type", "object"}}}};
+}
+
+std::shared_ptr<const std::vector<int64_t>> single_layer(int64_t layer) {
+  return std::make_shared<const std::vector<int64_t>>(1, layer);
+}
+
+int64_t LayeredSequence::layer_count() const {
+  int64_t total = 0;
+  for (int64_t l = 0; l < length(); ++l) {
+    auto it = overrides.find(l);
+    const Dynamic<BlockConfig>& b = it != overrides.end() ? it->second : base_block(l);
+    total += b ? b->layer_count() : 1;
+  }
+  return total;
+}
+
+void LayeredSequence::enter(const config::Config& child, ResolveContext& child_ctx) const {
+  if (!numbering_) return;
+  for (const auto& [layer, block] : overrides) {
+    if (block.get() == &child) {
+      child_ctx.layers = single_layer(layer);
+      return;
+    }
+  }
+  auto layers = std::make_shared<std::vector<int64_t>>();
+  for (int64_t l = 0; l < length(); ++l)
+    if (!overrides.count(l) && base_block(l).get() == &child) layers->push_back(l);
+  child_ctx.layers = std::move(layers);
+}
+
+void LayeredSequence::resolve_layers(ResolveContext& ctx) {
+  numbering_ = ctx.number_layers;
+  ctx.number_layers = false;
+  apply_lr_scale(ctx, lr_scale);
+  if (!numbering_) return;
+  ctx.state->decoder_length = length();
+  // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
+  // explicit overrides, so the resolved config states what each layer is.
+  for (auto& target : ctx.state->targets) {
+    if (!target.layers) continue;
+    const auto [first, last_named] = *target.layers;
+    const int64_t last = std::min(last_named, length() - 1);
+    for (int64_t l = std::max<int64_t>(0, first); l <= last; ++l) {
+      if (overrides.count(l) || !base_block(l)) continue;
+      const std::string name = base_name(l);
+      if (is_shared(name)) {
+        // A shared block whose every position is in range is matched as it is.
+        bool split = false;
+        for (int64_t p = 0; p < length(); ++p)
+          split = split || (base_name(p) == name && (p < first || p > last_named));
+        if (!split) continue;
+        target.reported = true;  // no "matches no linear layer" on top of this
+        ctx.state->diagnostics->error(
+            target.mark, target.path,
+            "target '" + target.name + "' limited to layers " +
+                std::to_string(target.layers->first) + "-" + std::to_string(target.layers->second) +
+                " would split shared block '" + name + "' (layer " + std::to_string(l) + ")");
+        break;
+      }
+      overrides[l] = base_block(l);
+    }
+  }
+}
+
+void LayeredSequence::validate_overrides(const ResolveContext& ctx) const {
+  for (const auto& [layer, block] : overrides) {
+    const std::string field = "overrides." + std::to_string(layer);
+    const config::Mark& m = block ? block->mark : mark_of("overrides");
+    if (layer < 0 || layer >= length()) {
+      ctx.state->diagnostics->error(m, ctx.path_of(field),
+                                    "override for layer " + std::to_string(layer) +
+                                        ", but the sequence has " + std::to_string(length()) +
+                                        " layers (0-" + std::to_string(length() - 1) + ")");
+    } else if (is_shared(base_name(layer))) {
+      ctx.state->diagnostics->error(m, ctx.path_of(field),
+                                    "layer " + std::to_string(layer) + " is shared block '" +
+                                        base_name(layer) +
+                                        "'; shared blocks cannot be overridden per layer");
+    }
+  }
+}
+
+}  // namespace blocks

@@ -1,0 +1,43 @@
+// What the `repeat` and `pattern` sequences share: a layer index, per-layer overrides merged
+// onto a layer's block while parsing, and the numbering of decoder layers (which the model's
+// decoder does, for layer-ranged PEFT targets).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "blocks/kinds.h"
+
+namespace blocks {
+
+// What repeat and pattern share: per-layer overrides and layer numbering.
+struct LayeredSequence : SequenceConfig, config::ChildContexts {
+  std::map<int64_t, Dynamic<BlockConfig>> overrides;
+  double lr_scale = 1.0;
+
+  virtual int64_t length() const = 0;
+  // The block at `layer` before overrides, and the name it goes by ("" for repeat).
+  virtual const Dynamic<BlockConfig>& base_block(int64_t layer) const = 0;
+  virtual std::string base_name(int64_t layer) const = 0;
+  virtual bool is_shared(const std::string& name) const = 0;
+
+  int64_t layer_count() const override;
+  void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+
+ protected:
+  void resolve_layers(ResolveContext& ctx);
+  void validate_overrides(const ResolveContext& ctx) const;
+  bool numbering_ = false;
+};
+
+// Replaces each entry of the raw `overrides` mapping by the layer's base block (from
+// `base_of`) with the entry merged on: an override is the layer's whole block.
+void merge_overrides(config::Node& node,
+                     const std::function<const config::Node*(int64_t)>& base_of);
+// The schema of `overrides`: partial blocks by layer index.
+config::Json partial_blocks_schema();
+// The layer set {layer}, for a child's context.
+std::shared_ptr<const std::vector<int64_t>> single_layer(int64_t layer);
+
+}  // namespace blocks
