@@ -5,8 +5,6 @@
 
 namespace blocks {
 
-using config::Node;
-
 void FixedSequenceConfig::declare(Fields<FixedSequenceConfig>& f) {
   f.add("blocks", &FixedSequenceConfig::blocks, "The blocks, in order.").required();
   declare_lr_scale(f);

@@ -147,7 +147,8 @@ struct Codec<std::vector<T>> {
   }
   template <class V>
   static auto visit_suffix(const V& visit, std::string suffix) {
-    return [&visit, suffix](Config& c, const std::string& s, const std::string& name) {
+    return [&visit, suffix = std::move(suffix)](Config& c, const std::string& s,
+                                                const std::string& name) {
       visit(c, suffix + s, name);
     };
   }
@@ -267,13 +268,11 @@ struct Codec<Dynamic<K>> {
     const size_t before = ctx.diagnostics().size();
     std::unique_ptr<Config> made = parse_dynamic(K::kind_name, n, ctx);
     if (!made) return false;
-    auto* typed = dynamic_cast<K*>(made.get());
-    if (!typed) {
+    if (!dynamic_cast<K*>(made.get())) {
       ctx.error(n.mark, "type '" + made->type().name + "' is not a " + std::string(K::kind_name));
       return false;
     }
-    made.release();
-    out = Dynamic<K>(std::unique_ptr<K>(typed));
+    out = Dynamic<K>(std::unique_ptr<K>(static_cast<K*>(made.release())));
     return ctx.diagnostics().size() == before;
   }
   static Json dump(const Dynamic<K>& v) {
@@ -304,11 +303,10 @@ struct holds_configs<std::map<K, T>> : holds_configs<T> {};
 template <class T>
 using has_children = holds_configs<T>;
 
+// An unset optional or an empty dynamic slot.
 template <class T>
 bool is_unset(const T& v) {
-  if constexpr (is_dynamic<T>::value)
-    return !v.has_value();
-  else if constexpr (requires { v.has_value(); })
+  if constexpr (requires { v.has_value(); })
     return !v.has_value();
   else
     return false;

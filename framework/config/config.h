@@ -127,13 +127,10 @@ class ParseContext {
   // Extends the path for one scope.
   class Scope {
    public:
+    // A leading '.' is dropped at the root, so paths read "model.x", never ".model.x".
     Scope(ParseContext& ctx, std::string_view suffix) : ctx_(ctx), size_(ctx.path_.size()) {
-      if (!ctx.path_.empty() && !suffix.empty() && suffix[0] == '.')
-        ctx.path_ += suffix;
-      else if (ctx.path_.empty() && !suffix.empty() && suffix[0] == '.')
-        ctx.path_ += suffix.substr(1);
-      else
-        ctx.path_ += suffix;
+      if (ctx.path_.empty() && !suffix.empty() && suffix[0] == '.') suffix.remove_prefix(1);
+      ctx.path_ += suffix;
     }
     ~Scope() { ctx_.path_.resize(size_); }
     Scope(const Scope&) = delete;

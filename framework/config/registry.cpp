@@ -8,17 +8,23 @@ void Registry::add_kind(std::string name, std::string doc, std::vector<std::stri
   if (kind(name)) throw std::logic_error("kind '" + name + "' is registered twice");
   std::vector<std::string> accepts{name};
   accepts.insert(accepts.end(), also_accepts.begin(), also_accepts.end());
-  kinds_.push_back({name, std::move(doc), std::move(accepts)});
   types_[name];
+  kinds_.push_back({std::move(name), std::move(doc), std::move(accepts)});
 }
 
 void Registry::add_type(const TypeInfo& info) {
   auto it = types_.find(info.kind);
   if (it == types_.end())
     throw std::logic_error("type '" + info.name + "' names unknown kind '" + info.kind + "'");
-  for (const auto& [kind_name, types] : types_) {
-    if (types.count(info.name) && kind_name == info.kind)
-      throw std::logic_error(info.kind + " type '" + info.name + "' is registered twice");
+  if (it->second.count(info.name))
+    throw std::logic_error(info.kind + " type '" + info.name + "' is registered twice");
+  // A slot that accepts several kinds must still find one type per name.
+  for (const auto& k : kinds_) {
+    const bool accepts = std::find(k.accepts.begin(), k.accepts.end(), info.kind) != k.accepts.end();
+    const TypeInfo* other = accepts ? find(k.name, info.name) : nullptr;
+    if (other)
+      throw std::logic_error(info.kind + " type '" + info.name + "' collides with " + other->kind +
+                             " type '" + info.name + "' in " + k.name + " slots");
   }
   it->second[info.name] = &info;
 }

@@ -130,6 +130,22 @@ TEST(Registry, TheSameNameInAnotherKindIsFine) {
   EXPECT_EQ(r.find("nothing", "spring"), nullptr);
 }
 
+// A sequence type named like a block type would make `type: transformer` ambiguous in block
+// slots, which take both kinds.
+struct ShadowingSequenceConfig : Declared<ShadowingSequenceConfig, blocks::SequenceConfig> {
+  static constexpr std::string_view type_name = "transformer";
+  static constexpr std::string_view type_doc = "A sequence that shadows the transformer block.";
+  static void declare(Fields<ShadowingSequenceConfig>&) {}
+  int64_t layer_count() const override { return 1; }
+};
+
+TEST(Registry, ANameTwoKindsShareInOneSlotThrows) {
+  Registry r;
+  blocks::register_all(r);
+  EXPECT_EQ(logic_error_of([&] { r.add<ShadowingSequenceConfig>(); }),
+            "sequence type 'transformer' collides with block type 'transformer' in block slots");
+}
+
 TEST(Registry, BlocksTypesRegisteredTwiceThrow) {
   Registry r;
   blocks::register_all(r);
