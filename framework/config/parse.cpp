@@ -160,6 +160,7 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
   config.mark = node.mark;
   config.field_marks.clear();
   config.parse_failed = false;
+  std::vector<std::string> suggested;  // fields named by a "did you mean"
   for (const auto& e : node.entries) {
     if (!skip.empty() && e.key == skip) continue;
     const FieldInfo* f = info.field(e.key);
@@ -167,7 +168,10 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
       std::string what = info.kind.empty() ? info.name : info.name + " " + info.kind;
       std::string message = "unknown field '" + e.key + "' in " + what;
       auto names = info.field_names();
-      if (auto guess = did_you_mean(e.key, names)) message += "; did you mean '" + *guess + "'?";
+      if (auto guess = did_you_mean(e.key, names)) {
+        message += "; did you mean '" + *guess + "'?";
+        suggested.push_back(*guess);
+      }
       ParseContext::Scope scope(ctx, "");
       ctx.error(e.key_mark, message + " (valid: " + join(names) + ")");
       continue;
@@ -189,8 +193,10 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
     if (!f.required) continue;
     const Node* v = node.find(f.name);
     if (!v || v->is_null()) {
-      ctx.error(v ? v->mark : node.mark, "missing required field '" + f.name + "'");
       config.parse_failed = true;
+      // A misspelt required field is one mistake: the "did you mean" already names it.
+      if (!v && std::find(suggested.begin(), suggested.end(), f.name) != suggested.end()) continue;
+      ctx.error(v ? v->mark : node.mark, "missing required field '" + f.name + "'");
     }
   }
 }

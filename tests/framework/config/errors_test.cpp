@@ -330,7 +330,6 @@ model:
   EXPECT_EQ(errors(text),
             "test.yaml:2:1: error: unknown top-level field 'extra' (valid: version, extends, "
             "model)\n"
-            "test.yaml:6:15: error: model.embeddings: missing required field 'vocab_size'\n"
             "test.yaml:6:16: error: model.embeddings: unknown field 'vocab_sise' in embeddings; "
             "did you mean 'vocab_size'? (valid: vocab_size, max_positions, word, position, "
             "dropout, lr_scale)\n"
