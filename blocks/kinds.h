@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "framework/config/config.h"
+#include "framework/config/parameters.h"
 #include "framework/config/resolve.h"
 
 namespace blocks {
@@ -15,6 +16,7 @@ using config::Dynamic;
 using config::Fields;
 using config::Hint;
 using config::ResolveContext;
+using config::ParameterShape;
 using config::set_default;
 
 struct ModelConfig : config::Config {
@@ -32,16 +34,23 @@ struct SequenceConfig : BlockConfig {
   static constexpr std::string_view kind_name = "sequence";
 };
 
+// Mixers and MLPs read hidden_size and write it back; in between, their output projection
+// reads `inner_width` features (where Sub-LN puts its extra normalization).
 struct MixerConfig : config::Config {
   static constexpr std::string_view kind_name = "mixer";
+  virtual int64_t inner_width() const { return 0; }
 };
 
 struct MlpConfig : config::Config {
   static constexpr std::string_view kind_name = "mlp";
+  virtual int64_t inner_width() const { return 0; }
 };
 
 struct NormalizationConfig : config::Config {
   static constexpr std::string_view kind_name = "normalization";
+  // Set by the parent during resolution, not a field: the width of each place this config is
+  // applied (qk_norm normalizes queries and keys: two places of head_size).
+  std::vector<int64_t> widths;
 };
 
 struct InitializationConfig : config::Config {

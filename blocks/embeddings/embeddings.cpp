@@ -23,6 +23,9 @@ void EmbeddingsConfig::resolve(ResolveContext& ctx) {
     set_default(position, WeightConfig{});
   else if (position)
     ctx.error(*this, "position", "is set but max_positions is null");
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  word.shape = {vocab_size, hidden};
+  if (position && max_positions) position->shape = {*max_positions, hidden};
   apply_lr_scale(ctx, lr_scale);
 }
 

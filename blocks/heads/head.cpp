@@ -16,6 +16,9 @@ void HeadConfig::resolve(ResolveContext& ctx) {
     set_default(output, WeightConfig{});
   else if (output)
     ctx.error(*this, "output", "is set but tied is true: a tied head has no output matrix");
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  if (normalization) normalization->widths = {hidden};
+  if (output && !tied) output->shape = {vocab_size, hidden};
   apply_lr_scale(ctx, lr_scale);
 }
 

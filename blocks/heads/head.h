@@ -15,6 +15,7 @@ struct HeadConfig : Declared<HeadConfig, config::Config> {
   bool tied = false;
   std::optional<WeightConfig> output;  // present iff not tied
   double lr_scale = 1.0;
+  int64_t vocab_size = 0;  // set by the model during resolution; not a field
   static void declare(Fields<HeadConfig>& f);
   void resolve(ResolveContext& ctx) override;
 };

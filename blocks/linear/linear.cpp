@@ -96,6 +96,27 @@ void LinearConfig::resolve(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
   effective_lr_scale = ctx.lr_scale;
   trainable = effective_lr_scale > 0 && !ctx.peft_active;
+  lora_rank = ctx.peft_rank;
+}
+
+std::vector<ParameterShape> LinearConfig::parameters() const {
+  if (in_features <= 0 || out_features <= 0) return {};
+  auto stacked = [&](std::vector<int64_t> shape) {
+    if (copies > 1) shape.insert(shape.begin(), copies);
+    return shape;
+  };
+  std::vector<ParameterShape> out;
+  out.push_back({"weight", stacked({out_features, in_features}), effective_lr_scale, trainable});
+  if (bias.value_or(false))
+    out.push_back({"bias", stacked({out_features}), effective_lr_scale, trainable});
+  if (apply_peft.value_or(false) && lora_rank > 0) {
+    const bool adapters_train = effective_lr_scale > 0;
+    out.push_back({"lora_a", stacked({lora_rank, in_features}), effective_lr_scale, adapters_train,
+                   "lora_a"});
+    out.push_back({"lora_b", stacked({out_features, lora_rank}), effective_lr_scale, adapters_train,
+                   "lora_b"});
+  }
+  return out;
 }
 
 void WeightConfig::declare(Fields<WeightConfig>& f) {
@@ -115,6 +136,11 @@ void WeightConfig::resolve(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
   effective_lr_scale = ctx.lr_scale;
   trainable = effective_lr_scale > 0 && !ctx.peft_active;
+}
+
+std::vector<ParameterShape> WeightConfig::parameters() const {
+  if (shape.empty()) return {};
+  return {{"weight", shape, effective_lr_scale, trainable}};
 }
 
 }  // namespace blocks

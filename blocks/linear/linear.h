@@ -27,9 +27,22 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
     Dynamic<InitializationConfig> bias_initialization;
     bool apply_peft = false;
   } defaults;
+  // Shape, set by the parent during resolution; not fields. `copies` > 1 stacks independent
+  // layers (MoE experts) into one [copies, out, in] weight.
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  int64_t copies = 1;
+  int64_t lora_rank = 0;  // from the model's PEFT
 
   static void declare(Fields<LinearConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  // weight [out, in], bias [out]; with LoRA, lora_a [rank, in] and lora_b [out, rank].
+  std::vector<ParameterShape> parameters() const override;
+  void set_shape(int64_t in, int64_t out, int64_t count = 1) {
+    in_features = in;
+    out_features = out;
+    copies = count;
+  }
 };
 
 // A parameter that is not a linear layer: embeddings, an untied output matrix, gates.
@@ -44,9 +57,11 @@ struct WeightConfig : Declared<WeightConfig, config::Config> {
   bool trainable = true;            // derived
 
   Dynamic<InitializationConfig> default_initialization;  // set by the parent; not a field
+  std::vector<int64_t> shape;                            // set by the parent; not a field
 
   static void declare(Fields<WeightConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  std::vector<ParameterShape> parameters() const override;
 };
 
 // The default weight initialization of linears: normal(0, init_std), where init_std comes

@@ -54,6 +54,13 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
   set_linear_defaults(key, ctx);
   set_linear_defaults(value, ctx, false, true);
   set_linear_defaults(output, ctx, true);
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  const int64_t size = head_size.value_or(0);
+  query.set_shape(hidden, heads * size);
+  key.set_shape(hidden, head_groups.value_or(heads) * size);
+  value.set_shape(hidden, head_groups.value_or(heads) * size);
+  output.set_shape(heads * size, hidden);
+  qk_norm->widths = {size, size};  // queries and keys, per head
   apply_lr_scale(ctx, lr_scale);
 }
 

@@ -27,6 +27,7 @@ struct AttentionConfig : Declared<AttentionConfig, MixerConfig> {
   static void declare(Fields<AttentionConfig>& f);
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
+  int64_t inner_width() const override { return heads * head_size.value_or(0); }
 };
 
 }  // namespace blocks

@@ -45,7 +45,22 @@ void MambaConfig::resolve(ResolveContext& ctx) {
   conv.default_initialization = conv_init;
   a_log.default_initialization = S4dRealInitConfig{};
   d.default_initialization = OnesInitConfig{};
+  inner = expansion * ctx.hidden_size.value_or(0);
+  const int64_t rank = dt_rank.value_or(0);
+  input.set_shape(ctx.hidden_size.value_or(0), 2 * inner);
+  selection.set_shape(inner, rank + 2 * state_size);
+  dt.set_shape(rank, inner);
+  output.set_shape(inner, ctx.hidden_size.value_or(0));
+  conv.shape = {inner, 1, conv_kernel_size};
+  a_log.shape = {inner, state_size};
+  d.shape = {inner};
+  state_normalization->widths = {rank, state_size, state_size};  // dt, B and C
   apply_lr_scale(ctx, lr_scale);
+}
+
+std::vector<ParameterShape> MambaConfig::parameters() const {
+  if (!conv_bias || inner <= 0) return {};
+  return {{"conv.bias", {inner}, conv.effective_lr_scale, conv.trainable}};
 }
 
 void register_mamba(config::Registry& registry) { registry.add<MambaConfig>(); }

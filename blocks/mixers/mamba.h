@@ -22,8 +22,13 @@ struct MambaConfig : Declared<MambaConfig, MixerConfig> {
   WeightConfig conv, a_log, d;
   double lr_scale = 1.0;
 
+  int64_t inner = 0;  // expansion * hidden_size, set during resolution; not a field
+
   static void declare(Fields<MambaConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  int64_t inner_width() const override { return inner; }
+  // The convolution's bias, which has no config of its own (it trains like `conv`).
+  std::vector<ParameterShape> parameters() const override;
 };
 
 }  // namespace blocks

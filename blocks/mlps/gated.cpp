@@ -21,6 +21,10 @@ void GatedMlpConfig::resolve(ResolveContext& ctx) {
   set_linear_defaults(gate, ctx);
   set_linear_defaults(up, ctx);
   set_linear_defaults(down, ctx, true);
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  gate.set_shape(hidden, intermediate_size);
+  up.set_shape(hidden, intermediate_size);
+  down.set_shape(intermediate_size, hidden);
   apply_lr_scale(ctx, lr_scale);
 }
 

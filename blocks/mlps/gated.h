@@ -18,6 +18,7 @@ struct GatedMlpConfig : Declared<GatedMlpConfig, MlpConfig> {
   double lr_scale = 1.0;
   static void declare(Fields<GatedMlpConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  int64_t inner_width() const override { return intermediate_size; }
 };
 
 }  // namespace blocks

@@ -20,6 +20,8 @@ void MlpLayerConfig::resolve(ResolveContext& ctx) {
   if (!intermediate_size && ctx.hidden_size) intermediate_size = 4 * *ctx.hidden_size;
   set_linear_defaults(up, ctx);
   set_linear_defaults(down, ctx, true);
+  up.set_shape(ctx.hidden_size.value_or(0), intermediate_size.value_or(0));
+  down.set_shape(intermediate_size.value_or(0), ctx.hidden_size.value_or(0));
   apply_lr_scale(ctx, lr_scale);
 }
 

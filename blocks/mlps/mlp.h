@@ -16,6 +16,7 @@ struct MlpLayerConfig : Declared<MlpLayerConfig, MlpConfig> {
   double lr_scale = 1.0;
   static void declare(Fields<MlpLayerConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  int64_t inner_width() const override { return intermediate_size.value_or(0); }
 };
 
 }  // namespace blocks

@@ -34,6 +34,12 @@ void MoeConfig::declare(Fields<MoeConfig>& f) {
         Hint::optional);
   f.add("up", &MoeConfig::up, "Up projection of every expert.", Hint::optional);
   f.add("down", &MoeConfig::down, "Down projection of every expert.", Hint::optional);
+  f.add("shared_gate", &MoeConfig::shared_gate,
+        "Gate projection of the shared experts; only with shared_experts.", Hint::optional);
+  f.add("shared_up", &MoeConfig::shared_up,
+        "Up projection of the shared experts; only with shared_experts.", Hint::optional);
+  f.add("shared_down", &MoeConfig::shared_down,
+        "Down projection of the shared experts; only with shared_experts.", Hint::optional);
   declare_lr_scale(f);
 }
 
@@ -44,6 +50,23 @@ void MoeConfig::resolve(ResolveContext& ctx) {
   set_linear_defaults(gate, ctx);
   set_linear_defaults(up, ctx);
   set_linear_defaults(down, ctx, true);
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  router.set_shape(hidden, experts);
+  gate.set_shape(gated ? hidden : 0, gated ? intermediate_size : 0, experts);
+  up.set_shape(hidden, intermediate_size, experts);
+  down.set_shape(intermediate_size, hidden, experts);
+  if (shared_experts > 0) {
+    const int64_t width = shared_experts * shared_intermediate_size.value_or(intermediate_size);
+    set_default(shared_gate, LinearConfig{});
+    set_default(shared_up, LinearConfig{});
+    set_default(shared_down, LinearConfig{});
+    set_linear_defaults(*shared_gate, ctx);
+    set_linear_defaults(*shared_up, ctx);
+    set_linear_defaults(*shared_down, ctx, true);
+    shared_gate->set_shape(gated ? hidden : 0, gated ? width : 0);
+    shared_up->set_shape(hidden, width);
+    shared_down->set_shape(width, hidden);
+  }
   apply_lr_scale(ctx, lr_scale);
 }
 
@@ -52,8 +75,15 @@ void MoeConfig::validate(const ResolveContext& ctx) const {
     ctx.error(
         *this, "top_k",
         "must be <= experts (" + std::to_string(experts) + "), found " + std::to_string(top_k));
-  if (shared_intermediate_size && shared_experts == 0)
-    ctx.error(*this, "shared_intermediate_size", "is set but shared_experts is 0");
+  if (shared_experts == 0) {
+    const std::pair<const char*, bool> shared_fields[] = {
+        {"shared_intermediate_size", shared_intermediate_size.has_value()},
+        {"shared_gate", shared_gate.has_value()},
+        {"shared_up", shared_up.has_value()},
+        {"shared_down", shared_down.has_value()}};
+    for (const auto& [field, set] : shared_fields)
+      if (set) ctx.error(*this, field, "is set but shared_experts is 0");
+  }
 }
 
 void register_moe(config::Registry& registry) { registry.add<MoeConfig>(); }

@@ -1,5 +1,7 @@
 // Mixture of experts (Fedus et al. 2021, Switch; Mixtral; DeepSeekMoE's shared experts): a
-// router sends each token to its top_k experts; shared experts see every token.
+// router sends each token to its top_k experts; shared experts see every token. The shared
+// experts form one gated MLP of width shared_experts * shared_intermediate_size, as DeepSeekMoE
+// implements them; the routed experts stack their weights as [experts, out, in].
 #pragma once
 
 #include "blocks/kinds.h"
@@ -23,10 +25,12 @@ struct MoeConfig : Declared<MoeConfig, MlpConfig> {
   double z_loss_coefficient = 0.0;
   double jitter = 0.0;
   LinearConfig router, gate, up, down;
+  std::optional<LinearConfig> shared_gate, shared_up, shared_down;  // iff shared_experts > 0
   double lr_scale = 1.0;
   static void declare(Fields<MoeConfig>& f);
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
+  int64_t inner_width() const override { return 0; }  // per expert: no single inner width
 };
 
 }  // namespace blocks

@@ -30,6 +30,8 @@ void LanguageModelConfig::resolve(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
   set_default(peft, NoPeftConfig{});
   ctx.peft_active = peft.type_name() != "none";
+  if (const auto* lora = peft.as<LoraConfig>()) ctx.peft_rank = lora->rank;
+  head.vocab_size = embeddings.vocab_size;
   if (auto* lora = peft.as<LoraConfig>(); lora && lora->targets) {
     for (size_t i = 0; i < lora->targets->size(); ++i) {
       const auto& t = (*lora->targets)[i];

@@ -52,6 +52,29 @@ void RmsNormConfig::declare(Fields<RmsNormConfig>& f) {
 
 void RmsNormConfig::resolve(ResolveContext& ctx) { resolve_training(*this, ctx); }
 
+namespace {
+// One weight (and bias) per place the normalization is applied: "weight", or "0.weight",
+// "1.weight", ... when it is applied in several places.
+std::vector<ParameterShape> norm_parameters(const NormalizationConfig& n, bool with_bias,
+                                            double lr_scale, bool trainable) {
+  std::vector<ParameterShape> out;
+  for (size_t i = 0; i < n.widths.size(); ++i) {
+    const std::string prefix = n.widths.size() > 1 ? std::to_string(i) + "." : "";
+    out.push_back({prefix + "weight", {n.widths[i]}, lr_scale, trainable});
+    if (with_bias) out.push_back({prefix + "bias", {n.widths[i]}, lr_scale, trainable});
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<ParameterShape> LayerNormConfig::parameters() const {
+  return norm_parameters(*this, bias, effective_lr_scale, trainable);
+}
+
+std::vector<ParameterShape> RmsNormConfig::parameters() const {
+  return norm_parameters(*this, false, effective_lr_scale, trainable);
+}
+
 void register_normalizations(config::Registry& registry) {
   registry.add<LayerNormConfig>();
   registry.add<RmsNormConfig>();

@@ -19,6 +19,7 @@ struct LayerNormConfig : Declared<LayerNormConfig, NormalizationConfig> {
   bool trainable = true;            // derived
   static void declare(Fields<LayerNormConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  std::vector<ParameterShape> parameters() const override;
 };
 
 struct RmsNormConfig : Declared<RmsNormConfig, NormalizationConfig> {
@@ -32,6 +33,7 @@ struct RmsNormConfig : Declared<RmsNormConfig, NormalizationConfig> {
   bool trainable = true;            // derived
   static void declare(Fields<RmsNormConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  std::vector<ParameterShape> parameters() const override;
 };
 
 struct NoNormConfig : Declared<NoNormConfig, NormalizationConfig> {

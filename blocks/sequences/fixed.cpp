@@ -27,10 +27,15 @@ int64_t FixedSequenceConfig::layer_count() const {
   return total;
 }
 
-void FixedSequenceConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
-  if (!numbering_) return;
+std::vector<int64_t> FixedSequenceConfig::positions_of(const config::Config& child) const {
   for (size_t i = 0; i < blocks.size(); ++i)
-    if (blocks[i].get() == &child) child_ctx.layers = single_layer(static_cast<int64_t>(i));
+    if (blocks[i].get() == &child) return {static_cast<int64_t>(i)};
+  return {};
+}
+
+void FixedSequenceConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
+  if (numbering_)
+    child_ctx.layers = std::make_shared<const std::vector<int64_t>>(positions_of(child));
 }
 
 void register_fixed_sequence(config::Registry& registry) { registry.add<FixedSequenceConfig>(); }

@@ -5,7 +5,9 @@
 
 namespace blocks {
 
-struct FixedSequenceConfig : Declared<FixedSequenceConfig, SequenceConfig>, config::ChildContexts {
+struct FixedSequenceConfig : Declared<FixedSequenceConfig, SequenceConfig>,
+                             config::ChildContexts,
+                             config::Layout {
   static constexpr std::string_view type_name = "fixed";
   static constexpr std::string_view type_doc = "An explicit list of blocks.";
   std::vector<Dynamic<BlockConfig>> blocks;
@@ -15,6 +17,8 @@ struct FixedSequenceConfig : Declared<FixedSequenceConfig, SequenceConfig>, conf
   void validate(const ResolveContext& ctx) const override;
   int64_t layer_count() const override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+  std::vector<int64_t> positions_of(const config::Config& child) const override;
+  bool shares_weights(const config::Config&) const override { return false; }
 
  private:
   bool numbering_ = false;

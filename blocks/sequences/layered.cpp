@@ -31,9 +31,6 @@ config::Json partial_blocks_schema() {
           {"additionalProperties", {{"type", "object"}}}};
 }
 
-std::shared_ptr<const std::vector<int64_t>> single_layer(int64_t layer) {
-  return std::make_shared<const std::vector<int64_t>>(1, layer);
-}
 
 int64_t LayeredSequence::layer_count() const {
   int64_t total = 0;
@@ -45,18 +42,25 @@ int64_t LayeredSequence::layer_count() const {
   return total;
 }
 
-void LayeredSequence::enter(const config::Config& child, ResolveContext& child_ctx) const {
-  if (!numbering_) return;
-  for (const auto& [layer, block] : overrides) {
-    if (block.get() == &child) {
-      child_ctx.layers = single_layer(layer);
-      return;
-    }
-  }
-  auto layers = std::make_shared<std::vector<int64_t>>();
+std::vector<int64_t> LayeredSequence::positions_of(const config::Config& child) const {
+  for (const auto& [layer, block] : overrides)
+    if (block.get() == &child) return {layer};
+  std::vector<int64_t> layers;
   for (int64_t l = 0; l < length(); ++l)
-    if (!overrides.count(l) && base_block(l).get() == &child) layers->push_back(l);
-  child_ctx.layers = std::move(layers);
+    if (!overrides.count(l) && base_block(l).get() == &child) layers.push_back(l);
+  return layers;
+}
+
+bool LayeredSequence::shares_weights(const config::Config& child) const {
+  for (const auto& [layer, block] : overrides)
+    if (block.get() == &child) return false;
+  const auto layers = positions_of(child);
+  return !layers.empty() && is_shared(base_name(layers.front()));
+}
+
+void LayeredSequence::enter(const config::Config& child, ResolveContext& child_ctx) const {
+  if (numbering_)
+    child_ctx.layers = std::make_shared<const std::vector<int64_t>>(positions_of(child));
 }
 
 void LayeredSequence::resolve_layers(ResolveContext& ctx) {

@@ -12,7 +12,7 @@
 namespace blocks {
 
 // What repeat and pattern share: per-layer overrides and layer numbering.
-struct LayeredSequence : SequenceConfig, config::ChildContexts {
+struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
   std::map<int64_t, Dynamic<BlockConfig>> overrides;
   double lr_scale = 1.0;
 
@@ -24,6 +24,8 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts {
 
   int64_t layer_count() const override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+  std::vector<int64_t> positions_of(const config::Config& child) const override;
+  bool shares_weights(const config::Config& child) const override;
 
  protected:
   void resolve_layers(ResolveContext& ctx);
@@ -37,7 +39,5 @@ void merge_overrides(config::Node& node,
                      const std::function<const config::Node*(int64_t)>& base_of);
 // The schema of `overrides`: partial blocks by layer index.
 config::Json partial_blocks_schema();
-// The layer set {layer}, for a child's context.
-std::shared_ptr<const std::vector<int64_t>> single_layer(int64_t layer);
 
 }  // namespace blocks

@@ -46,10 +46,24 @@ void TransformerConfig::resolve(ResolveContext& ctx) {
     set_default(mlp_normalization, normalization);
     if (normalization_placement == "sub") set_default(sub_normalization, normalization);
   }
+  const int64_t hidden = ctx.hidden_size.value_or(0);
+  if (normalization) normalization->widths = {hidden};
+  if (mlp_normalization) mlp_normalization->widths = {hidden};
   apply_lr_scale(ctx, lr_scale);
 }
 
+void TransformerConfig::finish(ResolveContext&) {
+  // Sub-LN normalizes each branch's inner activations, known once the branches are resolved.
+  if (sub_normalization && mixer && mlp)
+    sub_normalization->widths = {mixer->inner_width(), mlp->inner_width()};
+}
+
 void TransformerConfig::validate(const ResolveContext& ctx) const {
+  if (normalization_placement == "sub" && mixer && mlp &&
+      (mixer->inner_width() <= 0 || mlp->inner_width() <= 0))
+    ctx.error(*this, "normalization_placement",
+              "sub needs a mixer and an MLP with one inner width (found " +
+                  std::string(mixer.type_name()) + " and " + std::string(mlp.type_name()) + ")");
   if (sub_normalization && normalization_placement != "sub")
     ctx.error(
         *this, "sub_normalization",

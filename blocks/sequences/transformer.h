@@ -26,6 +26,7 @@ struct TransformerConfig : Declared<TransformerConfig, BlockConfig> {
 
   static void declare(Fields<TransformerConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  void finish(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t layer_count() const override { return 1; }
 };

@@ -63,6 +63,9 @@ class Config {
   virtual void finish(ResolveContext&) {}
   // Post-order, on the resolved tree: cross-field rules.
   virtual void validate(const ResolveContext&) const {}
+  // The parameters this config owns itself (not its children's), from the widths resolution
+  // gave it; see parameters.h.
+  virtual std::vector<struct ParameterShape> parameters() const;
 
   // Where this config and each of its fields (and each item of a list field, "name[i]") were
   // written; empty for configs built in C++.

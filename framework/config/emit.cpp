@@ -67,7 +67,8 @@ void write_key(const std::string& key, const Json& v, int indent, std::string& o
   out.append(static_cast<size_t>(indent), ' ');
   out += (plain_safe(key) || integer_key(key)) ? key : Json(key).dump();
   out += ":";
-  const bool block = (v.is_object() && !v.empty()) || (v.is_array() && !v.empty() && !is_flow_list(v));
+  const bool block =
+      (v.is_object() && !v.empty()) || (v.is_array() && !v.empty() && !is_flow_list(v));
   if (block) {
     out += "\n";
     write(v, indent + 2, out);

@@ -20,7 +20,8 @@ void Registry::add_type(const TypeInfo& info) {
     throw std::logic_error(info.kind + " type '" + info.name + "' is registered twice");
   // A slot that accepts several kinds must still find one type per name.
   for (const auto& k : kinds_) {
-    const bool accepts = std::find(k.accepts.begin(), k.accepts.end(), info.kind) != k.accepts.end();
+    const bool accepts =
+        std::find(k.accepts.begin(), k.accepts.end(), info.kind) != k.accepts.end();
     const TypeInfo* other = accepts ? find(k.name, info.name) : nullptr;
     if (other)
       throw std::logic_error(info.kind + " type '" + info.name + "' collides with " + other->kind +

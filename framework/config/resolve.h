@@ -41,6 +41,7 @@ struct ResolveContext {
   std::optional<bool> add_linear_biases;
   std::optional<double> init_std;
   bool peft_active = false;  // a PEFT method other than `none` is configured
+  int64_t peft_rank = 0;     // rank of LoRA adapters, when LoRA is configured
   // Decoder layers (0-based) that this subtree stands for; null above the decoder.
   std::shared_ptr<const std::vector<int64_t>> layers;
   bool number_layers = false;  // the next sequence down is a decoder and numbers its layers

@@ -1,0 +1,48 @@
+// The parameters a resolved config owns, as the builder will create them, and their counts
+// for a whole model without allocating anything (70B-class configs count in milliseconds).
+// Types report their own parameters from the widths resolution gave them; sequences say how
+// many positions each child stands for (the `Layout` interface).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/config/config.h"
+
+namespace blocks::config {
+
+struct ParameterShape {
+  std::string name;  // relative to its config: "weight", "bias", "lora_a", "conv.bias"
+  std::vector<int64_t> shape;
+  double lr_scale = 1.0;  // effective: the product along the path
+  bool trainable = true;
+  std::string role = "base";  // base, lora_a or lora_b
+
+  int64_t numel() const;
+};
+
+// Configs that place their children at several positions (sequences): how many copies of a
+// child's parameters exist.
+class Layout {
+ public:
+  virtual ~Layout() = default;
+  // Positions of this sequence that `child` stands for (0-based).
+  virtual std::vector<int64_t> positions_of(const Config& child) const = 0;
+  // Whether every position of `child` uses one set of weights.
+  virtual bool shares_weights(const Config& child) const = 0;
+};
+
+struct ParameterCount {
+  int64_t total = 0;
+  int64_t trainable = 0;
+  int64_t tensors = 0;
+};
+
+// Every parameter at or below `root`, each counted once per position its config stands for
+// (once for shared blocks). `visit`, when given, sees each config with its multiplicity.
+ParameterCount count_parameters(
+    const Config& root,
+    const std::function<void(const Config&, const std::string& path, int64_t copies)>& visit = {});
+
+}  // namespace blocks::config
