@@ -52,6 +52,12 @@ void TransformerConfig::resolve(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
 }
 
+std::vector<config::FlowStage> TransformerConfig::flow() const {
+  if (normalization_placement == "post")
+    return {{{"mixer"}, true, {"normalization"}}, {{"mlp"}, true, {"mlp_normalization"}}};
+  return {{{"normalization", "mixer"}, true, {}}, {{"mlp_normalization", "mlp"}, true, {}}};
+}
+
 void TransformerConfig::finish(ResolveContext&) {
   // Sub-LN normalizes each branch's inner activations, known once the branches are resolved.
   if (sub_normalization && mixer && mlp)

@@ -27,6 +27,8 @@ struct TransformerConfig : Declared<TransformerConfig, BlockConfig> {
   static void declare(Fields<TransformerConfig>& f);
   void resolve(ResolveContext& ctx) override;
   void finish(ResolveContext& ctx) override;
+  // Two residual branches, normalized before (pre, sub) or after (post) the sum.
+  std::vector<config::FlowStage> flow() const override;
   void validate(const ResolveContext& ctx) const override;
   int64_t layer_count() const override { return 1; }
 };

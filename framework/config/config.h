@@ -66,6 +66,9 @@ class Config {
   // The parameters this config owns itself (not its children's), from the widths resolution
   // gave it; see parameters.h.
   virtual std::vector<struct ParameterShape> parameters() const;
+  // How data moves through this config's children, for diagrams. Empty: through the
+  // children in declaration order.
+  virtual std::vector<struct FlowStage> flow() const;
 
   // Where this config and each of its fields (and each item of a list field, "name[i]") were
   // written; empty for configs built in C++.
@@ -77,6 +80,14 @@ class Config {
   // The mark of `field` ("heads", "pattern[2]", "overrides.3"), else of the field that holds
   // it ("pattern", "overrides"), else of this config.
   const Mark& mark_of(std::string_view field) const;
+};
+
+// One stage of a config's data flow: `fields` run in order; a residual stage adds its
+// output to its input (x + f(x)); `after` fields run on the sum (post-norm).
+struct FlowStage {
+  std::vector<std::string> fields;
+  bool residual = false;
+  std::vector<std::string> after;
 };
 
 struct FieldInfo {

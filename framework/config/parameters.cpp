@@ -3,6 +3,7 @@
 namespace blocks::config {
 
 std::vector<ParameterShape> Config::parameters() const { return {}; }
+std::vector<FlowStage> Config::flow() const { return {}; }
 
 int64_t ParameterShape::numel() const {
   int64_t n = 1;

@@ -12,6 +12,8 @@
 #include "framework/config/document.h"
 #include "framework/config/emit.h"
 #include "framework/config/schema.h"
+#include "framework/graph/graph.h"
+#include "framework/graph/render.h"
 
 namespace {
 
@@ -77,6 +79,20 @@ int main(int argc, char** argv) {
   explain_cmd->add_flag("--markdown", markdown, "The whole reference as Markdown");
   explain_cmd->add_option("-o,--output", output, "Write here instead of stdout");
 
+  int depth = 3;
+  std::vector<std::string> expand;
+  auto* diagram = app.add_subcommand("diagram", "Draw the architecture (DOT, SVG or Mermaid)");
+  diagram->add_option("file", files, "Config file")->required()->expected(1);
+  diagram->add_option("--format", format, "dot, svg or mermaid")
+      ->check(CLI::IsMember({"dot", "svg", "mermaid"}));
+  diagram
+      ->add_option("--depth", depth,
+                   "1: the model's parts, 2: blocks, 3: sub-layers, 4: linears (default 3)")
+      ->check(CLI::Range(1, 8));
+  diagram->add_option("--expand", expand, "Draw this config path in full (repeatable)");
+  diagram->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+  diagram->add_option("-o,--output", output, "Write here instead of stdout");
+
   auto* diff_cmd = app.add_subcommand("diff", "Differences of two resolved configs");
   diff_cmd->add_option("files", files, "Two config files")->required()->expected(2);
   diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)");
@@ -120,6 +136,25 @@ int main(int argc, char** argv) {
       return 2;
     }
     return write_output(text, output);
+  }
+  if (diagram->parsed()) {
+    if (format == "yaml") format = "svg";
+    auto doc = load(files[0], sets);
+    if (!doc) return 1;
+    blocks::graph::Options options;
+    options.depth = depth;
+    options.expand = expand;
+    const auto graph = blocks::graph::build_graph(*doc->model, options);
+    if (format == "mermaid") return write_output(blocks::graph::to_mermaid(graph), output);
+    const std::string dot = blocks::graph::to_dot(graph, files[0]);
+    if (format == "dot") return write_output(dot, output);
+    std::string error;
+    auto svg = blocks::graph::to_svg(dot, error);
+    if (!svg) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+    return write_output(*svg, output);
   }
   if (diff_cmd->parsed()) {
     auto a = load(files[0], sets);

@@ -1,0 +1,346 @@
+#include "framework/graph/graph.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_map>
+
+#include "framework/config/parameters.h"
+
+namespace blocks::graph {
+
+using config::Config;
+using config::FieldInfo;
+using config::Json;
+
+std::string format_ranges(const std::vector<int64_t>& positions) {
+  std::vector<int64_t> p = positions;
+  std::sort(p.begin(), p.end());
+  std::string out;
+  for (size_t i = 0; i < p.size();) {
+    size_t j = i;
+    while (j + 1 < p.size() && p[j + 1] == p[j] + 1) ++j;
+    if (!out.empty()) out += ", ";
+    out += std::to_string(p[i]);
+    if (j > i) out += (j == i + 1 ? ", " : "-") + std::to_string(p[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string format_count(int64_t count) {
+  const char* units[] = {"", "K", "M", "B", "T"};
+  double v = static_cast<double>(count);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buffer[32];
+  if (u == 0)
+    std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(count));
+  else
+    std::snprintf(buffer, sizeof buffer,
+                  v < 10    ? "%.2f%s"
+                  : v < 100 ? "%.1f%s"
+                            : "%.0f%s",
+                  v, units[u]);
+  return buffer;
+}
+
+namespace {
+
+struct Child {
+  Config* config;
+  std::string suffix;  // path suffix
+  std::string name;    // field name or map key
+  const FieldInfo* field;
+};
+
+std::vector<Child> children_of(const Config& c) {
+  std::vector<Child> out;
+  for (const auto& f : c.type().fields) {
+    if (!f.children) continue;
+    f.children(const_cast<Config&>(c),
+               [&](Config& child, const std::string& suffix, const std::string& name) {
+                 out.push_back({&child, suffix, name, &f});
+               });
+  }
+  return out;
+}
+
+struct Stats {
+  int64_t total = 0;
+  int64_t trainable = 0;
+  bool lora = false;
+};
+
+std::string value_text(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g", v.get<double>());
+    return buffer;
+  }
+  return v.dump();
+}
+
+class Builder {
+ public:
+  explicit Builder(const Options& options) : options_(options) {}
+  Graph graph;
+
+  int add(const Config& c, const std::string& path, const std::string& title, int parent, int depth,
+          bool in_sequence, int64_t copies) {
+    const int id = static_cast<int>(graph.nodes.size());
+    graph.nodes.emplace_back();
+    {
+      Node& n = graph.nodes.back();
+      n.id = id;
+      n.parent = parent;
+      n.path = path;
+      n.title = title;
+      n.kind = kind_of(c);
+      n.category = c.type().kind.empty() ? c.type().name : c.type().kind;
+      const Stats& s = stats(c);
+      n.parameters = s.total;
+      n.copies = copies;
+      n.frozen = s.total > 0 && s.trainable == 0;
+      n.partly_frozen = s.trainable > 0 && s.trainable < s.total;
+      n.lora = s.lora;
+      n.details = details(c);
+      n.expanded = depth < options_.depth || forced(path);
+    }
+    if (!graph.nodes[id].expanded) {
+      graph.nodes[id].entry = graph.nodes[id].exit = id;
+      return id;
+    }
+    const bool sequence = c.type().kind == "sequence";
+    const int child_depth = sequence && in_sequence ? depth : depth + 1;
+    const auto* layout = dynamic_cast<const config::Layout*>(&c);
+
+    // Children that are nodes, by field name (flow) and in drawing order.
+    std::vector<std::pair<Child, int>> drawn;
+    std::vector<std::pair<int64_t, size_t>> order;
+    for (const Child& child : children_of(c)) {
+      if (!is_node(*child.config)) continue;
+      // Plain parameter holders (linears, weights) are the deepest level of detail.
+      if (holds_parameters_only(*child.config) && options_.depth < 4 &&
+          !forced(path + child.suffix))
+        continue;
+      std::vector<int64_t> positions;
+      int64_t n_copies = copies;
+      bool shared = false;
+      if (layout) {
+        positions = layout->positions_of(*child.config);
+        shared = layout->shares_weights(*child.config);
+        if (!shared) n_copies *= static_cast<int64_t>(positions.size());
+      }
+      const int child_id = add(*child.config, path + child.suffix, title_of(*child.config, child),
+                               id, child_depth, sequence, n_copies);
+      Node& cn = graph.nodes[child_id];
+      if (layout) {
+        cn.occurrences = static_cast<int64_t>(positions.size());
+        cn.shared = shared;
+        cn.layers = (positions.size() == 1 ? "layer " : "layers ") + format_ranges(positions);
+      }
+      order.emplace_back(
+          positions.empty() ? 0 : *std::min_element(positions.begin(), positions.end()),
+          drawn.size());
+      drawn.emplace_back(child, child_id);
+    }
+    if (layout) std::stable_sort(order.begin(), order.end());
+    connect(c, id, drawn, order);
+    return id;
+  }
+
+ private:
+  static NodeKind kind_of(const Config& c) {
+    const std::string& kind = c.type().kind;
+    if (kind == "model") return NodeKind::model;
+    if (kind == "sequence") return NodeKind::sequence;
+    if (kind == "block") return NodeKind::block;
+    return NodeKind::layer;
+  }
+
+  bool is_node(const Config& c) {
+    const std::string& kind = c.type().kind;
+    return stats(c).total > 0 || kind == "model" || kind == "sequence" || kind == "block";
+  }
+
+  bool holds_parameters_only(const Config& c) {
+    if (!c.type().kind.empty() || c.parameters().empty()) return false;
+    for (const Child& child : children_of(c))
+      if (is_node(*child.config)) return false;
+    return true;
+  }
+
+  bool forced(const std::string& path) const {
+    for (const auto& e : options_.expand) {
+      if (e.compare(0, path.size(), path) == 0 &&
+          (e.size() == path.size() || e[path.size()] == '.' || e[path.size()] == '['))
+        return true;                                       // an ancestor of the path to expand
+      if (path.compare(0, e.size(), e) == 0) return true;  // inside it
+    }
+    return false;
+  }
+
+  static std::string title_of(const Config& c, const Child& child) {
+    const std::string& type = c.type().name;
+    const bool keyed = child.name != child.field->name;  // a map entry: its key names it
+    if (c.type().kind.empty()) return child.name;
+    if (keyed) return child.name + ": " + type;
+    if (child.name == type || child.name == "block" || child.name == "blocks" ||
+        child.name == "overrides")
+      return type;
+    return child.name + ": " + type;
+  }
+
+  const Stats& stats(const Config& c) {
+    auto it = stats_.find(&c);
+    if (it != stats_.end()) return it->second;
+    Stats s;
+    for (const auto& p : c.parameters()) {
+      s.total += p.numel();
+      if (p.trainable) s.trainable += p.numel();
+      s.lora = s.lora || p.role != "base";
+    }
+    const auto* layout = dynamic_cast<const config::Layout*>(&c);
+    for (const Child& child : children_of(c)) {
+      const Stats& cs = stats(*child.config);
+      int64_t n = 1;
+      if (layout && !layout->shares_weights(*child.config))
+        n = static_cast<int64_t>(layout->positions_of(*child.config).size());
+      s.total += cs.total * n;
+      s.trainable += cs.trainable * n;
+      s.lora = s.lora || cs.lora;
+    }
+    return stats_[&c] = s;
+  }
+
+  // Key hyperparameters: architecture fields that are required or differ from their default,
+  // and the types of parameterless parts (rotary, peft).
+  // Ranked: integers (sizes, counts), then words and switches, then the types of
+  // parameterless parts, then other numbers; four at most, so nodes stay small.
+  std::vector<std::string> details(const Config& c) {
+    std::vector<std::pair<int, std::string>> ranked;
+    for (const auto& f : c.type().fields) {
+      if (f.children || f.hint != config::Hint::architecture || !f.present(c)) continue;
+      const Json v = f.dump(c);
+      if (v.is_null() || v.is_structured() || (!f.required && v == f.default_value())) continue;
+      const int rank = v.is_number_integer() ? 0 : v.is_number_float() ? 3 : 1;
+      ranked.emplace_back(rank, f.name + " " + value_text(v));
+    }
+    for (const Child& child : children_of(c)) {
+      const Config& cc = *child.config;
+      if (is_node(cc) || cc.type().kind.empty() || cc.type().name == "none") continue;
+      if (cc.type().kind == "initialization") continue;
+      ranked.emplace_back(2, child.name + " " + cc.type().name);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> out;
+    for (size_t i = 0; i < ranked.size() && i < 4; ++i) out.push_back(ranked[i].second);
+    return out;
+  }
+
+  // Drawn children and the edges between them: the type's flow when it has one (residual
+  // branches get an input point and a sum), else their order.
+  void connect(const Config& c, int id, const std::vector<std::pair<Child, int>>& drawn,
+               const std::vector<std::pair<int64_t, size_t>>& order) {
+    const auto stages = c.flow();
+    if (stages.empty()) {
+      std::vector<int> sequence;
+      for (const auto& [position, index] : order) sequence.push_back(drawn[index].second);
+      chain(id, sequence);
+      return;
+    }
+    auto by_field = [&](const std::string& name) -> int {
+      for (const auto& [child, child_id] : drawn)
+        if (child.field->name == name) return child_id;
+      return -1;
+    };
+    auto link = [&](int from, int to, bool residual = false) {
+      if (from >= 0)
+        graph.edges.push_back({graph.nodes[from].exit, graph.nodes[to].entry, residual});
+    };
+    std::vector<int> placed;
+    int prev = -1;
+    for (const auto& stage : stages) {
+      if (stage.residual && prev < 0) prev = add_point(id, NodeKind::input, "input");
+      int cur = prev;
+      auto run = [&](const std::vector<std::string>& fields) {
+        for (const auto& field : fields) {
+          const int child_id = by_field(field);
+          if (child_id < 0) continue;
+          graph.nodes[id].children.push_back(child_id);
+          placed.push_back(child_id);
+          link(cur, child_id);
+          cur = child_id;
+        }
+      };
+      run(stage.fields);
+      if (stage.residual && prev >= 0) {
+        const int sum = add_point(id, NodeKind::sum, "+");
+        link(cur, sum);
+        if (cur != prev) link(prev, sum, true);
+        cur = sum;
+      }
+      run(stage.after);
+      prev = cur;
+    }
+    // Parts the flow does not name (Sub-LN norms used inside the branches) are drawn beside it.
+    for (const auto& [child, child_id] : drawn)
+      if (std::find(placed.begin(), placed.end(), child_id) == placed.end())
+        graph.nodes[id].children.push_back(child_id);
+    Node& me = graph.nodes[id];
+    if (me.children.empty() || prev < 0) {
+      me.expanded = false;
+      me.entry = me.exit = id;
+      return;
+    }
+    me.entry = graph.nodes[me.children.front()].entry;
+    me.exit = graph.nodes[prev].exit;
+  }
+
+  // Children drawn one after the other.
+  void chain(int id, const std::vector<int>& sequence) {
+    for (size_t i = 0; i + 1 < sequence.size(); ++i)
+      graph.edges.push_back({graph.nodes[sequence[i]].exit, graph.nodes[sequence[i + 1]].entry});
+    Node& me = graph.nodes[id];
+    me.children = sequence;
+    if (sequence.empty()) {
+      me.expanded = false;
+      me.entry = me.exit = id;
+      return;
+    }
+    me.entry = graph.nodes[sequence.front()].entry;
+    me.exit = graph.nodes[sequence.back()].exit;
+  }
+
+  int add_point(int parent, NodeKind kind, const std::string& title) {
+    const int id = static_cast<int>(graph.nodes.size());
+    Node n;
+    n.id = id;
+    n.kind = kind;
+    n.parent = parent;
+    n.path = graph.nodes[parent].path;
+    n.title = title;
+    n.entry = n.exit = id;
+    graph.nodes.push_back(std::move(n));
+    graph.nodes[parent].children.push_back(id);
+    return id;
+  }
+
+  const Options& options_;
+  std::unordered_map<const Config*, Stats> stats_;
+};
+
+}  // namespace
+
+Graph build_graph(const Config& model, const Options& options) {
+  Builder b(options);
+  b.add(model, "model", model.type().name, -1, 0, false, 1);
+  return std::move(b.graph);
+}
+
+}  // namespace blocks::graph
