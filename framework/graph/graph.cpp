@@ -31,7 +31,8 @@ std::string format_count(int64_t count) {
   const char* units[] = {"", "K", "M", "B", "T"};
   double v = static_cast<double>(count);
   int u = 0;
-  while (v >= 1000 && u < 4) {
+  // Unit and decimals as rounded: 999,999 is "1.00M", not "1000K"; 9,999 is "10.0K".
+  while (v >= 999.5 && u < 4) {
     v /= 1000;
     ++u;
   }
@@ -40,9 +41,9 @@ std::string format_count(int64_t count) {
     std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(count));
   else
     std::snprintf(buffer, sizeof buffer,
-                  v < 10    ? "%.2f%s"
-                  : v < 100 ? "%.1f%s"
-                            : "%.0f%s",
+                  v < 9.995   ? "%.2f%s"
+                  : v < 99.95 ? "%.1f%s"
+                              : "%.0f%s",
                   v, units[u]);
   return buffer;
 }
@@ -118,34 +119,64 @@ class Builder {
     const int child_depth = sequence && in_sequence ? depth : depth + 1;
     const auto* layout = dynamic_cast<const config::Layout*>(&c);
 
-    // Children that are nodes, by field name (flow) and in drawing order.
-    std::vector<std::pair<Child, int>> drawn;
-    std::vector<std::pair<int64_t, size_t>> order;
+    // Children that are nodes. In a sequence, siblings of one field that resolve alike and
+    // have weights of their own at each position (the overrides a layer-ranged PEFT target or
+    // an lr_scale makes) are one node standing for all their positions.
+    struct Entry {
+      Child child;
+      std::vector<int64_t> positions;
+      bool shared = false;
+      std::string dump;
+      int members = 1;
+    };
+    std::vector<Entry> entries;
     for (const Child& child : children_of(c)) {
       if (!is_node(*child.config)) continue;
       // Plain parameter holders (linears, weights) are the deepest level of detail.
       if (holds_parameters_only(*child.config) && options_.depth < 4 &&
           !forced(path + child.suffix))
         continue;
-      std::vector<int64_t> positions;
-      int64_t n_copies = copies;
-      bool shared = false;
+      Entry e{child, {}, false, {}, 1};
       if (layout) {
-        positions = layout->positions_of(*child.config);
-        shared = layout->shares_weights(*child.config);
-        if (!shared) n_copies *= static_cast<int64_t>(positions.size());
+        e.positions = layout->positions_of(*child.config);
+        e.shared = layout->shares_weights(*child.config);
+        if (!e.shared) {
+          e.dump = config::dump_fields(child.config->type(), *child.config, true).dump();
+          auto same = std::find_if(entries.begin(), entries.end(), [&](const Entry& o) {
+            return !o.shared && o.child.field == child.field && o.dump == e.dump;
+          });
+          if (same != entries.end()) {
+            same->positions.insert(same->positions.end(), e.positions.begin(), e.positions.end());
+            ++same->members;
+            continue;
+          }
+        }
       }
-      const int child_id = add(*child.config, path + child.suffix, title_of(*child.config, child),
-                               id, child_depth, sequence, n_copies);
+      entries.push_back(std::move(e));
+    }
+
+    // Drawn children, by field name (flow) and in drawing order.
+    std::vector<std::pair<Child, int>> drawn;
+    std::vector<std::pair<int64_t, size_t>> order;
+    for (Entry& e : entries) {
+      const Child& child = e.child;
+      std::sort(e.positions.begin(), e.positions.end());
+      int64_t n_copies = copies;
+      if (layout && !e.shared) n_copies *= static_cast<int64_t>(e.positions.size());
+      // Merged map entries (overrides "16" to "31"): their layers say where they are.
+      const bool keyed = child.name != child.field->name;
+      const std::string title = e.members > 1 && keyed && !child.config->type().kind.empty()
+                                    ? child.config->type().name
+                                    : title_of(*child.config, child);
+      const int child_id =
+          add(*child.config, path + child.suffix, title, id, child_depth, sequence, n_copies);
       Node& cn = graph.nodes[child_id];
       if (layout) {
-        cn.occurrences = static_cast<int64_t>(positions.size());
-        cn.shared = shared;
-        cn.layers = (positions.size() == 1 ? "layer " : "layers ") + format_ranges(positions);
+        cn.occurrences = static_cast<int64_t>(e.positions.size());
+        cn.shared = e.shared;
+        cn.layers = (e.positions.size() == 1 ? "layer " : "layers ") + format_ranges(e.positions);
       }
-      order.emplace_back(
-          positions.empty() ? 0 : *std::min_element(positions.begin(), positions.end()),
-          drawn.size());
+      order.emplace_back(e.positions.empty() ? 0 : e.positions.front(), drawn.size());
       drawn.emplace_back(child, child_id);
     }
     if (layout) std::stable_sort(order.begin(), order.end());
@@ -178,8 +209,10 @@ class Builder {
     for (const auto& e : options_.expand) {
       if (e.compare(0, path.size(), path) == 0 &&
           (e.size() == path.size() || e[path.size()] == '.' || e[path.size()] == '['))
-        return true;                                       // an ancestor of the path to expand
-      if (path.compare(0, e.size(), e) == 0) return true;  // inside it
+        return true;  // an ancestor of the path to expand
+      if (path.compare(0, e.size(), e) == 0 &&
+          (path.size() == e.size() || path[e.size()] == '.' || path[e.size()] == '['))
+        return true;  // inside it
     }
     return false;
   }

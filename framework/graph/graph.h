@@ -61,7 +61,7 @@ Graph build_graph(const config::Config& model, const Options& options = {});
 
 // "0-31", "1, 3, 5-7": sorted positions as ranges.
 std::string format_ranges(const std::vector<int64_t>& positions);
-// "8.03B", "124M", "4.1K": parameter counts at a glance.
+// "8.03B", "124M", "4.10K": parameter counts at a glance.
 std::string format_count(int64_t count);
 
 }  // namespace blocks::graph

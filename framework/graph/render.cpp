@@ -1,5 +1,7 @@
 #include "framework/graph/render.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -109,12 +111,38 @@ void dot_node(const Graph& g, const Node& n, int indent, std::ostringstream& out
       << (n.occurrences > 1 && !n.shared ? ", peripheries=2" : "") << "];\n";
 }
 
-std::string mermaid_label(const Node& n) {
-  std::string label = "<b>" + n.title + "</b>";
-  for (const auto& line : facts(n)) label += "<br/>" + line;
+// Text in a quoted Mermaid label: its quotes, HTML's specials and Mermaid's own entity mark
+// as entity codes ("#quot;", "#60;"), so names show as written and the markup stays ours.
+std::string escape_mermaid(const std::string& s) {
   std::string out;
-  for (char c : label) out += c == '"' ? std::string("#quot;") : std::string(1, c);
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "#quot;";
+        break;
+      case '#':
+        out += "#35;";
+        break;
+      case '&':
+        out += "#38;";
+        break;
+      case '<':
+        out += "#60;";
+        break;
+      case '>':
+        out += "#62;";
+        break;
+      default:
+        out += c;
+    }
+  }
   return out;
+}
+
+std::string mermaid_label(const Node& n) {
+  std::string label = "<b>" + escape_mermaid(n.title) + "</b>";
+  for (const auto& line : facts(n)) label += "<br/>" + escape_mermaid(line);
+  return label;
 }
 
 void mermaid_node(const Graph& g, const Node& n, int indent, std::ostringstream& out) {
@@ -193,7 +221,9 @@ std::optional<std::string> to_svg(const std::string& dot, std::string& error) {
   }
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path();
-  const std::string stem = "blockc-" + std::to_string(reinterpret_cast<std::uintptr_t>(&dot));
+  // Unique across processes too: parallel runs (ctest -j, make -j) share the directory.
+  const std::string stem = "blockc-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(reinterpret_cast<std::uintptr_t>(&dot));
   const fs::path in = dir / (stem + ".dot");
   const fs::path out = dir / (stem + ".svg");
   const fs::path err = dir / (stem + ".err");

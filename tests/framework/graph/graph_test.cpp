@@ -1,0 +1,503 @@
+// The architecture graph of real configs: which nodes are drawn and in what order, where repeated
+// blocks occur, parameter counts (recomputed here from the architecture numbers), residual
+// structure, depth and --expand, and the frozen/LoRA marks.
+#include "framework/graph/graph.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "blocks/registry.h"
+#include "framework/config/document.h"
+
+namespace {
+
+using blocks::config::Diagnostics;
+using blocks::config::Document;
+using blocks::graph::build_graph;
+using blocks::graph::Edge;
+using blocks::graph::format_count;
+using blocks::graph::format_ranges;
+using blocks::graph::Graph;
+using blocks::graph::Node;
+using blocks::graph::NodeKind;
+using blocks::graph::Options;
+
+Document load(const std::string& name) {
+  Diagnostics diagnostics;
+  auto doc = blocks::config::load_document(BLOCKS_SOURCE_DIR "/configs/" + name + ".yaml",
+                                           blocks::registry(), diagnostics);
+  if (!doc) ADD_FAILURE() << name << ": " << diagnostics.format();
+  return std::move(*doc);
+}
+
+Document load_text(const std::string& text) {
+  Diagnostics diagnostics;
+  auto doc = blocks::config::load_document_text(text, "test.yaml", blocks::registry(), diagnostics);
+  if (!doc) ADD_FAILURE() << diagnostics.format();
+  return std::move(*doc);
+}
+
+Graph graph_of(const std::string& name, const Options& options = {}) {
+  const Document doc = load(name);
+  return build_graph(*doc.model, options);
+}
+
+// Nodes in drawing order: each node, then its drawn children.
+void preorder(const Graph& g, int id, std::vector<const Node*>& out) {
+  const Node& n = g.nodes[static_cast<size_t>(id)];
+  out.push_back(&n);
+  for (int c : n.children) preorder(g, c, out);
+}
+
+std::vector<std::string> titles_in_drawing_order(const Graph& g) {
+  std::vector<const Node*> nodes;
+  preorder(g, 0, nodes);
+  std::vector<std::string> titles;
+  for (const Node* n : nodes) titles.push_back(n->title);
+  return titles;
+}
+
+const Node& by_path(const Graph& g, const std::string& path) {
+  for (const Node& n : g.nodes)
+    if (n.path == path && n.kind != NodeKind::input && n.kind != NodeKind::sum) return n;
+  ADD_FAILURE() << "no node at " << path;
+  static const Node none;
+  return none;
+}
+
+bool has_path(const Graph& g, const std::string& path) {
+  return std::any_of(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.path == path; });
+}
+
+std::vector<const Node*> children_of_kind(const Graph& g, const Node& parent, NodeKind kind) {
+  std::vector<const Node*> out;
+  for (int c : parent.children)
+    if (g.nodes[static_cast<size_t>(c)].kind == kind)
+      out.push_back(&g.nodes[static_cast<size_t>(c)]);
+  return out;
+}
+
+bool has_edge(const Graph& g, int from, int to, bool residual) {
+  return std::any_of(g.edges.begin(), g.edges.end(), [&](const Edge& e) {
+    return e.from == from && e.to == to && e.residual == residual;
+  });
+}
+
+// Llama 3 8B, from its Hugging Face config.json.
+constexpr int64_t kHidden = 4096, kHeads = 32, kGroups = 8, kHeadSize = 128, kFfn = 14336,
+                  kVocab = 128256, kLayers = 32;
+// Query and output are hidden x heads*head_size; key and value hidden x groups*head_size
+// (that is 4*4096*4096 - 2*4096*3072 = 41,943,040).
+constexpr int64_t kAttention = 2 * kHidden * kHeads * kHeadSize + 2 * kHidden * kGroups * kHeadSize;
+constexpr int64_t kGatedMlp = 3 * kHidden * kFfn;                 // gate, up, down
+constexpr int64_t kBlock = kAttention + kGatedMlp + 2 * kHidden;  // + two RMS norm weights
+// Untied: embedding table, output projection and the final norm.
+constexpr int64_t kModel = kVocab * kHidden + kLayers * kBlock + kVocab * kHidden + kHidden;
+static_assert(kAttention == 41'943'040);
+static_assert(kBlock == 218'112'000);
+static_assert(kModel == 8'030'261'248);
+
+TEST(Graph, Llama3NodesInDrawingOrder) {
+  const Graph g = graph_of("llama3-8b");
+  EXPECT_EQ(g.nodes.size(), 13u);
+  EXPECT_EQ(g.edges.size(), 10u);
+  const std::vector<std::string> expected = {"language_model",
+                                             "embeddings",
+                                             "decoder: repeat",
+                                             "transformer",
+                                             "input",
+                                             "normalization: rms_norm",
+                                             "mixer: attention",
+                                             "+",
+                                             "mlp_normalization: rms_norm",
+                                             "mlp: gated",
+                                             "+",
+                                             "head",
+                                             "normalization: rms_norm"};
+  EXPECT_EQ(titles_in_drawing_order(g), expected);
+  EXPECT_EQ(g.root().kind, NodeKind::model);
+  EXPECT_EQ(g.root().details, std::vector<std::string>{"hidden_size 4096"});
+  EXPECT_EQ(by_path(g, "model.decoder").details, std::vector<std::string>{"num_layers 32"});
+  EXPECT_EQ(
+      by_path(g, "model.decoder.block.mixer").details,
+      (std::vector<std::string>{"heads 32", "head_groups 8", "head_size 128", "rotary default"}));
+  EXPECT_EQ(by_path(g, "model.decoder.block.mlp").details,
+            std::vector<std::string>{"intermediate_size 14336"});
+}
+
+TEST(Graph, Llama3RepeatedBlockIsOneNodeWithItsLayersAndCounts) {
+  const Graph g = graph_of("llama3-8b");
+  const Node& decoder = by_path(g, "model.decoder");
+  const auto blocks = children_of_kind(g, decoder, NodeKind::block);
+  ASSERT_EQ(blocks.size(), 1u);
+  ASSERT_EQ(decoder.children.size(), 1u);
+  const Node& block = *blocks[0];
+  EXPECT_EQ(block.title, "transformer");
+  EXPECT_EQ(block.occurrences, 32);
+  EXPECT_EQ(block.copies, 32);
+  EXPECT_FALSE(block.shared);
+  EXPECT_EQ(block.layers, "layers 0-31");
+  EXPECT_EQ(block.parameters, kBlock);
+  EXPECT_EQ(by_path(g, "model.decoder.block.mixer").parameters, kAttention);
+  EXPECT_EQ(by_path(g, "model.decoder.block.mlp").parameters, kGatedMlp);
+  EXPECT_EQ(by_path(g, "model.decoder.block.normalization").parameters, kHidden);
+  EXPECT_EQ(by_path(g, "model.decoder.block.mixer").copies, 32);
+  EXPECT_EQ(decoder.parameters, kLayers * kBlock);
+  EXPECT_EQ(by_path(g, "model.embeddings").parameters, kVocab * kHidden);
+  EXPECT_EQ(by_path(g, "model.head").parameters, kVocab * kHidden + kHidden);
+  EXPECT_EQ(g.root().parameters, kModel);
+  for (const Node& n : g.nodes) {
+    EXPECT_FALSE(n.frozen || n.partly_frozen || n.lora || n.shared) << n.path;
+  }
+}
+
+TEST(Graph, Llama3ResidualStructure) {
+  const Graph g = graph_of("llama3-8b");
+  const Node& block = by_path(g, "model.decoder.block");
+  const auto inputs = children_of_kind(g, block, NodeKind::input);
+  const auto sums = children_of_kind(g, block, NodeKind::sum);
+  ASSERT_EQ(inputs.size(), 1u);
+  ASSERT_EQ(sums.size(), 2u);
+  EXPECT_EQ(std::count_if(g.nodes.begin(), g.nodes.end(),
+                          [](const Node& n) { return n.kind == NodeKind::sum; }),
+            2);
+  // One dashed (residual) edge into each sum: from the block input, then from the first sum.
+  for (const Node* sum : sums)
+    EXPECT_EQ(std::count_if(g.edges.begin(), g.edges.end(),
+                            [&](const Edge& e) { return e.to == sum->id && e.residual; }),
+              1);
+  EXPECT_EQ(std::count_if(g.edges.begin(), g.edges.end(), [](const Edge& e) { return e.residual; }),
+            2);
+  const int input = inputs[0]->id, sum1 = sums[0]->id, sum2 = sums[1]->id;
+  const int norm = by_path(g, "model.decoder.block.normalization").id;
+  const int mixer = by_path(g, "model.decoder.block.mixer").id;
+  const int mlp_norm = by_path(g, "model.decoder.block.mlp_normalization").id;
+  const int mlp = by_path(g, "model.decoder.block.mlp").id;
+  EXPECT_TRUE(has_edge(g, input, sum1, true));
+  EXPECT_TRUE(has_edge(g, sum1, sum2, true));
+  // Pre-norm: x -> norm -> mixer -> (+ x) -> norm -> mlp -> (+).
+  EXPECT_TRUE(has_edge(g, input, norm, false));
+  EXPECT_TRUE(has_edge(g, norm, mixer, false));
+  EXPECT_TRUE(has_edge(g, mixer, sum1, false));
+  EXPECT_TRUE(has_edge(g, sum1, mlp_norm, false));
+  EXPECT_TRUE(has_edge(g, mlp_norm, mlp, false));
+  EXPECT_TRUE(has_edge(g, mlp, sum2, false));
+  // Into the block at its input, out of it at the last sum.
+  EXPECT_EQ(block.entry, input);
+  EXPECT_EQ(block.exit, sum2);
+  EXPECT_TRUE(has_edge(g, by_path(g, "model.embeddings").id, input, false));
+  EXPECT_TRUE(has_edge(g, sum2, by_path(g, "model.head.normalization").id, false));
+  // Edges join drawn points only, never containers.
+  for (const Edge& e : g.edges) {
+    EXPECT_FALSE(g.nodes[static_cast<size_t>(e.from)].expanded) << e.from;
+    EXPECT_FALSE(g.nodes[static_cast<size_t>(e.to)].expanded) << e.to;
+  }
+}
+
+TEST(Graph, SizeDoesNotGrowWithLayerCount) {
+  const Graph small = graph_of("llama3-8b");
+  const Graph large = graph_of("llama3-70b");
+  EXPECT_EQ(large.nodes.size(), small.nodes.size());
+  EXPECT_EQ(large.edges.size(), small.edges.size());
+  EXPECT_EQ(titles_in_drawing_order(large), titles_in_drawing_order(small));
+  const Node& block = by_path(large, "model.decoder.block");
+  EXPECT_EQ(block.layers, "layers 0-79");
+  EXPECT_EQ(block.occurrences, 80);
+  // 8192 wide, 64 heads in 8 groups of 128, MLP 28672.
+  constexpr int64_t attention = 2 * 8192 * 64 * 128 + 2 * 8192 * 8 * 128;
+  constexpr int64_t block_params = attention + 3 * 8192 * 28672 + 2 * 8192;
+  EXPECT_EQ(block.parameters, block_params);
+  EXPECT_EQ(large.root().parameters, int64_t{2} * 128256 * 8192 + 80 * block_params + 8192);
+}
+
+TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
+  const Graph g = graph_of("hybrid-mamba-attention");
+  const Node& decoder = by_path(g, "model.decoder");
+  EXPECT_EQ(decoder.title, "decoder: pattern");
+  const auto blocks = children_of_kind(g, decoder, NodeKind::block);
+  ASSERT_EQ(blocks.size(), 3u);
+  // In the order of their first layer: m (0), M (1), a (4).
+  EXPECT_EQ(blocks[0]->title, "m: transformer");
+  EXPECT_EQ(blocks[0]->layers, "layers 0, 2, 6, 8, 10, 14, 16, 18, 22, 24, 26, 30");
+  EXPECT_EQ(blocks[0]->occurrences, 12);
+  EXPECT_EQ(blocks[1]->title, "M: transformer");
+  EXPECT_EQ(blocks[1]->layers, "layers 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31");
+  EXPECT_EQ(blocks[1]->occurrences, 16);
+  EXPECT_EQ(blocks[2]->title, "a: transformer");
+  EXPECT_EQ(blocks[2]->layers, "layers 4, 12, 20, 28");
+  EXPECT_EQ(blocks[2]->occurrences, 4);
+  // The blocks follow one another: m's last sum feeds M's input, M's feeds a's.
+  EXPECT_TRUE(has_edge(g, blocks[0]->exit, blocks[1]->entry, false));
+  EXPECT_TRUE(has_edge(g, blocks[1]->exit, blocks[2]->entry, false));
+  EXPECT_EQ(decoder.entry, blocks[0]->entry);
+  EXPECT_EQ(decoder.exit, blocks[2]->exit);
+
+  // Jamba v0.1: hidden 4096, Mamba inner 2 * 4096, state 16, conv 4, dt_rank 256.
+  constexpr int64_t h = 4096, inner = 2 * h, state = 16, conv = 4, dt_rank = 256;
+  constexpr int64_t mamba = h * 2 * inner                    // in_proj (x and z)
+                            + inner * conv + inner           // depthwise conv, bias
+                            + inner * (dt_rank + 2 * state)  // x_proj to dt, B, C
+                            + dt_rank * inner + inner        // dt_proj, bias
+                            + inner * state + inner          // A_log, D
+                            + inner * h                      // out_proj
+                            + dt_rank + 2 * state;           // RMS norms on dt, B, C
+  constexpr int64_t dense = 3 * h * 14336;
+  constexpr int64_t moe = 16 * 3 * h * 14336 + h * 16;  // 16 gated experts and the router
+  constexpr int64_t attention = 2 * h * 32 * 128 + 2 * h * 8 * 128;
+  constexpr int64_t norms = 2 * h;
+  EXPECT_EQ(by_path(g, "model.decoder.blocks.m.mixer").parameters, mamba);
+  EXPECT_EQ(blocks[0]->parameters, mamba + dense + norms);
+  EXPECT_EQ(blocks[1]->parameters, mamba + moe + norms);
+  EXPECT_EQ(blocks[2]->parameters, attention + dense + norms);
+  constexpr int64_t decoder_params =
+      12 * (mamba + dense + norms) + 16 * (mamba + moe + norms) + 4 * (attention + dense + norms);
+  EXPECT_EQ(decoder.parameters, decoder_params);
+  constexpr int64_t total = 65536 * h + decoder_params + 65536 * h + h;
+  static_assert(total == 51'570'323'328);
+  EXPECT_EQ(g.root().parameters, total);
+}
+
+TEST(Graph, DepthChoosesTheLevelOfDetail) {
+  const std::vector<size_t> expected = {4, 6, 13, 21};
+  for (int depth = 1; depth <= 4; ++depth) {
+    Options options;
+    options.depth = depth;
+    const Graph g = graph_of("gpt2", options);
+    EXPECT_EQ(g.nodes.size(), expected[static_cast<size_t>(depth - 1)]) << "depth " << depth;
+  }
+  Options one;
+  one.depth = 1;
+  const Graph g1 = graph_of("gpt2", one);
+  EXPECT_EQ(titles_in_drawing_order(g1),
+            (std::vector<std::string>{"language_model", "embeddings", "decoder: repeat", "head"}));
+  EXPECT_FALSE(g1.nodes[2].expanded);
+  EXPECT_EQ(g1.nodes[2].parameters,
+            12 * by_path(graph_of("gpt2"), "model.decoder.block").parameters);
+  EXPECT_EQ(g1.edges.size(), 2u);
+
+  Options two;
+  two.depth = 2;
+  const Graph g2 = graph_of("gpt2", two);
+  EXPECT_EQ(titles_in_drawing_order(g2),
+            (std::vector<std::string>{"language_model", "embeddings", "decoder: repeat",
+                                      "transformer", "head", "normalization: layer_norm"}));
+  EXPECT_FALSE(by_path(g2, "model.decoder.block").expanded);
+  EXPECT_EQ(by_path(g2, "model.decoder.block").layers, "layers 0-11");
+
+  Options four;
+  four.depth = 4;
+  const Graph g4 = graph_of("gpt2", four);
+  for (const char* path : {"model.embeddings.word", "model.embeddings.position",
+                           "model.decoder.block.mixer.query", "model.decoder.block.mixer.key",
+                           "model.decoder.block.mixer.value", "model.decoder.block.mixer.output",
+                           "model.decoder.block.mlp.up", "model.decoder.block.mlp.down"})
+    EXPECT_TRUE(has_path(g4, path)) << path;
+  // GPT-2 small: 768 wide, biases everywhere.
+  EXPECT_EQ(by_path(g4, "model.decoder.block.mixer.query").parameters, 768 * 768 + 768);
+  EXPECT_EQ(by_path(g4, "model.decoder.block.mlp.up").parameters, 768 * 3072 + 3072);
+  EXPECT_EQ(g4.root().parameters, 124'439'808);
+}
+
+TEST(Graph, ExpandDrawsLinearsOnlyInsideThatPath) {
+  Options options;
+  options.expand = {"model.decoder.block.mixer"};
+  const Graph g = graph_of("gpt2", options);
+  EXPECT_EQ(g.nodes.size(), 17u);
+  const Node& mixer = by_path(g, "model.decoder.block.mixer");
+  EXPECT_TRUE(mixer.expanded);
+  std::vector<std::string> titles;
+  for (int c : mixer.children) titles.push_back(g.nodes[static_cast<size_t>(c)].title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"query", "key", "value", "output"}));
+  for (int c : mixer.children)
+    EXPECT_EQ(g.nodes[static_cast<size_t>(c)].path,
+              "model.decoder.block.mixer." + g.nodes[static_cast<size_t>(c)].title);
+  for (const char* path : {"model.decoder.block.mlp.up", "model.decoder.block.mlp.down",
+                           "model.embeddings.word", "model.embeddings.position"})
+    EXPECT_FALSE(has_path(g, path)) << path;
+  EXPECT_FALSE(by_path(g, "model.decoder.block.mlp").expanded);
+  // The block's flow enters the mixer at its first linear and leaves at its last.
+  EXPECT_TRUE(has_edge(g, by_path(g, "model.decoder.block.normalization").id,
+                       by_path(g, "model.decoder.block.mixer.query").id, false));
+}
+
+TEST(Graph, ExpandMatchesWholePathComponents) {
+  // A path that names no config expands nothing, even where it begins another's name.
+  Options prefix;
+  prefix.expand = {"model.decoder.block.m"};
+  EXPECT_EQ(graph_of("gpt2", prefix).nodes.size(), 13u);
+
+  // Override 1 is expanded; override 12 (whose path begins with "...overrides.1") is not.
+  const Document doc = load_text(R"(version: 1
+model:
+  type: language_model
+  hidden_size: 64
+  embeddings: {vocab_size: 100}
+  decoder:
+    type: repeat
+    num_layers: 13
+    block:
+      type: transformer
+      mixer: {type: attention, heads: 4}
+      mlp: {type: mlp, intermediate_size: 128}
+      normalization: {type: rms_norm}
+    overrides:
+      1: {mixer: {lr_scale: 0.5}}
+      12: {mlp: {lr_scale: 0.5}}
+  head:
+    normalization: {type: rms_norm}
+)");
+  Options options;
+  options.expand = {"model.decoder.overrides.1"};
+  const Graph g = build_graph(*doc.model, options);
+  for (const char* path :
+       {"model.decoder.overrides.1.mixer.query", "model.decoder.overrides.1.mlp.up"})
+    EXPECT_TRUE(has_path(g, path)) << path;
+  for (const char* path : {"model.decoder.overrides.12.mixer.query",
+                           "model.decoder.overrides.12.mlp.up", "model.decoder.block.mixer.query"})
+    EXPECT_FALSE(has_path(g, path)) << path;
+  EXPECT_EQ(by_path(g, "model.decoder.overrides.1").layers, "layer 1");
+  EXPECT_EQ(by_path(g, "model.decoder.overrides.12").layers, "layer 12");
+  EXPECT_EQ(by_path(g, "model.decoder.block").layers, "layers 0, 2-11");
+}
+
+TEST(Graph, LoraMarksAdaptersAndFrozenBaseWeights) {
+  const Graph g = graph_of("lora");
+  // Rank 16 on query (4096 -> 4096) and value (4096 -> 1024) everywhere, and on gate, up and
+  // down (4096 <-> 14336) in layers 16-31: A is rank x in, B is out x rank.
+  constexpr int64_t r = 16;
+  constexpr int64_t qv = r * (kHidden + kHidden) + r * (kHidden + kGroups * kHeadSize);
+  constexpr int64_t mlp_lora = 3 * r * (kHidden + kFfn);
+  EXPECT_EQ(g.root().parameters, kModel + kLayers * qv + 16 * mlp_lora);
+  EXPECT_TRUE(g.root().lora);
+  EXPECT_TRUE(g.root().partly_frozen);
+  EXPECT_FALSE(g.root().frozen);
+
+  // Layers 16-31 differ from 0-15 (MLP adapters) and are alike: two block nodes, not 17.
+  const Node& decoder = by_path(g, "model.decoder");
+  const auto blocks = children_of_kind(g, decoder, NodeKind::block);
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[0]->path, "model.decoder.block");
+  EXPECT_EQ(blocks[0]->layers, "layers 0-15");
+  EXPECT_EQ(blocks[0]->occurrences, 16);
+  EXPECT_EQ(blocks[0]->title, "transformer");
+  EXPECT_EQ(blocks[1]->layers, "layers 16-31");
+  EXPECT_EQ(blocks[1]->occurrences, 16);
+  EXPECT_EQ(blocks[1]->copies, 16);
+  EXPECT_EQ(blocks[1]->title, "transformer");
+  EXPECT_EQ(blocks[1]->parameters, kBlock + qv + mlp_lora);
+  EXPECT_EQ(g.nodes.size(), 21u);
+  EXPECT_TRUE(has_edge(g, blocks[0]->exit, blocks[1]->entry, false));
+  EXPECT_EQ(decoder.parameters, 16 * (kBlock + qv) + 16 * (kBlock + qv + mlp_lora));
+
+  for (const Node* block : blocks) {
+    SCOPED_TRACE(block->layers);
+    EXPECT_TRUE(block->lora);
+    EXPECT_TRUE(block->partly_frozen);
+    EXPECT_FALSE(block->frozen);
+    const Node& mixer = g.nodes[static_cast<size_t>(block->children[2])];
+    ASSERT_EQ(mixer.category, "mixer");
+    EXPECT_EQ(mixer.parameters, kAttention + qv);
+    EXPECT_TRUE(mixer.lora);
+    EXPECT_TRUE(mixer.partly_frozen);  // adapters train, base weights do not
+    EXPECT_FALSE(mixer.frozen);
+    for (int c : block->children) {
+      const Node& n = g.nodes[static_cast<size_t>(c)];
+      if (n.category != "normalization") continue;
+      EXPECT_TRUE(n.frozen) << n.path;  // PEFT freezes everything but the adapters
+      EXPECT_FALSE(n.lora) << n.path;
+    }
+  }
+  const Node& mlp_low = by_path(g, "model.decoder.block.mlp");
+  EXPECT_FALSE(mlp_low.lora);
+  EXPECT_TRUE(mlp_low.frozen);
+  EXPECT_FALSE(mlp_low.partly_frozen);
+  const Node& mlp_high = g.nodes[static_cast<size_t>(blocks[1]->children[5])];
+  ASSERT_EQ(mlp_high.category, "mlp");
+  EXPECT_TRUE(mlp_high.lora);
+  EXPECT_TRUE(mlp_high.partly_frozen);
+  EXPECT_EQ(mlp_high.parameters, kGatedMlp + mlp_lora);
+  for (const char* path : {"model.embeddings", "model.head", "model.head.normalization"}) {
+    EXPECT_TRUE(by_path(g, path).frozen) << path;
+    EXPECT_FALSE(by_path(g, path).lora) << path;
+  }
+
+  // Down to the linears: adapted ones train in part, the others are frozen.
+  Options four;
+  four.depth = 4;
+  const Graph g4 = graph_of("lora", four);
+  for (const char* name : {"query", "value"}) {
+    const Node& n = by_path(g4, std::string("model.decoder.block.mixer.") + name);
+    EXPECT_TRUE(n.lora && n.partly_frozen && !n.frozen) << name;
+  }
+  for (const char* name : {"key", "output"}) {
+    const Node& n = by_path(g4, std::string("model.decoder.block.mixer.") + name);
+    EXPECT_TRUE(!n.lora && n.frozen && !n.partly_frozen) << name;
+  }
+}
+
+TEST(Graph, LrScaleZeroOverridesAreFrozen) {
+  const Graph g = graph_of("per-layer-lr-scales");
+  const Node& decoder = by_path(g, "model.decoder");
+  const auto blocks = children_of_kind(g, decoder, NodeKind::block);
+  ASSERT_EQ(blocks.size(), 3u);
+  // In layer order: the frozen overrides 0 and 1 (alike: one node), the block, override 7.
+  EXPECT_EQ(blocks[0]->layers, "layers 0, 1");
+  EXPECT_EQ(blocks[0]->occurrences, 2);
+  EXPECT_EQ(blocks[0]->title, "transformer");
+  EXPECT_TRUE(blocks[0]->frozen);
+  EXPECT_FALSE(blocks[0]->partly_frozen);
+  for (int c : blocks[0]->children) {
+    const Node& n = g.nodes[static_cast<size_t>(c)];
+    if (n.kind == NodeKind::layer) EXPECT_TRUE(n.frozen) << n.path;
+  }
+  EXPECT_EQ(blocks[1]->path, "model.decoder.block");
+  EXPECT_EQ(blocks[1]->layers, "layers 2-6");
+  EXPECT_EQ(blocks[1]->occurrences, 5);
+  EXPECT_FALSE(blocks[1]->frozen || blocks[1]->partly_frozen);
+  EXPECT_EQ(blocks[2]->path, "model.decoder.overrides.7");
+  EXPECT_EQ(blocks[2]->title, "7: transformer");
+  EXPECT_EQ(blocks[2]->layers, "layer 7");
+  EXPECT_FALSE(blocks[2]->frozen || blocks[2]->partly_frozen);
+  EXPECT_TRUE(has_edge(g, blocks[0]->exit, blocks[1]->entry, false));
+  EXPECT_TRUE(has_edge(g, blocks[1]->exit, blocks[2]->entry, false));
+
+  // Width 512, 8 heads of 64, gated MLP 1408: 2 of 8 layers frozen.
+  constexpr int64_t block = 4 * 512 * 512 + 3 * 512 * 1408 + 2 * 512;
+  EXPECT_EQ(blocks[0]->parameters, block);
+  EXPECT_EQ(decoder.parameters, 8 * block);
+  EXPECT_TRUE(decoder.partly_frozen);
+  EXPECT_TRUE(g.root().partly_frozen);
+  EXPECT_FALSE(by_path(g, "model.embeddings").frozen);  // lr_scale 0.5 still trains
+  EXPECT_FALSE(by_path(g, "model.head").frozen);
+}
+
+TEST(Graph, FormatRanges) {
+  EXPECT_EQ(format_ranges({}), "");
+  EXPECT_EQ(format_ranges({3}), "3");
+  EXPECT_EQ(format_ranges({0, 1}), "0, 1");
+  EXPECT_EQ(format_ranges({0, 1, 2}), "0-2");
+  EXPECT_EQ(format_ranges({0, 1, 2, 5, 7, 8, 9}), "0-2, 5, 7-9");
+  EXPECT_EQ(format_ranges({9, 8, 7, 0, 5, 2, 1}), "0-2, 5, 7-9");
+  EXPECT_EQ(format_ranges({4, 12, 20, 28}), "4, 12, 20, 28");
+}
+
+TEST(Graph, FormatCount) {
+  EXPECT_EQ(format_count(0), "0");
+  EXPECT_EQ(format_count(999), "999");
+  EXPECT_EQ(format_count(1000), "1.00K");
+  EXPECT_EQ(format_count(4096), "4.10K");
+  EXPECT_EQ(format_count(41'943'040), "41.9M");
+  EXPECT_EQ(format_count(124'439'808), "124M");
+  EXPECT_EQ(format_count(8'030'261'248), "8.03B");
+  EXPECT_EQ(format_count(70'553'706'496), "70.6B");
+  // Rounding that reaches the next digit or unit is written in it.
+  EXPECT_EQ(format_count(9'999), "10.0K");
+  EXPECT_EQ(format_count(99'999), "100K");
+  EXPECT_EQ(format_count(999'999), "1.00M");
+  EXPECT_EQ(format_count(999'499), "999K");
+}
+
+}  // namespace
