@@ -19,6 +19,10 @@ struct EmbeddingsConfig : Declared<EmbeddingsConfig, config::Config> {
   double lr_scale = 1.0;
   static void declare(Fields<EmbeddingsConfig>& f);
   void resolve(ResolveContext& ctx) override;
+  // Token and position embeddings are looked up side by side and summed.
+  std::vector<config::FlowStage> flow() const override {
+    return {{{"word", "position"}, false, {}, true}};
+  }
 };
 
 }  // namespace blocks

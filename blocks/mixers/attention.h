@@ -28,6 +28,10 @@ struct AttentionConfig : Declared<AttentionConfig, MixerConfig> {
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t inner_width() const override { return heads * head_size.value_or(0); }
+  // Query, key and value side by side, then the output projection.
+  std::vector<config::FlowStage> flow() const override {
+    return {{{"query", "key", "value"}, false, {}, true}, {{"output"}}};
+  }
 };
 
 }  // namespace blocks

@@ -19,6 +19,9 @@ struct GatedMlpConfig : Declared<GatedMlpConfig, MlpConfig> {
   static void declare(Fields<GatedMlpConfig>& f);
   void resolve(ResolveContext& ctx) override;
   int64_t inner_width() const override { return intermediate_size; }
+  std::vector<config::FlowStage> flow() const override {
+    return {{{"gate", "up"}, false, {}, true}, {{"down"}}};
+  }
 };
 
 }  // namespace blocks

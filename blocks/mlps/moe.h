@@ -31,6 +31,10 @@ struct MoeConfig : Declared<MoeConfig, MlpConfig> {
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t inner_width() const override { return 0; }  // per expert: no single inner width
+  // The router picks experts; each expert is a gated MLP (shared experts run beside them).
+  std::vector<config::FlowStage> flow() const override {
+    return {{{"router"}}, {{"gate", "up"}, false, {}, true}, {{"down"}}};
+  }
 };
 
 }  // namespace blocks

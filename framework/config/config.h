@@ -82,12 +82,14 @@ class Config {
   const Mark& mark_of(std::string_view field) const;
 };
 
-// One stage of a config's data flow: `fields` run in order; a residual stage adds its
-// output to its input (x + f(x)); `after` fields run on the sum (post-norm).
+// One stage of a config's data flow: `fields` run in order, or side by side on the same input
+// when `parallel` (query, key and value; gate and up); a residual stage adds its output to its
+// input (x + f(x)); `after` fields run on the sum (post-norm).
 struct FlowStage {
   std::vector<std::string> fields;
   bool residual = false;
   std::vector<std::string> after;
+  bool parallel = false;
 };
 
 struct FieldInfo {

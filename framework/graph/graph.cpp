@@ -260,6 +260,8 @@ class Builder {
       if (f.children || f.hint != config::Hint::architecture || !f.present(c)) continue;
       const Json v = f.dump(c);
       if (v.is_null() || v.is_structured() || (!f.required && v == f.default_value())) continue;
+      // A number the parent filled in (softmax_scale = 1/sqrt(head_size)) is derived, not chosen.
+      if (v.is_number_float() && f.default_value().is_null()) continue;
       const int rank = v.is_number_integer() ? 0 : v.is_number_float() ? 3 : 1;
       ranked.emplace_back(rank, f.name + " " + value_text(v));
     }
@@ -297,42 +299,67 @@ class Builder {
         graph.edges.push_back({graph.nodes[from].exit, graph.nodes[to].entry, residual});
     };
     std::vector<int> placed;
-    int prev = -1;
+    std::vector<int> frontier;  // the nodes whose outputs flow on
+    auto place = [&](int child_id) {
+      graph.nodes[id].children.push_back(child_id);
+      placed.push_back(child_id);
+    };
+    auto run = [&](const std::vector<std::string>& fields) {
+      for (const auto& field : fields) {
+        const int child_id = by_field(field);
+        if (child_id < 0) continue;
+        place(child_id);
+        for (int f : frontier) link(f, child_id);
+        frontier = {child_id};
+      }
+    };
     for (const auto& stage : stages) {
-      if (stage.residual && prev < 0) prev = add_point(id, NodeKind::input, "input");
-      int cur = prev;
-      auto run = [&](const std::vector<std::string>& fields) {
-        for (const auto& field : fields) {
+      size_t present = 0;
+      for (const auto& field : stage.fields) present += by_field(field) >= 0 ? 1 : 0;
+      if (present == 0) continue;
+      // Branches need a point to start from: the skip path, or parallel parts.
+      if (frontier.empty() && (stage.residual || (stage.parallel && present > 1)))
+        frontier = {add_point(id, NodeKind::input, "input")};
+      const std::vector<int> input = frontier;
+      if (stage.parallel) {
+        std::vector<int> outputs;
+        for (const auto& field : stage.fields) {
           const int child_id = by_field(field);
           if (child_id < 0) continue;
-          graph.nodes[id].children.push_back(child_id);
-          placed.push_back(child_id);
-          link(cur, child_id);
-          cur = child_id;
+          place(child_id);
+          for (int f : input) link(f, child_id);
+          outputs.push_back(child_id);
         }
-      };
-      run(stage.fields);
-      if (stage.residual && prev >= 0) {
+        if (!outputs.empty()) frontier = outputs;
+      } else {
+        run(stage.fields);
+      }
+      if (stage.residual && !input.empty()) {
         const int sum = add_point(id, NodeKind::sum, "+");
-        link(cur, sum);
-        if (cur != prev) link(prev, sum, true);
-        cur = sum;
+        for (int f : frontier) link(f, sum);
+        if (frontier != input)
+          for (int f : input) link(f, sum, true);
+        frontier = {sum};
       }
       run(stage.after);
-      prev = cur;
+    }
+    if (frontier.size() > 1) {  // parallel outputs at the end are summed (token + position)
+      const int sum = add_point(id, NodeKind::sum, "+");
+      for (int f : frontier) link(f, sum);
+      frontier = {sum};
     }
     // Parts the flow does not name (Sub-LN norms used inside the branches) are drawn beside it.
     for (const auto& [child, child_id] : drawn)
       if (std::find(placed.begin(), placed.end(), child_id) == placed.end())
         graph.nodes[id].children.push_back(child_id);
     Node& me = graph.nodes[id];
-    if (me.children.empty() || prev < 0) {
+    if (me.children.empty() || frontier.empty()) {
       me.expanded = false;
       me.entry = me.exit = id;
       return;
     }
     me.entry = graph.nodes[me.children.front()].entry;
-    me.exit = graph.nodes[prev].exit;
+    me.exit = graph.nodes[frontier.front()].exit;
   }
 
   // Children drawn one after the other.

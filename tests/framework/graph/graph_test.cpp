@@ -261,7 +261,9 @@ TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
 }
 
 TEST(Graph, DepthChoosesTheLevelOfDetail) {
-  const std::vector<size_t> expected = {4, 6, 13, 21};
+  // Depth 4 adds the linears and weights, plus the points where parallel parts start and join:
+  // attention's query/key/value input, and the embeddings' input and token + position sum.
+  const std::vector<size_t> expected = {4, 6, 13, 24};
   for (int depth = 1; depth <= 4; ++depth) {
     Options options;
     options.depth = depth;
@@ -299,28 +301,43 @@ TEST(Graph, DepthChoosesTheLevelOfDetail) {
   EXPECT_EQ(by_path(g4, "model.decoder.block.mixer.query").parameters, 768 * 768 + 768);
   EXPECT_EQ(by_path(g4, "model.decoder.block.mlp.up").parameters, 768 * 3072 + 3072);
   EXPECT_EQ(g4.root().parameters, 124'439'808);
+  // Token and position embeddings are looked up side by side and summed.
+  const Node& embeddings = by_path(g4, "model.embeddings");
+  ASSERT_EQ(embeddings.children.size(), 4u);
+  const Node& sum = g4.nodes[static_cast<size_t>(embeddings.exit)];
+  EXPECT_EQ(sum.kind, NodeKind::sum);
+  EXPECT_TRUE(has_edge(g4, by_path(g4, "model.embeddings.word").id, sum.id, false));
+  EXPECT_TRUE(has_edge(g4, by_path(g4, "model.embeddings.position").id, sum.id, false));
 }
 
 TEST(Graph, ExpandDrawsLinearsOnlyInsideThatPath) {
   Options options;
   options.expand = {"model.decoder.block.mixer"};
   const Graph g = graph_of("gpt2", options);
-  EXPECT_EQ(g.nodes.size(), 17u);
+  EXPECT_EQ(g.nodes.size(), 18u);
   const Node& mixer = by_path(g, "model.decoder.block.mixer");
   EXPECT_TRUE(mixer.expanded);
   std::vector<std::string> titles;
   for (int c : mixer.children) titles.push_back(g.nodes[static_cast<size_t>(c)].title);
-  EXPECT_EQ(titles, (std::vector<std::string>{"query", "key", "value", "output"}));
-  for (int c : mixer.children)
-    EXPECT_EQ(g.nodes[static_cast<size_t>(c)].path,
-              "model.decoder.block.mixer." + g.nodes[static_cast<size_t>(c)].title);
+  // Query, key and value run side by side from one input point, then the output projection.
+  EXPECT_EQ(titles, (std::vector<std::string>{"input", "query", "key", "value", "output"}));
+  for (size_t i = 1; i < mixer.children.size(); ++i)
+    EXPECT_EQ(g.nodes[static_cast<size_t>(mixer.children[i])].path,
+              "model.decoder.block.mixer." + g.nodes[static_cast<size_t>(mixer.children[i])].title);
+  const int input = mixer.children.front();
+  EXPECT_EQ(g.nodes[static_cast<size_t>(input)].kind, NodeKind::input);
+  for (const char* name : {"query", "key", "value"}) {
+    const int linear = by_path(g, std::string("model.decoder.block.mixer.") + name).id;
+    EXPECT_TRUE(has_edge(g, input, linear, false)) << name;
+    EXPECT_TRUE(has_edge(g, linear, by_path(g, "model.decoder.block.mixer.output").id, false))
+        << name;
+  }
   for (const char* path : {"model.decoder.block.mlp.up", "model.decoder.block.mlp.down",
                            "model.embeddings.word", "model.embeddings.position"})
     EXPECT_FALSE(has_path(g, path)) << path;
   EXPECT_FALSE(by_path(g, "model.decoder.block.mlp").expanded);
-  // The block's flow enters the mixer at its first linear and leaves at its last.
-  EXPECT_TRUE(has_edge(g, by_path(g, "model.decoder.block.normalization").id,
-                       by_path(g, "model.decoder.block.mixer.query").id, false));
+  // The block's flow enters the mixer at its input point and leaves at its output projection.
+  EXPECT_TRUE(has_edge(g, by_path(g, "model.decoder.block.normalization").id, input, false));
 }
 
 TEST(Graph, ExpandMatchesWholePathComponents) {
