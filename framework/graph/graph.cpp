@@ -73,6 +73,13 @@ struct Stats {
   int64_t total = 0;
   int64_t trainable = 0;
   bool lora = false;
+  double lr_min = 0, lr_max = 0;  // effective lr scales of the trainable parameters
+  void add_lr(double lo, double hi) {
+    lr_min = trainable_seen ? std::min(lr_min, lo) : lo;
+    lr_max = trainable_seen ? std::max(lr_max, hi) : hi;
+    trainable_seen = true;
+  }
+  bool trainable_seen = false;
 };
 
 std::string value_text(const Json& v) {
@@ -108,6 +115,8 @@ class Builder {
       n.frozen = s.total > 0 && s.trainable == 0;
       n.partly_frozen = s.trainable > 0 && s.trainable < s.total;
       n.lora = s.lora;
+      n.lr_min = s.lr_min;
+      n.lr_max = s.lr_max;
       n.details = details(c);
       n.expanded = depth < options_.depth || forced(path);
     }
@@ -234,7 +243,10 @@ class Builder {
     Stats s;
     for (const auto& p : c.parameters()) {
       s.total += p.numel();
-      if (p.trainable) s.trainable += p.numel();
+      if (p.trainable) {
+        s.trainable += p.numel();
+        s.add_lr(p.lr_scale, p.lr_scale);
+      }
       s.lora = s.lora || p.role != "base";
     }
     const auto* layout = dynamic_cast<const config::Layout*>(&c);
@@ -246,6 +258,7 @@ class Builder {
       s.total += cs.total * n;
       s.trainable += cs.trainable * n;
       s.lora = s.lora || cs.lora;
+      if (cs.trainable_seen && n > 0) s.add_lr(cs.lr_min, cs.lr_max);
     }
     return stats_[&c] = s;
   }

@@ -33,6 +33,7 @@ struct Node {
   bool frozen = false;               // nothing below trains
   bool partly_frozen = false;        // some of it trains, some does not
   bool lora = false;                 // LoRA adapters below
+  double lr_min = 1, lr_max = 1;     // effective lr scales of what trains below
   bool expanded = false;             // its children are drawn
   std::vector<int> children;         // drawn children, in flow order
   int entry = -1, exit = -1;         // where edges into and out of it attach

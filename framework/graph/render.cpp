@@ -73,6 +73,15 @@ std::vector<std::string> facts(const Node& n) {
   if (n.shared) badges += "shared weights ";
   if (n.frozen) badges += "frozen ";
   if (n.partly_frozen) badges += "partly frozen ";
+  // Learning-rate scales other than 1 (products down the tree) show where they apply.
+  if (n.parameters > 0 && !n.frozen && (n.lr_min != 1 || n.lr_max != 1)) {
+    char lr[48];
+    if (n.lr_min == n.lr_max)
+      std::snprintf(lr, sizeof lr, "lr ×%g ", n.lr_min);
+    else
+      std::snprintf(lr, sizeof lr, "lr ×%g-%g ", n.lr_min, n.lr_max);
+    badges += lr;
+  }
   if (n.lora) badges += "LoRA ";
   if (!badges.empty()) lines.push_back(badges.substr(0, badges.size() - 1));
   return lines;

@@ -11,6 +11,7 @@
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
+#include "framework/graph/render.h"
 
 namespace {
 
@@ -515,6 +516,27 @@ TEST(Graph, FormatCount) {
   EXPECT_EQ(format_count(99'999), "100K");
   EXPECT_EQ(format_count(999'999), "1.00M");
   EXPECT_EQ(format_count(999'499), "999K");
+}
+
+TEST(Graph, LearningRateScalesShowWhereTheyApply) {
+  const Graph g = graph_of("per-layer-lr-scales");
+  // Products down the tree: the sequence's 0.8, the attention output's 0.5, layer 7's mixer 2.0.
+  const Node& base_mixer = by_path(g, "model.decoder.block.mixer");
+  EXPECT_DOUBLE_EQ(base_mixer.lr_min, 0.4);
+  EXPECT_DOUBLE_EQ(base_mixer.lr_max, 0.8);
+  const Node& last_mixer = by_path(g, "model.decoder.overrides.7.mixer");
+  EXPECT_DOUBLE_EQ(last_mixer.lr_min, 0.8);
+  EXPECT_DOUBLE_EQ(last_mixer.lr_max, 1.6);
+  const Node& head = by_path(g, "model.head");
+  EXPECT_DOUBLE_EQ(head.lr_min, 0.1);
+  EXPECT_DOUBLE_EQ(head.lr_max, 0.1);
+  const std::string dot = blocks::graph::to_dot(g, "x");
+  EXPECT_NE(dot.find("lr ×0.4-0.8"), std::string::npos);
+  EXPECT_NE(dot.find("lr ×0.8-1.6"), std::string::npos);
+  EXPECT_NE(dot.find("lr ×0.1<"), std::string::npos);
+  // Nothing at lr 1 is marked.
+  EXPECT_EQ(graph_of("llama3-8b").root().lr_min, 1.0);
+  EXPECT_EQ(blocks::graph::to_dot(graph_of("llama3-8b"), "x").find("lr ×"), std::string::npos);
 }
 
 }  // namespace
