@@ -143,16 +143,16 @@ void markdown_type(const TypeInfo& t, std::string& out) {
 // Plain nested struct types reachable from the registry's fields, by name.
 std::vector<const TypeInfo*> struct_types(const Registry& registry) {
   std::vector<const TypeInfo*> out;
-  std::vector<const TypeInfo*> todo = registry.all_types();
+  std::vector<const TypeInfo*> pending = registry.all_types();
   std::vector<const TypeInfo*> seen;
-  while (!todo.empty()) {
-    const TypeInfo* t = todo.back();
-    todo.pop_back();
+  while (!pending.empty()) {
+    const TypeInfo* t = pending.back();
+    pending.pop_back();
     if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
     seen.push_back(t);
     if (t->kind.empty()) out.push_back(t);
     for (const auto& f : t->fields)
-      for (const TypeInfo* n : f.nested()) todo.push_back(n);
+      for (const TypeInfo* n : f.nested()) pending.push_back(n);
   }
   std::sort(out.begin(), out.end(),
             [](const TypeInfo* a, const TypeInfo* b) { return a->name < b->name; });

@@ -15,14 +15,14 @@ using namespace blocks::config;
 
 std::vector<const TypeInfo*> every_type() {
   std::vector<const TypeInfo*> out;
-  std::vector<const TypeInfo*> todo = blocks::registry().all_types();
-  while (!todo.empty()) {
-    const TypeInfo* t = todo.back();
-    todo.pop_back();
+  std::vector<const TypeInfo*> pending = blocks::registry().all_types();
+  while (!pending.empty()) {
+    const TypeInfo* t = pending.back();
+    pending.pop_back();
     if (std::find(out.begin(), out.end(), t) != out.end()) continue;
     out.push_back(t);
     for (const auto& f : t->fields)
-      for (const TypeInfo* n : f.nested()) todo.push_back(n);
+      for (const TypeInfo* n : f.nested()) pending.push_back(n);
   }
   return out;
 }

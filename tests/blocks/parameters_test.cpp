@@ -12,26 +12,21 @@ namespace {
 
 using namespace blocks::config;
 
-ParameterCount count(const std::string& config, std::vector<std::string> sets = {}) {
-  Diagnostics d;
-  LoadOptions options;
-  options.sets = std::move(sets);
-  auto doc = load_document(BLOCKS_SOURCE_DIR "/configs/" + config, blocks::registry(), d, options);
-  EXPECT_TRUE(doc) << d.format();
-  return doc ? count_parameters(*doc->model) : ParameterCount{};
+ParameterCount count(const std::string& name) {
+  return count_parameters(*blocks::testing::zoo(name).model);
 }
 
 TEST(Parameters, PublishedModelSizes) {
-  EXPECT_EQ(count("gpt2.yaml").total, 124'439'808);             // GPT-2 small, tied head
-  EXPECT_EQ(count("llama3-8b.yaml").total, 8'030'261'248);      // Meta-Llama-3-8B
-  EXPECT_EQ(count("llama3-70b.yaml").total, 70'553'706'496);    // Meta-Llama-3-70B
-  EXPECT_EQ(count("mistral-7b.yaml").total, 7'241'732'096);     // Mistral-7B-v0.1
-  EXPECT_EQ(count("mixtral-8x7b.yaml").total, 46'702'792'704);  // Mixtral-8x7B-v0.1
+  EXPECT_EQ(count("gpt2").total, 124'439'808);             // GPT-2 small, tied head
+  EXPECT_EQ(count("llama3-8b").total, 8'030'261'248);      // Meta-Llama-3-8B
+  EXPECT_EQ(count("llama3-70b").total, 70'553'706'496);    // Meta-Llama-3-70B
+  EXPECT_EQ(count("mistral-7b").total, 7'241'732'096);     // Mistral-7B-v0.1
+  EXPECT_EQ(count("mixtral-8x7b").total, 46'702'792'704);  // Mixtral-8x7B-v0.1
 }
 
 TEST(Parameters, LoraAddsOnlyTrainableAdapters) {
-  const auto base = count("llama3-8b.yaml");
-  const auto lora = count("lora.yaml");
+  const auto base = count("llama3-8b");
+  const auto lora = count("lora");
   // rank 16 on query [4096 -> 4096] and value [4096 -> 1024] of 32 layers, plus gate, up
   // [4096 -> 14336] and down [14336 -> 4096] of layers 16-31.
   const int64_t r = 16;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "blocks/registry.h"
@@ -36,6 +37,23 @@ inline std::string replace(std::string text, const std::string& from, const std:
   EXPECT_NE(at, std::string::npos) << from;
   if (at != std::string::npos) text.replace(at, from.size(), to);
   return text;
+}
+
+// A config of the zoo (configs/NAME.yaml) or a text, loaded and resolved; an invalid one
+// throws, which fails the test with every diagnostic.
+inline config::Document zoo(const std::string& name, const config::LoadOptions& options = {}) {
+  config::Diagnostics d;
+  auto doc =
+      config::load_document(BLOCKS_SOURCE_DIR "/configs/" + name + ".yaml", registry(), d, options);
+  if (!doc) throw std::runtime_error(name + ": " + d.format());
+  return std::move(*doc);
+}
+
+inline config::Document document(const std::string& text, const std::string& name = "test.yaml") {
+  config::Diagnostics d;
+  auto doc = config::load_document_text(text, name, registry(), d);
+  if (!doc) throw std::runtime_error(name + ": " + d.format());
+  return std::move(*doc);
 }
 
 // The resolved dump of `text`; fails the test (and returns null) on any diagnostic.

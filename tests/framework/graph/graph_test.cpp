@@ -12,6 +12,7 @@
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/graph/render.h"
+#include "tests/support/model_text.h"
 
 namespace {
 
@@ -26,23 +27,11 @@ using blocks::graph::Node;
 using blocks::graph::NodeKind;
 using blocks::graph::Options;
 
-Document load(const std::string& name) {
-  Diagnostics diagnostics;
-  auto doc = blocks::config::load_document(BLOCKS_SOURCE_DIR "/configs/" + name + ".yaml",
-                                           blocks::registry(), diagnostics);
-  if (!doc) ADD_FAILURE() << name << ": " << diagnostics.format();
-  return std::move(*doc);
-}
-
-Document load_text(const std::string& text) {
-  Diagnostics diagnostics;
-  auto doc = blocks::config::load_document_text(text, "test.yaml", blocks::registry(), diagnostics);
-  if (!doc) ADD_FAILURE() << diagnostics.format();
-  return std::move(*doc);
-}
+using blocks::testing::document;
+using blocks::testing::zoo;
 
 Graph graph_of(const std::string& name, const Options& options = {}) {
-  const Document doc = load(name);
+  const Document doc = zoo(name);
   return build_graph(*doc.model, options);
 }
 
@@ -348,7 +337,7 @@ TEST(Graph, ExpandMatchesWholePathComponents) {
   EXPECT_EQ(graph_of("gpt2", prefix).nodes.size(), 13u);
 
   // Override 1 is expanded; override 12 (whose path begins with "...overrides.1") is not.
-  const Document doc = load_text(R"(version: 1
+  const Document doc = document(R"(version: 1
 model:
   type: language_model
   hidden_size: 64

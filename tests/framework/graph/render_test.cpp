@@ -19,6 +19,7 @@
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/graph/graph.h"
+#include "tests/support/model_text.h"
 
 namespace {
 
@@ -57,17 +58,9 @@ model:
 )";
 
 Graph graph_of(const std::string& name, const Options& options = {}) {
-  Diagnostics diagnostics;
-  auto doc = name == "odd-names"
-                 ? blocks::config::load_document_text(kOddNames, "odd-names.yaml",
-                                                      blocks::registry(), diagnostics)
-                 : blocks::config::load_document(BLOCKS_SOURCE_DIR "/configs/" + name + ".yaml",
-                                                 blocks::registry(), diagnostics);
-  if (!doc) {
-    ADD_FAILURE() << name << ": " << diagnostics.format();
-    return {};
-  }
-  return build_graph(*doc->model, options);
+  const auto doc = name == "odd-names" ? blocks::testing::document(kOddNames, "odd-names.yaml")
+                                       : blocks::testing::zoo(name);
+  return build_graph(*doc.model, options);
 }
 
 std::vector<std::string> all_configs() {
