@@ -79,4 +79,16 @@ TEST(Sequences, FixedNeedsBlocks) {
             "test.yaml:10:13: error: model.decoder.blocks: needs at least one block\n");
 }
 
+TEST(Sequences, PatternAndOverrideKeyRules) {
+  EXPECT_EQ(
+      errors(with_decoder(std::string("    type: pattern\n    pattern: []\n") +
+                          "    blocks:\n      A: " + kAttention + "\n")),
+      "test.yaml:10:14: error: model.decoder.pattern: must name at least one block\n"
+      "test.yaml:12:10: error: model.decoder.blocks.A: block 'A' is not used by the pattern\n");
+  EXPECT_EQ(errors(with_decoder(std::string("    type: repeat\n    num_layers: 2\n    block: ") +
+                                kAttention + "\n    overrides: {last: {lr_scale: 0}}\n")),
+            "test.yaml:12:17: error: model.decoder.overrides.last: expected an integer key, found "
+            "'last'\n");
+}
+
 }  // namespace
