@@ -42,10 +42,7 @@ TEST(Parameters, FrozenLayersAreNotTrainable) {
   m.layers = 3;
   const std::string text = blocks::testing::replace(
       m.text(), "    num_layers: 3\n", "    num_layers: 3\n    overrides: {0: {lr_scale: 0}}\n");
-  Diagnostics d;
-  auto doc = load_document_text(text, "test.yaml", blocks::registry(), d);
-  ASSERT_TRUE(doc) << d.format();
-  const auto c = count_parameters(*doc->model);
+  const auto c = count_parameters(*blocks::testing::document(text).model);
   // Per block: q, k, v, o 64x64; gate, up, down 64x128; two norms of 64.
   const int64_t block = 4 * 64 * 64 + 3 * 64 * 128 + 2 * 64;
   const int64_t rest = 100 * 64 + 64 + 100 * 64;  // embeddings, final norm, untied head
@@ -68,16 +65,14 @@ model:
       M: {type: transformer, mixer: {type: mamba, dt_rank: 4}, mlp: {type: gated, intermediate_size: 128}, normalization: {type: rms_norm}}
       A: {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: gated, intermediate_size: 128}, normalization: {type: rms_norm}}
 )";
-  Diagnostics d;
-  auto doc = load_document_text(text, "test.yaml", blocks::registry(), d);
-  ASSERT_TRUE(doc) << d.format();
+  const auto doc = blocks::testing::document(text);
   const int64_t mlp = 3 * 64 * 128 + 2 * 64;  // gated MLP and the block's two norms
   const int64_t attention = 4 * 64 * 64;
   // Mamba, inner 128, state 16, dt rank 4, conv 4: in_proj, x_proj, dt_proj (+bias), out_proj,
   // conv weight and bias, A_log, D.
   const int64_t mamba =
       64 * 256 + 128 * (4 + 32) + (4 * 128 + 128) + 128 * 64 + 128 * 4 + 128 + 128 * 16 + 128;
-  EXPECT_EQ(count_parameters(*doc->model).total,
+  EXPECT_EQ(count_parameters(*doc.model).total,
             2 * (mamba + mlp) + (attention + mlp) + 100 * 64 + 64);
 }
 

@@ -2,12 +2,11 @@
 // `FILE:LINE:COL: error: PATH: message`, and that independent errors are all reported at once.
 #include <gtest/gtest.h>
 
-#include "tests/support/model_text.h"
-
 #include <string>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
+#include "tests/support/model_text.h"
 
 namespace blocks {
 namespace {
@@ -34,13 +33,7 @@ model:
 
 using blocks::testing::replace;
 
-// Loads `text` and returns every diagnostic, formatted; "" when the config is valid.
-std::string errors(const std::string& text) {
-  Diagnostics d;
-  auto doc = config::load_document_text(text, "test.yaml", registry(), d);
-  EXPECT_EQ(doc.has_value(), d.ok()) << "a document must be returned exactly when valid";
-  return d.format();
-}
+using blocks::testing::errors;
 
 constexpr const char* kAttentionFields =
     "heads, head_groups, head_size, rotary, causal, window_size, softmax_scale, qk_norm, "

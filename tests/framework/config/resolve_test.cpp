@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/support/model_text.h"
-
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -14,6 +12,7 @@
 #include "framework/config/diff.h"
 #include "framework/config/document.h"
 #include "framework/config/emit.h"
+#include "tests/support/model_text.h"
 
 namespace blocks {
 namespace {
@@ -41,13 +40,7 @@ model:
 
 using blocks::testing::replace;
 
-Document load(const std::string& text) {
-  Diagnostics d;
-  auto doc = config::load_document_text(text, "test.yaml", registry(), d);
-  EXPECT_TRUE(doc) << d.format();
-  EXPECT_TRUE(d.ok()) << d.format();
-  return doc ? std::move(*doc) : Document{};
-}
+Document load(const std::string& text) { return blocks::testing::document(text); }
 
 // The resolved model as JSON.
 Json resolved(const std::string& text) { return load(text).dump()["model"]; }
