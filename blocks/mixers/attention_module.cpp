@@ -1,0 +1,145 @@
+// The attention module: projections, query/key norm, rotary, grouped heads, causal / sliding
+// window / padding masks and a decoding cache, around LibTorch's fused scaled-dot-product
+// attention (build/torch_version.h).
+#include <cmath>
+
+#include "blocks/linear/linear_module.h"
+#include "blocks/mixers/attention.h"
+#include "blocks/modules.h"
+#include "framework/build/torch_version.h"
+
+namespace blocks {
+
+namespace {
+
+class Attention : public MixerModule {
+ public:
+  Attention(const AttentionConfig& c, Builder& b, const std::string& path)
+      : heads_(c.heads),
+        groups_(c.head_groups.value_or(c.heads)),
+        head_size_(c.head_size.value_or(0)),
+        causal_(c.causal),
+        window_(c.window_size.value_or(0)),
+        scale_(c.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(head_size_)))),
+        dropout_(c.dropout),
+        slot_(b.next_cache_slot()),
+        path_(path) {
+    query_ = register_module("query", b.build_as<Linear>(c.query, child_path(c, path, c.query)));
+    key_ = register_module("key", b.build_as<Linear>(c.key, child_path(c, path, c.key)));
+    value_ = register_module("value", b.build_as<Linear>(c.value, child_path(c, path, c.value)));
+    output_ =
+        register_module("output", b.build_as<Linear>(c.output, child_path(c, path, c.output)));
+    if (c.qk_norm && c.qk_norm.type_name() != "none")
+      qk_norm_ = register_module(
+          "qk_norm", b.build_as<NormModule>(*c.qk_norm, child_path(c, path, *c.qk_norm)));
+    if (c.rotary && c.rotary.type_name() != "none") {
+      b.head_size = head_size_;
+      rotary_ = register_module(
+          "rotary", b.build_as<RotaryModule>(*c.rotary, child_path(c, path, *c.rotary)));
+    }
+  }
+
+  at::Tensor forward(const at::Tensor& x, Step& step) override {
+    const int64_t batch = x.size(0), tokens = x.size(1);
+    at::Tensor q = query_->forward(x).view({batch, tokens, heads_, head_size_});
+    at::Tensor k = key_->forward(x).view({batch, tokens, groups_, head_size_});
+    at::Tensor v = value_->forward(x).view({batch, tokens, groups_, head_size_});
+    if (qk_norm_) {
+      q = qk_norm_->forward(q, 0);
+      k = qk_norm_->forward(k, 1);
+    }
+    if (rotary_) std::tie(q, k) = rotary_->forward(q, k, step.positions);
+    q = q.transpose(1, 2);
+    k = k.transpose(1, 2);
+    v = v.transpose(1, 2);
+    if (step.cache) std::tie(k, v) = append_to_cache(k, v, step);
+    const int64_t keys = k.size(2);
+    if (groups_ != heads_) {  // each key/value head serves heads / groups query heads
+      const int64_t per_group = heads_ / groups_;
+      k = k.unsqueeze(2).expand({batch, groups_, per_group, keys, head_size_})
+              .reshape({batch, heads_, keys, head_size_});
+      v = v.unsqueeze(2).expand({batch, groups_, per_group, keys, head_size_})
+              .reshape({batch, heads_, keys, head_size_});
+    }
+    const at::Tensor mask = make_mask(step, tokens, keys, x.device());
+    const bool plain_causal = causal_ && !mask.defined();
+    at::Tensor out = build::attention(q, k, v, mask, is_training() ? dropout_ : 0.0,
+                                      plain_causal, scale_);
+    out = out.transpose(1, 2).reshape({batch, tokens, heads_ * head_size_});
+    return output_->forward(inner(out));
+  }
+
+  void pretty_print(std::ostream& s) const override {
+    s << "Attention(heads=" << heads_ << ", head_groups=" << groups_
+      << ", head_size=" << head_size_ << ", causal=" << (causal_ ? "true" : "false");
+    if (window_ > 0) s << ", window_size=" << window_;
+    s << ", softmax_scale=" << scale_ << ")";
+  }
+
+ private:
+  // Writes this call's keys and values at [past, past + tokens) of the slot's buffers and
+  // returns views of everything cached so far.
+  std::pair<at::Tensor, at::Tensor> append_to_cache(const at::Tensor& k, const at::Tensor& v,
+                                                    Step& step) {
+    DecodeCache::Slot& slot = step.cache->slot(slot_);
+    const int64_t batch = k.size(0), tokens = k.size(2), end = step.past + tokens;
+    if (end > step.cache->capacity())
+      throw InputError(path_, "the decoding cache holds " +
+                                  std::to_string(step.cache->capacity()) + " tokens; " +
+                                  std::to_string(end) + " were asked for");
+    if (!slot.key.defined() || slot.key.size(0) != batch) {
+      if (step.past > 0)
+        throw InputError(path_, "the decoding cache was filled with a different batch size");
+      slot.key = at::empty({batch, groups_, step.cache->capacity(), head_size_}, k.options());
+      slot.value = at::empty_like(slot.key);
+    }
+    slot.key.narrow(2, step.past, tokens).copy_(k);
+    slot.value.narrow(2, step.past, tokens).copy_(v);
+    return {slot.key.narrow(2, 0, end), slot.value.narrow(2, 0, end)};
+  }
+
+  // Boolean [batch or 1, 1, tokens, keys] (true: may attend), or undefined when the fused
+  // kernel's own causal mask (or none) is exact. Query i sits at cache index past + i.
+  at::Tensor make_mask(const Step& step, int64_t tokens, int64_t keys,
+                       const c10::Device& device) const {
+    const bool offset = keys != tokens;
+    if (!step.key_mask.defined() && window_ == 0 && (!causal_ || !offset)) return {};
+    const auto options = at::TensorOptions().dtype(at::kLong).device(device);
+    const at::Tensor query_index = at::arange(keys - tokens, keys, options).unsqueeze(1);
+    const at::Tensor key_index = at::arange(keys, options).unsqueeze(0);
+    at::Tensor mask = at::ones({tokens, keys}, options.dtype(at::kBool));
+    if (causal_) mask = mask & (key_index <= query_index);
+    if (window_ > 0) mask = mask & (key_index > query_index - window_);
+    mask = mask.unsqueeze(0).unsqueeze(0);
+    if (step.key_mask.defined()) {
+      if (step.key_mask.size(-1) != keys)
+        throw InputError(path_, "the attention mask covers " +
+                                    std::to_string(step.key_mask.size(-1)) + " tokens; " +
+                                    std::to_string(keys) + " are attended");
+      // A padding query still sees itself, so its row is never empty (no NaN).
+      const at::Tensor self = (key_index == query_index).unsqueeze(0).unsqueeze(0);
+      mask = (mask & step.key_mask.to(at::kBool).unsqueeze(1).unsqueeze(1)) | self;
+    }
+    return mask;
+  }
+
+  int64_t heads_, groups_, head_size_;
+  bool causal_;
+  int64_t window_;
+  double scale_, dropout_;
+  int64_t slot_;
+  std::string path_;
+  std::shared_ptr<Linear> query_, key_, value_, output_;
+  std::shared_ptr<NormModule> qk_norm_;
+  std::shared_ptr<RotaryModule> rotary_;
+};
+
+}  // namespace
+
+void register_modules_attention(build::ModuleRegistry& modules) {
+  modules.add<AttentionConfig>([](const AttentionConfig& c, Builder& b, const std::string& path) {
+    return std::make_shared<Attention>(c, b, path);
+  });
+}
+
+}  // namespace blocks

@@ -1,0 +1,130 @@
+// Modules of the rotary embeddings. Angles are position x inverse frequency, computed in
+// float32 per call from the positions (so left padding and decoding offsets need no tables);
+// `half` pairs (i, i + d/2) like Hugging Face Llama, `interleaved` pairs (2i, 2i + 1) like
+// Meta's reference. xPos (torchscale's XPOS) scales queries by s_i^(p / scale_base) and keys by
+// its inverse, with s_i = (2i + 0.4 d) / (1.4 d); the product depends on p_q - p_k only.
+#include <cmath>
+
+#include "blocks/modules.h"
+#include "blocks/rotary/rotary.h"
+
+namespace blocks {
+
+namespace {
+
+at::Tensor inverse_frequencies(double theta, int64_t head_size) {
+  const at::Tensor i = at::arange(0, head_size, 2, at::TensorOptions().dtype(at::kDouble));
+  return at::pow(theta, -i / static_cast<double>(head_size)).to(at::kFloat);
+}
+
+// Meta's apply_scaling (Llama 3.1): long wavelengths slow down by scale_factor, short ones keep
+// their frequency, and the band between is interpolated smoothly.
+at::Tensor llama3_frequencies(const Llama3RotaryConfig& c, int64_t head_size) {
+  at::Tensor freqs = inverse_frequencies(c.theta, head_size).to(at::kDouble);
+  const double low_wavelen = c.original_context_length / c.low_frequency_factor;
+  const double high_wavelen = c.original_context_length / c.high_frequency_factor;
+  auto acc = freqs.accessor<double, 1>();
+  for (int64_t i = 0; i < freqs.size(0); ++i) {
+    const double freq = acc[i];
+    const double wavelen = 2 * M_PI / freq;
+    if (wavelen < high_wavelen) continue;
+    if (wavelen > low_wavelen) {
+      acc[i] = freq / c.scale_factor;
+    } else {
+      const double smooth = (c.original_context_length / wavelen - c.low_frequency_factor) /
+                            (c.high_frequency_factor - c.low_frequency_factor);
+      acc[i] = (1 - smooth) * freq / c.scale_factor + smooth * freq;
+    }
+  }
+  return freqs.to(at::kFloat);
+}
+
+class Rotary : public RotaryModule {
+ public:
+  Rotary(std::string layout, int64_t head_size, at::Tensor inv_freq, double scale_base = 0)
+      : interleaved_(layout == "interleaved"),
+        head_size_(head_size),
+        inv_freq_(std::move(inv_freq)),
+        scale_base_(scale_base) {
+    if (scale_base_ > 0) {
+      const at::Tensor i = at::arange(0, head_size, 2, at::TensorOptions().dtype(at::kFloat));
+      xpos_scale_ = (i + 0.4 * head_size) / (1.4 * head_size);
+    }
+  }
+
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
+                                            const at::Tensor& positions) override {
+    if (inv_freq_.device() != q.device()) {
+      inv_freq_ = inv_freq_.to(q.device());
+      if (xpos_scale_.defined()) xpos_scale_ = xpos_scale_.to(q.device());
+    }
+    // [batch, tokens, 1, head_size / 2]
+    const at::Tensor pos = positions.to(at::kFloat).unsqueeze(-1);
+    const at::Tensor angles = (pos * inv_freq_).unsqueeze(2);
+    const at::Tensor cos = angles.cos(), sin = angles.sin();
+    if (!xpos_scale_.defined()) return {rotate(q, cos, sin), rotate(k, cos, sin)};
+    const at::Tensor scale = at::pow(xpos_scale_, (pos / scale_base_).unsqueeze(2));
+    return {rotate(q, cos * scale, sin * scale), rotate(k, cos / scale, sin / scale)};
+  }
+
+  void pretty_print(std::ostream& s) const override {
+    s << "Rotary(layout=" << (interleaved_ ? "interleaved" : "half") << ", head_size=" << head_size_;
+    if (scale_base_ > 0) s << ", xpos_scale_base=" << scale_base_;
+    s << ")";
+  }
+
+ private:
+  at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
+    const at::Tensor xf = x.to(at::kFloat);
+    at::Tensor out;
+    if (interleaved_) {
+      const at::Tensor pairs = xf.unflatten(-1, {head_size_ / 2, 2});
+      const at::Tensor a = pairs.select(-1, 0), b = pairs.select(-1, 1);
+      out = at::stack({a * cos - b * sin, a * sin + b * cos}, -1).flatten(-2);
+    } else {
+      const at::Tensor a = xf.narrow(-1, 0, head_size_ / 2);
+      const at::Tensor b = xf.narrow(-1, head_size_ / 2, head_size_ / 2);
+      out = at::cat({a * cos - b * sin, b * cos + a * sin}, -1);
+    }
+    return out.to(x.scalar_type());
+  }
+
+  bool interleaved_;
+  int64_t head_size_;
+  at::Tensor inv_freq_;  // not a parameter: derived from the config
+  double scale_base_;
+  at::Tensor xpos_scale_;
+};
+
+class NoRotary : public RotaryModule {
+ public:
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
+                                            const at::Tensor&) override {
+    return {q, k};
+  }
+};
+
+}  // namespace
+
+// Rotary modules need the head size, which only the attention knows: it passes it through the
+// builder before building its rotary child.
+void register_modules_rotary(build::ModuleRegistry& modules) {
+  modules.add<NoRotaryConfig>([](const NoRotaryConfig&, Builder&, const std::string&) {
+    return std::make_shared<NoRotary>();
+  });
+  modules.add<DefaultRotaryConfig>([](const DefaultRotaryConfig& c, Builder& b,
+                                      const std::string&) {
+    return std::make_shared<Rotary>(c.layout, b.head_size,
+                                    inverse_frequencies(c.theta, b.head_size));
+  });
+  modules.add<Llama3RotaryConfig>([](const Llama3RotaryConfig& c, Builder& b,
+                                     const std::string&) {
+    return std::make_shared<Rotary>(c.layout, b.head_size, llama3_frequencies(c, b.head_size));
+  });
+  modules.add<XposRotaryConfig>([](const XposRotaryConfig& c, Builder& b, const std::string&) {
+    return std::make_shared<Rotary>(c.layout, b.head_size,
+                                    inverse_frequencies(c.theta, b.head_size), c.scale_base);
+  });
+}
+
+}  // namespace blocks

@@ -1,0 +1,19 @@
+#include <mutex>
+
+#include "framework/build/builder.h"
+
+namespace blocks {
+// Generated from blocks/**/*_module.cpp by cmake/registrations.cmake.
+void register_all_modules(build::ModuleRegistry& modules);
+}  // namespace blocks
+
+namespace blocks::build {
+
+const ModuleRegistry& module_registry() {
+  static ModuleRegistry registry;
+  static std::once_flag once;
+  std::call_once(once, [] { register_all_modules(registry); });
+  return registry;
+}
+
+}  // namespace blocks::build

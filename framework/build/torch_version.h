@@ -1,0 +1,40 @@
+// The few places where LibTorch 1.13 (Debian, CI) and LibTorch 2.x (the GPU machine) differ,
+// behind one small header: fused attention and its `scale` argument.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <optional>
+
+namespace blocks::build {
+
+inline constexpr bool kHasFusedAttention = TORCH_VERSION_MAJOR >= 2;
+
+// softmax(q k^T * scale + mask) v over [batch, heads, length, head_size] tensors. `mask` is
+// boolean (true: may attend) or additive, broadcastable to [batch, heads, q_len, k_len];
+// `causal` (top-left aligned, only with q_len == k_len) is used when `mask` is undefined.
+// LibTorch 2.x runs its fused kernels (flash / memory-efficient); 1.13 has only the math
+// path, whose fixed 1/sqrt(head_size) scale is corrected on the queries.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& mask, double dropout, bool causal, double scale) {
+  const c10::optional<at::Tensor> attn_mask =
+      mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+  const bool is_causal = causal && !mask.defined();
+#if TORCH_VERSION_MAJOR >= 3 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, dropout, is_causal, scale);
+#elif TORCH_VERSION_MAJOR == 2
+  const double native = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const at::Tensor qs = scale == native ? q : q * (scale / native);
+  return at::scaled_dot_product_attention(qs, k, v, attn_mask, dropout, is_causal);
+#else
+  // 1.13's math path turns a boolean mask into -inf where false, like 2.x does.
+  const double native = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const at::Tensor qs = scale == native ? q : q * (scale / native);
+  return std::get<0>(
+      at::_scaled_dot_product_attention(qs, k, v, attn_mask, dropout, false, is_causal));
+#endif
+}
+
+}  // namespace blocks::build
