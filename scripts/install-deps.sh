@@ -7,6 +7,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   graphviz
+  libtorch-dev python3-torch
+  # Debian's LibTorch calls whatever libblas.so.3 is selected; the reference BLAS is ~25x
+  # slower. OpenBLAS takes the alternative on install (tests/blas_is_fast checks).
+  libopenblas0-pthread
 )
 missing=()
 for p in "${packages[@]}"; do

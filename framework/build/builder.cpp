@@ -83,6 +83,7 @@ at::Tensor Builder::parameter(torch::nn::Module& module, const config::Config& o
   record.trainable = shape->trainable;
   record.role = shape->role;
   record.config_path = owner_path;
+  record.declared_name = name;
   record.initialization = std::shared_ptr<const config::Config>(initialization->clone());
   if (fans.empty()) fans = default_fans(shape->shape);
   record.fan_in = fans.at(0);

@@ -91,6 +91,7 @@ struct ParameterRecord {
   bool trainable = true;
   std::string role = "base";  // base, lora_a, lora_b
   std::string config_path;    // owning config: model.decoder.block.mixer.query
+  std::string declared_name;  // as the owner's parameters() lists it: weight, 0.weight, conv.bias
   std::shared_ptr<const config::Config> initialization;  // an InitializationConfig
   int64_t fan_in = 0, fan_out = 0;  // per copy, for fan-scaled initializations
   at::Tensor tensor;

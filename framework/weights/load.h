@@ -1,0 +1,38 @@
+// Filling a model's parameters from safetensors files by name (blocks' own names; mappings to
+// foreign names come with the weights capability). Strict by default: every problem (missing
+// keys, unexpected keys, shape mismatches with both shapes) is listed at once and nothing is
+// copied unless all is well.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace blocks::weights {
+
+struct LoadReport {
+  std::vector<std::string> missing;     // parameters no file has
+  std::vector<std::string> unexpected;  // file tensors no parameter wants
+  std::vector<std::string> mismatched;  // "name: checkpoint [a, b], model [c, d]"
+  int64_t loaded = 0;
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string format() const;
+};
+
+class LoadError : public std::runtime_error {
+ public:
+  LoadError(const std::string& what, LoadReport report)
+      : std::runtime_error(what), report(std::move(report)) {}
+  LoadReport report;
+};
+
+// Copies each file tensor into the parameter of the same name (converting dtype and device).
+// Strict: throws LoadError listing every problem, before copying anything. Not strict: loads
+// what matches and returns the rest in the report.
+LoadReport load_safetensors(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                            const std::vector<std::string>& files, bool strict = true);
+
+}  // namespace blocks::weights
