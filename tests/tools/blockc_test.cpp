@@ -8,34 +8,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/blockc_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-Run blockc(const std::string& args) {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("blockc_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  const std::string out = (dir / "out").string(), err = (dir / "err").string();
-  const std::string cmd = std::string(BLOCKC) + " " + args + " >" + out + " 2>" + err;
-  Run r;
-  const int status = std::system(cmd.c_str());
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const std::string& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using blocks::testing::blockc;
+using Run = blocks::testing::BlockcResult;
 
 std::string write(const std::string& name, const std::string& text) {
   const fs::path dir =

@@ -14,10 +14,7 @@
 #include "framework/config/schema.h"
 #include "framework/graph/graph.h"
 #include "framework/graph/render.h"
-#include "framework/build/builder.h"
-#include "framework/weights/load.h"
-#include "framework/weights/safetensors.h"
-#include "tools/blockc/model_commands.h"
+#include "tools/blockc/model_cli.h"
 
 namespace {
 
@@ -101,32 +98,8 @@ int main(int argc, char** argv) {
   diff_cmd->add_option("files", files, "Two config files")->required()->expected(2);
   diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)");
 
-  blockc::ModelArgs margs;
-  auto* summary = app.add_subcommand(
-      "summary", "Module tree with parameter counts, lr scales, bytes and FLOPs (no weights made)");
-  summary->add_option("file", margs.model, "Config file")->required();
-  summary->add_option("--set", margs.sets, "Override PATH=VALUE (repeatable)");
-  summary->add_option("--depth", margs.depth, "Config-path levels to show (default 4)")
-      ->check(CLI::Range(0, 32));
-  summary->add_option("--context", margs.context, "Sequence length for FLOPs (default 2048)")
-      ->check(CLI::PositiveNumber);
-
-  auto* init = app.add_subcommand("init", "Initialize a model from its config and save it");
-  init->add_option("file", margs.model, "Config file")->required();
-  init->add_option("-o,--output", margs.output, "safetensors file to write")->required();
-  init->add_option("--seed", margs.seed, "Random seed (default 0)");
-  init->add_option("--dtype", margs.dtype, "float32, bfloat16, float16 or float64");
-  init->add_option("--set", margs.sets, "Override PATH=VALUE (repeatable)");
-
-  auto* forward = app.add_subcommand("forward", "Run a model on token ids and save the logits");
-  forward->add_option("--model", margs.model, "blocks YAML")->required();
-  forward->add_option("--weights", margs.weights, "safetensors in blocks' names (repeatable)");
-  forward->add_option("--seed", margs.seed, "Random weights from this seed instead of --weights");
-  forward->add_option("--input", margs.input, "safetensors with `tokens` int64 [batch, seq]")
-      ->required();
-  forward->add_option("--output", margs.output, "safetensors to receive `logits`")->required();
-  forward->add_option("--dtype", margs.dtype, "float32, bfloat16, float16 or float64");
-  forward->add_option("--set", margs.sets, "Override PATH=VALUE (repeatable)");
+  blockc::ModelCommands model;
+  blockc::add_model_commands(app, model);
 
   try {
     app.parse(argc, argv);
@@ -135,24 +108,9 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (verbose) spdlog::set_level(spdlog::level::debug);
-  margs.seed_given = forward->count("--seed") > 0;
-  try {
-    if (summary->parsed()) return blockc::run_summary(margs);
-    if (init->parsed()) return blockc::run_init(margs);
-    if (forward->parsed()) return blockc::run_forward(margs);
-  } catch (const blocks::weights::LoadError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const blocks::weights::SafetensorsError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const std::invalid_argument& e) {  // bad inputs, named by module path
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const blocks::build::BuildError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  }
+  // Commands that build models run in blockc-model, beside this program, so that validate,
+  // resolve and the rest never load LibTorch (which costs ~0.8 s and 160 MB at startup).
+  if (model.parsed()) return blockc::exec_model_program(argc, argv);
   const auto& registry = blocks::registry();
 
   if (validate->parsed()) {

@@ -1,0 +1,131 @@
+// blockc summary / init / forward: exact counts of the zoo's large configs without their
+// weights, init -> forward round trips against a model built in-process, and the errors bad
+// checkpoints and inputs give.
+#include "tests/support/blockc_run.h"
+#include "tests/support/torch_support.h"
+
+namespace blocks::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path scratch() {
+  const fs::path dir =
+      fs::temp_directory_path() / ("blockc_model_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+const std::string kSmall = "--set model.hidden_size=64 --set model.decoder.num_layers=2 "
+                           "--set model.decoder.block.mixer.heads=4 "
+                           "--set model.decoder.block.mlp.intermediate_size=128 "
+                           "--set model.embeddings.vocab_size=100 "
+                           "--set model.embeddings.max_positions=32";
+
+TEST(BlockcModel, SummaryCountsTheLargeConfigsExactly) {
+  auto r = blockc("summary " BLOCKS_SOURCE_DIR "/configs/llama3-8b.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("parameters 8,030,261,248 (8.03 G), trainable 8,030,261,248, tensors 291"),
+            std::string::npos)
+      << r.out;
+  // Repeats collapse: one line for the 32 blocks.
+  EXPECT_NE(r.out.find("    block                                        x32      218,112,000"),
+            std::string::npos)
+      << r.out;
+  r = blockc("summary " BLOCKS_SOURCE_DIR "/configs/llama3-70b.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("parameters 70,553,706,496"), std::string::npos) << r.out;
+}
+
+TEST(BlockcModel, SummaryShowsFrozenAndScaledParts) {
+  auto r = blockc("summary " BLOCKS_SOURCE_DIR "/configs/lora.yaml --depth 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // LoRA freezes the base weights: the decoder trains only its adapters.
+  EXPECT_NE(r.out.find("mixed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("frozen"), std::string::npos) << r.out;
+}
+
+TEST(BlockcModel, SummaryFlopsFollowTheFormula) {
+  // 2 x (every matrix: 6,979,321,856 decoder linears + 525,336,576 head) + attention
+  // 2 x 2 x 2048 x 4096 x 32 layers.
+  auto r = blockc("summary " BLOCKS_SOURCE_DIR "/configs/llama3-8b.yaml --context 2048");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const double flops = 2.0 * (6'979'321'856.0 + 525'336'576.0) + 4.0 * 2048 * 4096 * 32;
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "%.2f GFLOP", flops / 1e9);
+  EXPECT_NE(r.out.find(expected), std::string::npos) << expected << "\n" << r.out;
+}
+
+TEST(BlockcModel, InitThenForwardMatchesTheModelBuiltHere) {
+  const fs::path dir = scratch();
+  const std::string weights = (dir / "gpt2.safetensors").string();
+  auto r = blockc("init " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall + " --seed 5 -o " +
+                 weights);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const at::Tensor ids = at::randint(0, 100, {2, 9}, at::TensorOptions().dtype(at::kLong));
+  weights::write_safetensors((dir / "in.safetensors").string(), {{"tokens", ids}});
+  r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+             " --weights " + weights + " --input " + (dir / "in.safetensors").string() +
+             " --output " + (dir / "out.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const at::Tensor logits =
+      weights::SafetensorsFile::open((dir / "out.safetensors").string()).tensor("logits");
+
+  config::LoadOptions options;
+  for (const char* set : {"model.hidden_size=64", "model.decoder.num_layers=2",
+                          "model.decoder.block.mixer.heads=4",
+                          "model.decoder.block.mlp.intermediate_size=128",
+                          "model.embeddings.vocab_size=100", "model.embeddings.max_positions=32"})
+    options.sets.push_back(set);
+  const config::Document doc = zoo("gpt2", options);
+  Model model = build_model(*doc.model);
+  build::initialize(model.parameters, 5);
+  model.module->eval();
+  EXPECT_TRUE(at::equal(logits, model.module->forward(ids).logits.detach()));
+}
+
+TEST(BlockcModel, ForwardListsEveryCheckpointProblem) {
+  const fs::path dir = scratch();
+  const std::string weights = (dir / "three.safetensors").string();
+  ASSERT_EQ(blockc("init " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+                   " --set model.decoder.num_layers=3 -o " + weights)
+                .code,
+            0);
+  weights::write_safetensors((dir / "in.safetensors").string(),
+                             {{"tokens", at::zeros({1, 4}, at::kLong)}});
+  // A 2-layer model with a wider MLP: layer 2 is unexpected, the MLP shapes mismatch.
+  auto r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+                 " --set model.decoder.block.mlp.intermediate_size=96 --weights " + weights +
+                 " --input " + (dir / "in.safetensors").string() + " --output " +
+                 (dir / "never.safetensors").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unexpected in the checkpoint (16):\n  decoder.2.mixer.key.bias\n"),
+            std::string::npos)
+      << r.err;
+  // up.weight, up.bias and down.weight of each layer, in module order.
+  EXPECT_NE(r.err.find("shape mismatches (6):\n  decoder.0.mlp.up.weight: checkpoint [128, 64], "
+                       "model [96, 64]\n  decoder.0.mlp.up.bias: checkpoint [128], model [96]\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "never.safetensors"));
+}
+
+TEST(BlockcModel, ForwardRejectsBadTokens) {
+  const fs::path dir = scratch();
+  weights::write_safetensors((dir / "float.safetensors").string(),
+                             {{"tokens", at::zeros({1, 4}, at::kFloat)}});
+  auto r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+                 " --seed 1 --input " + (dir / "float.safetensors").string() + " --output " +
+                 (dir / "x.safetensors").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "blockc: error: model.embeddings: token ids must be int64 (or int32), got Float\n");
+}
+
+TEST(BlockcModel, ForwardWithoutWeightsIsAUsageError) {
+  auto r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml --input a --output b");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "blockc: error: give --weights FILE (or --seed N for random weights)\n");
+}
+
+}  // namespace
+}  // namespace blocks::testing

@@ -1,0 +1,52 @@
+#include "tools/blockc/model_cli.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace blockc {
+
+void add_model_commands(CLI::App& app, ModelCommands& c) {
+  c.summary = app.add_subcommand(
+      "summary", "Module tree with parameter counts, lr scales, bytes and FLOPs (no weights made)");
+  c.summary->add_option("file", c.args.model, "Config file")->required();
+  c.summary->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+  c.summary->add_option("--depth", c.args.depth, "Config-path levels to show (default 4)")
+      ->check(CLI::Range(0, 32));
+  c.summary->add_option("--context", c.args.context, "Sequence length for FLOPs (default 2048)")
+      ->check(CLI::PositiveNumber);
+
+  c.init = app.add_subcommand("init", "Initialize a model from its config and save it");
+  c.init->add_option("file", c.args.model, "Config file")->required();
+  c.init->add_option("-o,--output", c.args.output, "safetensors file to write")->required();
+  c.init->add_option("--seed", c.args.seed, "Random seed (default 0)");
+  c.init->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
+  c.init->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+
+  c.forward = app.add_subcommand("forward", "Run a model on token ids and save the logits");
+  c.forward->add_option("--model", c.args.model, "blocks YAML")->required();
+  c.forward->add_option("--weights", c.args.weights, "safetensors in blocks' names (repeatable)");
+  c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
+  c.forward->add_option("--input", c.args.input, "safetensors with `tokens` int64 [batch, seq]")
+      ->required();
+  c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
+  c.forward->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
+  c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+}
+
+int exec_model_program(int argc, char** argv) {
+  std::error_code error;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  const std::string program = (self.parent_path() / "blockc-model").string();
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  args[0] = const_cast<char*>(program.c_str());
+  execv(program.c_str(), args.data());
+  spdlog::error("cannot run {}: {}", program, std::strerror(errno));
+  return 2;
+}
+
+}  // namespace blockc

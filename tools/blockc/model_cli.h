@@ -1,0 +1,27 @@
+// The command-line definitions of the model commands (summary, init, forward), shared by
+// blockc, which parses them for --help and usage errors and then hands over, and blockc-model,
+// which links LibTorch and runs them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "tools/blockc/model_commands.h"
+
+namespace blockc {
+
+struct ModelCommands {
+  CLI::App* summary = nullptr;
+  CLI::App* init = nullptr;
+  CLI::App* forward = nullptr;
+  ModelArgs args;
+  bool parsed() const { return summary->parsed() || init->parsed() || forward->parsed(); }
+};
+
+// Adds the three subcommands to `app`, bound to `c.args` (so `c` must outlive parsing).
+void add_model_commands(CLI::App& app, ModelCommands& c);
+
+// Replaces this process by blockc-model (beside this program) with the same arguments;
+// returns only on failure (exit code 2).
+int exec_model_program(int argc, char** argv);
+
+}  // namespace blockc
