@@ -46,9 +46,7 @@ std::optional<Document> load(const std::string& path, const std::vector<std::str
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("blockc");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("blockc: %l: %v");
+  blockc::set_up_logging();
 
   CLI::App app{"blockc: validate, resolve and inspect blocks model configs"};
   app.require_subcommand(1);
@@ -101,13 +99,7 @@ int main(int argc, char** argv) {
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  if (verbose) spdlog::set_level(spdlog::level::debug);
+  if (auto code = blockc::parse(app, argc, argv, verbose)) return *code;
   // Commands that build models run in blockc-model, beside this program, so that validate,
   // resolve and the rest never load LibTorch (which costs ~0.8 s and 160 MB at startup).
   if (model.parsed()) return blockc::exec_model_program(argc, argv);

@@ -1,5 +1,6 @@
 #include "tools/blockc/model_cli.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -35,6 +36,21 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
   c.forward->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
   c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+}
+
+void set_up_logging() {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("blockc"));
+  spdlog::set_pattern("blockc: %l: %v");
+}
+
+std::optional<int> parse(CLI::App& app, int argc, char** argv, const bool& verbose) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  return std::nullopt;
 }
 
 int exec_model_program(int argc, char** argv) {

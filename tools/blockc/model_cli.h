@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 
 #include "tools/blockc/model_commands.h"
 
@@ -19,6 +20,13 @@ struct ModelCommands {
 
 // Adds the three subcommands to `app`, bound to `c.args` (so `c` must outlive parsing).
 void add_model_commands(CLI::App& app, ModelCommands& c);
+
+// Logs through spdlog on stderr as "blockc: LEVEL: message".
+void set_up_logging();
+
+// Parses the arguments; an exit code when the program should stop (help: 0, usage error: 2).
+// Turns on debug logging when `verbose` was given.
+std::optional<int> parse(CLI::App& app, int argc, char** argv, const bool& verbose);
 
 // Replaces this process by blockc-model (beside this program) with the same arguments;
 // returns only on failure (exit code 2).

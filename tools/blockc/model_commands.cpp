@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <iostream>
 
 #include "blocks/models/language_model_module.h"
@@ -33,6 +36,15 @@ std::optional<at::ScalarType> dtype_of(const std::string& name) {
   return std::nullopt;
 }
 
+// A one-line counter on stderr when it is a terminal; nothing otherwise.
+std::function<void(size_t, size_t)> progress(const std::string& what) {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [what](size_t done, size_t total) {
+    std::fprintf(stderr, "\r%s %zu/%zu tensors", what.c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+}
+
 }  // namespace
 
 int run_summary(const ModelArgs& args) {
@@ -56,7 +68,8 @@ int run_init(const ModelArgs& args) {
   if (!dtype) return 2;
   blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
   spdlog::debug("initializing {} tensors with seed {}", model.parameters.size(), args.seed);
-  blocks::build::initialize(model.parameters, args.seed);
+  blocks::build::initialize(model.parameters, args.seed, blocks::build::module_registry(),
+                            progress("initializing"));
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : model.parameters) tensors.emplace_back(p.name, p.tensor.detach());
   blocks::weights::write_safetensors(args.output, tensors,
