@@ -32,10 +32,12 @@ struct Case {
   c10::DeviceType device;
 };
 
-std::string name_of(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(info.param.piece.name) + "_" + c10::toString(info.param.dtype) + "_" +
-         (info.param.device == at::kCUDA ? "cuda" : "cpu");
+std::string name_of(const Case& c) {
+  return std::string(c.piece.name) + "_" + c10::toString(c.dtype) + "_" +
+         (c.device == at::kCUDA ? "cuda" : "cpu");
 }
+std::string test_name(const ::testing::TestParamInfo<Case>& info) { return name_of(info.param); }
+void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
 
 std::vector<Case> cases() {
   std::vector<Case> out;
@@ -76,7 +78,7 @@ TEST_P(Smoke, ForwardShapeAndBackward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Blocks, Smoke, ::testing::ValuesIn(cases()), name_of);
+INSTANTIATE_TEST_SUITE_P(Blocks, Smoke, ::testing::ValuesIn(cases()), test_name);
 
 }  // namespace
 }  // namespace blocks::testing
