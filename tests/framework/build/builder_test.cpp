@@ -208,3 +208,57 @@ TEST(Builder, PrettyPrintShowsResolvedOptions) {
 
 }  // namespace
 }  // namespace blocks::testing
+
+namespace blocks::testing {
+namespace {
+
+// The zoo's custom-init config (Magneto / Sub-LN, xavier, LeCun head) and a Jamba-style block,
+// shrunk; each initialization's defining statistic.
+TEST(Builder, MagnetoXavierLecunAndFillFromTheZoo) {
+  config::LoadOptions options;
+  options.sets = {"model.decoder.num_layers=4"};
+  const config::Document doc = zoo("custom-init", options);
+  Model model = build_model(*doc.model);
+  build::initialize(model.parameters, 3);
+  // Magneto: xavier uniform with gain sqrt(log(2N)), N = 4 layers; up is [3072, 768].
+  const double magneto_bound = std::sqrt(std::log(8.0)) * std::sqrt(6.0 / (768 + 3072));
+  const at::Tensor up = record(model, "decoder.0.mlp.up.weight").tensor;
+  EXPECT_LE(up.abs().max().item<double>(), magneto_bound * (1 + 1e-6));
+  EXPECT_GT(up.abs().max().item<double>(), 0.99 * magneto_bound);
+  const at::Tensor key = record(model, "decoder.0.mixer.key.weight").tensor;
+  const double xavier_bound = std::sqrt(0.5) * std::sqrt(6.0 / (768 + 768));
+  EXPECT_LE(key.abs().max().item<double>(), xavier_bound * (1 + 1e-6));
+  EXPECT_GT(key.abs().max().item<double>(), 0.99 * xavier_bound);
+  EXPECT_NEAR(record(model, "head.output.weight").tensor.std().item<double>(), 1 / std::sqrt(768.0),
+              0.001);
+  EXPECT_TRUE(at::equal(record(model, "decoder.0.normalization.weight").tensor, at::ones({768})));
+  EXPECT_TRUE(at::equal(record(model, "decoder.0.sub_normalization.1.weight").tensor,
+                        at::ones({3072})));
+  // Truncated at 3 sigma.
+  EXPECT_LE(record(model, "embeddings.word.weight").tensor.abs().max().item<double>(), 0.06 + 1e-7);
+}
+
+TEST(Builder, ScaledNormalAndMambaInitializations) {
+  ModelText text;
+  text.layers = 8;
+  text.mixer = "{type: mamba, state_size: 4, dt_rank: 4}";
+  text.mlp =
+      "{type: gated, intermediate_size: 4096, down: {weight_initialization: {type: "
+      "scaled_normal, std: 0.02}}}";
+  Model model = build_text(text.text(), at::kFloat, 4);
+  // GPT-2's residual projections: 0.02 / sqrt(2 x 8 layers).
+  EXPECT_NEAR(record(model, "decoder.0.mlp.down.weight").tensor.std().item<double>(), 0.005,
+              0.0002);
+  // S4D-Real: A_log[c, n] = log(n + 1).
+  const at::Tensor a_log = record(model, "decoder.0.mixer.a_log.weight").tensor;
+  EXPECT_TRUE(close(a_log, at::log(at::arange(1, 5, at::kFloat)).expand({128, 4}), 0, 1e-7));
+  // dt bias: softplus(bias) is dt, log-uniform in [0.001, 0.1].
+  const at::Tensor dt = at::softplus(record(model, "decoder.0.mixer.dt.bias").tensor);
+  EXPECT_GE(dt.min().item<double>(), 0.001 * (1 - 1e-5));
+  EXPECT_LE(dt.max().item<double>(), 0.1 * (1 + 1e-5));
+  EXPECT_NEAR(at::log(dt).mean().item<double>(), (std::log(0.001) + std::log(0.1)) / 2, 0.3);
+  EXPECT_TRUE(at::equal(record(model, "decoder.0.mixer.d.weight").tensor, at::ones({128})));
+}
+
+}  // namespace
+}  // namespace blocks::testing
