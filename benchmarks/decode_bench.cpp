@@ -271,7 +271,7 @@ void summary() {
   const PerToken attention_short = get("attention/64"), attention_long = get("attention/1024");
   const PerToken grouped_short = get("grouped/64"), grouped_long = get("grouped/1024");
   const PerToken no_cache = get("nocache/1024");
-  std::printf("                                   wall ms/token   CPU ms/token\n");
+  std::printf("                                             wall ms/token   CPU ms/token\n");
   auto row = [](const char* name, const PerToken& p) {
     std::printf("  %-42s %13.2f %14.2f\n", name, p.wall_ms, p.cpu_ms);
   };
