@@ -21,7 +21,7 @@ struct EmbeddingsConfig : Declared<EmbeddingsConfig, config::Config> {
   void resolve(ResolveContext& ctx) override;
   // Token and position embeddings are looked up side by side and summed.
   std::vector<config::FlowStage> flow() const override {
-    return {{{"word", "position"}, false, {}, true}};
+    return {{.fields = {"word", "position"}, .parallel = true}};
   }
 };
 

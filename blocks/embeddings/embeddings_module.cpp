@@ -25,7 +25,10 @@ at::Tensor Embeddings::forward(const at::Tensor& tokens, const at::Tensor& embed
       throw InputError(path_, "token ids must be [batch, tokens], got shape " +
                                   c10::str(tokens.sizes()));
     if (tokens.numel() > 0) {
-      const int64_t low = tokens.min().item<int64_t>(), high = tokens.max().item<int64_t>();
+      // One host read for both bounds: an id out of range would otherwise read past the table
+      // (or trip a device-side assert on CUDA).
+      const at::Tensor bounds = at::stack({tokens.min(), tokens.max()}).to(at::kCPU);
+      const int64_t low = bounds[0].item<int64_t>(), high = bounds[1].item<int64_t>();
       if (low < 0 || high >= vocab_size_)
         throw InputError(path_, "token ids must lie in [0, " + std::to_string(vocab_size_) +
                                     "), got values in [" + std::to_string(low) + ", " +

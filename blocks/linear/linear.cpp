@@ -106,9 +106,15 @@ std::vector<ParameterShape> LinearConfig::parameters() const {
     return shape;
   };
   std::vector<ParameterShape> out;
-  out.push_back({"weight", stacked({out_features, in_features}), effective_lr_scale, trainable});
+  out.push_back({.name = "weight",
+                 .shape = stacked({out_features, in_features}),
+                 .lr_scale = effective_lr_scale,
+                 .trainable = trainable});
   if (bias.value_or(false))
-    out.push_back({"bias", stacked({out_features}), effective_lr_scale, trainable});
+    out.push_back({.name = "bias",
+                   .shape = stacked({out_features}),
+                   .lr_scale = effective_lr_scale,
+                   .trainable = trainable});
   if (apply_peft.value_or(false) && lora_rank > 0) {
     const bool adapters_train = effective_lr_scale > 0;
     out.push_back({"lora_a", stacked({lora_rank, in_features}), effective_lr_scale, adapters_train,
@@ -140,7 +146,7 @@ void WeightConfig::resolve(ResolveContext& ctx) {
 
 std::vector<ParameterShape> WeightConfig::parameters() const {
   if (shape.empty()) return {};
-  return {{"weight", shape, effective_lr_scale, trainable}};
+  return {{.name = "weight", .shape = shape, .lr_scale = effective_lr_scale, .trainable = trainable}};
 }
 
 }  // namespace blocks

@@ -30,7 +30,7 @@ struct AttentionConfig : Declared<AttentionConfig, MixerConfig> {
   int64_t inner_width() const override { return heads * head_size.value_or(0); }
   // Query, key and value side by side, then the output projection.
   std::vector<config::FlowStage> flow() const override {
-    return {{{"query", "key", "value"}, false, {}, true}, {{"output"}}};
+    return {{.fields = {"query", "key", "value"}, .parallel = true}, {.fields = {"output"}}};
   }
 };
 

@@ -60,7 +60,10 @@ void MambaConfig::resolve(ResolveContext& ctx) {
 
 std::vector<ParameterShape> MambaConfig::parameters() const {
   if (!conv_bias || inner <= 0) return {};
-  return {{"conv.bias", {inner}, conv.effective_lr_scale, conv.trainable}};
+  return {{.name = "conv.bias",
+           .shape = {inner},
+           .lr_scale = conv.effective_lr_scale,
+           .trainable = conv.trainable}};
 }
 
 void register_mamba(config::Registry& registry) { registry.add<MambaConfig>(); }

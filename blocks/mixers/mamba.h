@@ -29,7 +29,7 @@ struct MambaConfig : Declared<MambaConfig, MixerConfig> {
   int64_t inner_width() const override { return inner; }
   // in_proj, the causal convolution, x_proj, dt_proj, (the scan), out_proj.
   std::vector<config::FlowStage> flow() const override {
-    return {{{"input", "conv", "selection", "dt", "output"}}};
+    return {{.fields = {"input", "conv", "selection", "dt", "output"}}};
   }
   // The convolution's bias, which has no config of its own (it trains like `conv`).
   std::vector<ParameterShape> parameters() const override;

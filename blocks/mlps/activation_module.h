@@ -11,6 +11,7 @@ namespace blocks {
 enum class Activation { gelu, gelu_tanh, relu, squared_relu, silu, identity };
 
 Activation activation_from_name(const std::string& name);
+const char* activation_name(Activation activation);
 
 inline at::Tensor activate(Activation activation, const at::Tensor& x) {
   switch (activation) {

@@ -20,7 +20,7 @@ struct GatedMlpConfig : Declared<GatedMlpConfig, MlpConfig> {
   void resolve(ResolveContext& ctx) override;
   int64_t inner_width() const override { return intermediate_size; }
   std::vector<config::FlowStage> flow() const override {
-    return {{{"gate", "up"}, false, {}, true}, {{"down"}}};
+    return {{.fields = {"gate", "up"}, .parallel = true}, {.fields = {"down"}}};
   }
 };
 

@@ -19,6 +19,18 @@ Activation activation_from_name(const std::string& name) {
   throw build::BuildError("unknown activation `" + name + "`");
 }
 
+const char* activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::gelu: return "gelu";
+    case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::relu: return "relu";
+    case Activation::squared_relu: return "squared_relu";
+    case Activation::silu: return "silu";
+    case Activation::identity: return "identity";
+  }
+  return "?";
+}
+
 namespace {
 
 class Mlp : public MlpModule {
@@ -31,6 +43,9 @@ class Mlp : public MlpModule {
   at::Tensor forward(const at::Tensor& x, Step&) override {
     const at::Tensor h = blocks::dropout(activate(activation_, up_->forward(x)), dropout_, is_training());
     return down_->forward(inner(h));
+  }
+  void pretty_print(std::ostream& s) const override {
+    s << "Mlp(activation=" << activation_name(activation_) << ", dropout=" << dropout_ << ")";
   }
 
  private:
@@ -50,6 +65,10 @@ class GatedMlp : public MlpModule {
   at::Tensor forward(const at::Tensor& x, Step&) override {
     const at::Tensor h = activate(activation_, gate_->forward(x)) * up_->forward(x);
     return down_->forward(inner(blocks::dropout(h, dropout_, is_training())));
+  }
+  void pretty_print(std::ostream& s) const override {
+    s << "GatedMlp(activation=" << activation_name(activation_) << ", dropout=" << dropout_
+      << ")";
   }
 
  private:

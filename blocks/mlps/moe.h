@@ -33,7 +33,9 @@ struct MoeConfig : Declared<MoeConfig, MlpConfig> {
   int64_t inner_width() const override { return 0; }  // per expert: no single inner width
   // The router picks experts; each expert is a gated MLP (shared experts run beside them).
   std::vector<config::FlowStage> flow() const override {
-    return {{{"router"}}, {{"gate", "up"}, false, {}, true}, {{"down"}}};
+    return {{.fields = {"router"}},
+            {.fields = {"gate", "up"}, .parallel = true},
+            {.fields = {"down"}}};
   }
 };
 

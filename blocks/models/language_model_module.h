@@ -30,7 +30,7 @@ class LanguageModel : public torch::nn::Module {
  public:
   LanguageModel(const LanguageModelConfig& config, Builder& builder, const std::string& path);
   ModelOutput forward(const ModelInput& input);
-  ModelOutput forward(const at::Tensor& tokens) { return forward(ModelInput{tokens}); }
+  ModelOutput forward(const at::Tensor& tokens) { return forward(ModelInput{.tokens = tokens}); }
   // A cache for decoding up to `capacity` tokens with this model.
   DecodeCache make_cache(int64_t capacity) const { return DecodeCache(capacity); }
   int64_t hidden_size() const { return hidden_size_; }

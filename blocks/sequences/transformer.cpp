@@ -54,8 +54,10 @@ void TransformerConfig::resolve(ResolveContext& ctx) {
 
 std::vector<config::FlowStage> TransformerConfig::flow() const {
   if (normalization_placement == "post")
-    return {{{"mixer"}, true, {"normalization"}}, {{"mlp"}, true, {"mlp_normalization"}}};
-  return {{{"normalization", "mixer"}, true, {}}, {{"mlp_normalization", "mlp"}, true, {}}};
+    return {{.fields = {"mixer"}, .residual = true, .after = {"normalization"}},
+            {.fields = {"mlp"}, .residual = true, .after = {"mlp_normalization"}}};
+  return {{.fields = {"normalization", "mixer"}, .residual = true},
+          {.fields = {"mlp_normalization", "mlp"}, .residual = true}};
 }
 
 void TransformerConfig::finish(ResolveContext&) {

@@ -12,6 +12,7 @@ class Transformer : public BlockModule {
  public:
   Transformer(const TransformerConfig& c, Builder& b, const std::string& path)
       : post_(c.normalization_placement == "post"),
+        placement_(c.normalization_placement),
         residual_scale_(c.residual_scale),
         dropout_(c.dropout) {
     normalization_ = register_module(
@@ -46,12 +47,18 @@ class Transformer : public BlockModule {
            blocks::dropout(mlp_->forward(mlp_normalization_->forward(h), step), dropout_, training);
   }
 
+  void pretty_print(std::ostream& s) const override {
+    s << "Transformer(normalization_placement=" << placement_
+      << ", residual_scale=" << residual_scale_ << ", dropout=" << dropout_ << ")";
+  }
+
  private:
   at::Tensor residual(const at::Tensor& x) const {
     return residual_scale_ == 1.0 ? x : x * residual_scale_;
   }
 
   bool post_;
+  std::string placement_;
   double residual_scale_, dropout_;
   std::shared_ptr<NormModule> normalization_, mlp_normalization_;
   std::shared_ptr<MixerModule> mixer_;
