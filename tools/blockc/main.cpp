@@ -14,6 +14,7 @@
 #include "framework/config/schema.h"
 #include "framework/graph/graph.h"
 #include "framework/graph/render.h"
+#include "framework/hf/config.h"
 #include "tools/blockc/model_cli.h"
 
 namespace {
@@ -96,6 +97,13 @@ int main(int argc, char** argv) {
   diff_cmd->add_option("files", files, "Two config files")->required()->expected(2);
   diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)");
 
+  std::string hf_path;
+  auto* import_cmd = app.add_subcommand("import", "Convert a foreign model config to blocks YAML");
+  import_cmd->require_subcommand(1);
+  auto* import_hf = import_cmd->add_subcommand("hf", "A Hugging Face config.json (or its folder)");
+  import_hf->add_option("path", hf_path, "config.json or a folder holding one")->required();
+  import_hf->add_option("-o,--output", output, "Write here instead of stdout");
+
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
 
@@ -154,6 +162,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     return write_output(*svg, output);
+  }
+  if (import_hf->parsed()) {
+    Diagnostics diagnostics;
+    const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics);
+    std::cerr << diagnostics.format();
+    return yaml ? write_output(*yaml, output) : 1;
   }
   if (diff_cmd->parsed()) {
     auto a = load(files[0], sets);

@@ -1,0 +1,326 @@
+// Hugging Face config.json import: the published configs in tests/fixtures/hf convert to blocks
+// documents with the published parameter counts and the zoo's architecture; every problem of a
+// file is reported at its position; `blockc import hf` writes a file `blockc validate` accepts.
+#include "framework/hf/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "framework/config/diff.h"
+#include "framework/config/emit.h"
+#include "framework/config/load.h"
+#include "framework/config/parameters.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/model_text.h"
+
+namespace {
+
+namespace config = blocks::config;
+namespace hf = blocks::hf;
+namespace bt = blocks::testing;
+using config::Diagnostics;
+using config::Json;
+
+const std::string kFixtures = BLOCKS_SOURCE_DIR "/tests/fixtures/hf/";
+
+// A published config converted, then loaded and resolved by the project's own loader.
+config::Document imported(const std::string& fixture) {
+  Diagnostics d;
+  const auto json = hf::import_file(kFixtures + fixture, d);
+  if (!json) throw std::runtime_error(fixture + ": " + d.format());
+  return bt::document(config::to_yaml(*json), fixture + ".yaml");
+}
+
+int64_t parameters(const std::string& fixture) {
+  return config::count_parameters(*imported(fixture).model).total;
+}
+
+// config.json text converted; `errors` receives every formatted diagnostic.
+std::optional<Json> convert(const std::string& text, std::string* errors = nullptr) {
+  Diagnostics d;
+  const auto hf = config::load_json(text, "config.json", d);
+  std::optional<Json> doc = hf ? hf::import_config(*hf, d) : std::nullopt;
+  EXPECT_EQ(doc.has_value(), d.ok()) << d.format();
+  if (errors) *errors = d.format();
+  return doc;
+}
+
+const Json& mixer(const Json& doc) { return doc["model"]["decoder"]["block"]["mixer"]; }
+const Json& mlp(const Json& doc) { return doc["model"]["decoder"]["block"]["mlp"]; }
+
+// A Llama-style decoder's parameters from its config numbers: token embeddings; per layer q, o
+// [hidden, hidden], k, v [hidden, kv_heads * head_size] (plus their biases), gate, up, down and
+// two RMSNorm weights; the final norm; an output matrix unless tied.
+int64_t llama_style(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers,
+                    int64_t heads, int64_t kv_heads, bool qkv_bias, bool tied) {
+  const int64_t kv = kv_heads * (hidden / heads);
+  const int64_t attention =
+      2 * hidden * hidden + 2 * hidden * kv + (qkv_bias ? hidden + 2 * kv : 0);
+  const int64_t layer = attention + 3 * hidden * intermediate + 2 * hidden;
+  return vocab * hidden * (tied ? 1 : 2) + layers * layer + hidden;
+}
+
+TEST(HfConfig, PublishedParameterCounts) {
+  EXPECT_EQ(parameters("Meta-Llama-3-8B"), 8'030'261'248);
+  EXPECT_EQ(parameters("Mistral-7B-v0.1"), 7'241'732'096);
+  EXPECT_EQ(parameters("Mixtral-8x7B-v0.1"), 46'702'792'704);
+  EXPECT_EQ(parameters("gpt2"), 124'439'808);
+}
+
+TEST(HfConfig, CountsFollowTheConfigNumbers) {
+  // Llama 3.1 8B changes only the rotary scaling of Llama 3 8B.
+  EXPECT_EQ(parameters("Llama-3.1-8B"),
+            llama_style(128256, 4096, 14336, 32, 32, 8, /*qkv_bias=*/false, /*tied=*/false));
+  EXPECT_EQ(parameters("Llama-3.1-8B"), 8'030'261'248);
+  // Qwen2.5 0.5B: q, k, v biases and a tied head; 494,032,768 as transformers counts it.
+  EXPECT_EQ(parameters("Qwen2.5-0.5B"),
+            llama_style(151936, 896, 4864, 24, 14, 2, /*qkv_bias=*/true, /*tied=*/true));
+  EXPECT_EQ(parameters("Qwen2.5-0.5B"), 494'032'768);
+}
+
+// The imported documents and the hand-written zoo configs differ in no architecture field.
+TEST(HfConfig, SameArchitectureAsTheZoo) {
+  const std::pair<const char*, const char*> pairs[] = {{"Meta-Llama-3-8B", "llama3-8b"},
+                                                       {"Mistral-7B-v0.1", "mistral-7b"},
+                                                       {"Mixtral-8x7B-v0.1", "mixtral-8x7b"},
+                                                       {"gpt2", "gpt2"}};
+  for (const auto& [fixture, zoo] : pairs) {
+    std::string architecture;
+    for (const auto& d : config::diff(imported(fixture), bt::zoo(zoo)))
+      if (d.hint == config::Hint::architecture)
+        architecture += d.path + ": " + d.before.dump() + " vs " + d.after.dump() + "\n";
+    EXPECT_EQ(architecture, "") << fixture << " vs configs/" << zoo << ".yaml";
+  }
+}
+
+TEST(HfConfig, ConvertedFields) {
+  Diagnostics d;
+  const Json mistral = *hf::import_file(kFixtures + "Mistral-7B-v0.1", d);
+  EXPECT_EQ(mixer(mistral)["window_size"], 4096);
+  EXPECT_EQ(mixer(mistral)["rotary"], Json({{"type", "default"}, {"theta", 10000.0}}));
+
+  const Json mixtral = *hf::import_file(kFixtures + "Mixtral-8x7B-v0.1/config.json", d);
+  EXPECT_FALSE(mixer(mixtral).contains("window_size"));  // sliding_window null
+  EXPECT_EQ(mlp(mixtral)["type"], "moe");
+  EXPECT_EQ(mlp(mixtral)["experts"], 8);
+  EXPECT_EQ(mlp(mixtral)["top_k"], 2);
+  EXPECT_EQ(mlp(mixtral)["aux_loss_coefficient"], 0.02);
+  EXPECT_EQ(mlp(mixtral)["normalize_top_k"], true);
+
+  const Json llama31 = *hf::import_file(kFixtures + "Llama-3.1-8B", d);
+  EXPECT_EQ(mixer(llama31)["rotary"], Json({{"type", "llama3"},
+                                            {"theta", 500000.0},
+                                            {"scale_factor", 8.0},
+                                            {"low_frequency_factor", 1.0},
+                                            {"high_frequency_factor", 4.0},
+                                            {"original_context_length", 8192}}));
+
+  // Qwen2 has biases on q, k and v, none on o; the resolved tree says so for every linear.
+  const Json qwen = imported("Qwen2.5-0.5B").dump();
+  const Json& q = bt::block_of(qwen)["mixer"];
+  for (const char* linear : {"query", "key", "value"}) EXPECT_EQ(q[linear]["bias"], true) << linear;
+  EXPECT_EQ(q["output"]["bias"], false);
+  EXPECT_EQ(bt::block_of(qwen)["mlp"]["up"]["bias"], false);
+  EXPECT_EQ(qwen["model"]["head"]["tied"], true);
+  EXPECT_TRUE(q.at("window_size").is_null());  // use_sliding_window false
+  EXPECT_EQ(d.format(), "");
+}
+
+TEST(HfConfig, MissingKeysTakeTheTransformersDefaults) {
+  const auto llama = convert(R"({"model_type": "llama"})");
+  ASSERT_TRUE(llama);
+  EXPECT_EQ(mixer(*llama)["head_groups"], 32);  // num_key_value_heads null: heads
+  EXPECT_EQ(mlp(*llama)["intermediate_size"], 11008);
+  EXPECT_EQ((*llama)["model"]["head"]["normalization"]["epsilon"], 1e-6);
+  EXPECT_EQ((*llama)["model"]["head"]["tied"], false);
+  EXPECT_EQ(mixer(*convert(R"({"model_type": "mistral"})"))["window_size"], 4096);
+  // GPT2Config's defaults are GPT-2 small, tied head included.
+  const auto gpt2 = convert(R"({"model_type": "gpt2"})");
+  ASSERT_TRUE(gpt2);
+  EXPECT_EQ(config::count_parameters(*bt::document(config::to_yaml(*gpt2)).model).total,
+            124'439'808);
+}
+
+TEST(HfConfig, Qwen2SlidingWindowLayers) {
+  const std::string base = R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128,
+    "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100,
+    "sliding_window": 16, )";
+  // Layers from max_window_layers on slide: per-layer overrides of the repeated block.
+  auto doc = convert(base + R"("use_sliding_window": true, "max_window_layers": 2})");
+  ASSERT_TRUE(doc);
+  EXPECT_FALSE(mixer(*doc).contains("window_size"));
+  const Json window = {{"mixer", {{"window_size", 16}}}};
+  EXPECT_EQ((*doc)["model"]["decoder"]["overrides"], Json({{"2", window}, {"3", window}}));
+  const Json resolved = bt::document(config::to_yaml(*doc)).dump();
+  EXPECT_EQ(resolved["model"]["decoder"]["overrides"]["3"]["mixer"]["window_size"], 16);
+  EXPECT_TRUE(resolved["model"]["decoder"]["block"]["mixer"]["window_size"].is_null());
+
+  doc = convert(base + R"("use_sliding_window": true, "max_window_layers": 0})");
+  EXPECT_EQ(mixer(*doc)["window_size"], 16);
+  EXPECT_FALSE((*doc)["model"]["decoder"].contains("overrides"));
+
+  doc = convert(base + R"("use_sliding_window": false, "max_window_layers": 0})");
+  EXPECT_FALSE(mixer(*doc).contains("window_size"));
+
+  doc = convert(base + R"("use_sliding_window": true, "layer_types": ["sliding_attention",
+    "full_attention", "full_attention", "sliding_attention"]})");
+  EXPECT_EQ(mixer(*doc)["window_size"], 16);
+  const Json full = {{"mixer", {{"window_size", nullptr}}}};
+  EXPECT_EQ((*doc)["model"]["decoder"]["overrides"], Json({{"1", full}, {"2", full}}));
+  bt::document(config::to_yaml(*doc));  // valid
+}
+
+TEST(HfConfig, Gpt2Switches) {
+  auto doc = convert(R"({"model_type": "gpt2", "scale_attn_weights": false, "n_inner": null,
+                         "n_embd": 64, "n_head": 4, "activation_function": "relu"})");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(mixer(*doc)["softmax_scale"], 1.0);
+  EXPECT_EQ(mlp(*doc)["intermediate_size"], 256);
+  EXPECT_EQ(mlp(*doc)["activation"], "relu");
+  EXPECT_EQ((*doc)["model"]["add_linear_biases"], true);
+
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "gpt2", "scale_attn_by_inverse_layer_idx": true,
+    "add_cross_attention": true})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:59: error: hf.scale_attn_by_inverse_layer_idx: scaling attention by "
+            "1 / (layer + 1) is not supported (found 'true'; only false converts)\n"
+            "config.json:2:28: error: hf.add_cross_attention: cross-attention to an encoder is "
+            "not supported (found 'true'; only false converts)\n");
+}
+
+TEST(HfConfig, ActivationsMapToBlocksNames) {
+  const std::pair<const char*, const char*> cases[] = {{"silu", "silu"},
+                                                       {"swish", "silu"},
+                                                       {"gelu", "gelu"},
+                                                       {"gelu_new", "gelu_tanh"},
+                                                       {"gelu_pytorch_tanh", "gelu_tanh"},
+                                                       {"relu2", "squared_relu"}};
+  for (const auto& [hf_name, blocks_name] : cases) {
+    const auto doc =
+        convert(std::string(R"({"model_type": "llama", "hidden_act": ")") + hf_name + "\"}");
+    ASSERT_TRUE(doc) << hf_name;
+    EXPECT_EQ(mlp(*doc)["type"], "gated");
+    EXPECT_EQ(mlp(*doc)["activation"], blocks_name) << hf_name;
+  }
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "llama", "hidden_act": "quick_gelu"})", &errors));
+  EXPECT_NE(errors.find("config.json:1:39: error: hf.hidden_act: activation 'quick_gelu' has no "
+                        "blocks equivalent (supported: gelu, "),
+            std::string::npos)
+      << errors;
+}
+
+TEST(HfConfig, UnknownKeyIsOneErrorAtItsPosition) {
+  std::string errors;
+  EXPECT_FALSE(convert(R"({
+  "model_type": "mistral",
+  "sliding_windows": 4096,
+  "rms_norm_eps": 1e-05
+})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:3:3: error: hf.sliding_windows: not a known mistral key; it may change "
+            "the architecture, so it is not dropped; did you mean 'sliding_window'?\n");
+  // A key another family converts is still unknown here: Llama has no sliding window.
+  EXPECT_FALSE(convert(R"({"model_type": "llama", "sliding_window": 4096})", &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:25: error: hf.sliding_window: not a known llama key; it may change the "
+            "architecture, so it is not dropped\n");
+}
+
+TEST(HfConfig, EveryProblemOfAFileIsReported) {
+  std::string errors;
+  EXPECT_FALSE(convert(R"({
+  "architectures": ["LlamaForSequenceClassification"],
+  "model_type": "llama",
+  "hidden_size": "4096",
+  "num_attention_heads": 0,
+  "tie_word_embeddings": "no",
+  "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
+  "layer_norm_epsilon": 1e-05
+})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:2:21: error: hf.architectures: 'LlamaForSequenceClassification' is not a "
+            "causal language model (...ForCausalLM, GPT2LMHeadModel); blocks would give it an LM "
+            "head it does not have\n"
+            "config.json:4:18: error: hf.hidden_size: expected an integer, found the quoted string "
+            "\"4096\"\n"
+            "config.json:5:26: error: hf.num_attention_heads: must be >= 1, found 0\n"
+            "config.json:6:26: error: hf.tie_word_embeddings: expected true or false, found the "
+            "quoted string \"no\"\n"
+            "config.json:7:19: error: hf.rope_scaling: rope type llama3 needs 'low_freq_factor'\n"
+            "config.json:7:19: error: hf.rope_scaling: rope type llama3 needs 'high_freq_factor'\n"
+            "config.json:7:19: error: hf.rope_scaling: rope type llama3 needs "
+            "'original_max_position_embeddings'\n"
+            "config.json:8:3: error: hf.layer_norm_epsilon: not a known llama key; it may change "
+            "the architecture, so it is not dropped\n");
+}
+
+TEST(HfConfig, UnsupportedRopeTypesAreErrors) {
+  for (const char* type : {"linear", "dynamic", "yarn", "longrope"}) {
+    std::string errors;
+    EXPECT_FALSE(convert(std::string(R"({"model_type": "qwen2", "rope_scaling": {"type": ")") +
+                             type + R"(", "factor": 4.0}})",
+                         &errors));
+    EXPECT_EQ(errors, std::string("config.json:1:50: error: hf.rope_scaling.type: rope type '") +
+                          type +
+                          "' is not supported (blocks has default and llama3); plain rotary "
+                          "would change the model\n");
+  }
+  // transformers 5 writes rope_parameters, theta inside; it converts like rope_scaling.
+  const auto doc = convert(
+      R"({"model_type": "llama", "rope_parameters": {"rope_type": "default", "rope_theta": 5e5}})");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(mixer(*doc)["rotary"], Json({{"type", "default"}, {"theta", 500000.0}}));
+}
+
+TEST(HfConfig, UnknownModelTypeListsTheSupportedOnes) {
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "falcon", "hidden_size": 64})", &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:16: error: hf.model_type: unsupported model_type 'falcon' (supported: "
+            "gpt2, llama, mistral, mixtral, qwen2)\n");
+  EXPECT_FALSE(convert(R"([1, 2])", &errors));
+  EXPECT_EQ(errors, "config.json:1:1: error: hf: a config.json holds an object, found a list\n");
+}
+
+// blockc import hf DIR -o FILE writes a file blockc validate accepts.
+TEST(HfConfig, BlockcRoundTrip) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hf_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string out = (dir / "llama31.yaml").string();
+  auto r = bt::blockc("import hf " + kFixtures + "Llama-3.1-8B -o " + out);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::ifstream in(out);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  EXPECT_EQ(first, "# yaml-language-server: $schema=../schemas/blocks.schema.json");
+  EXPECT_EQ(second, "# Imported by `blockc import hf` from " + kFixtures + "Llama-3.1-8B");
+  r = bt::blockc("validate " + out);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+
+  // To stdout without -o; errors exit 1 with their positions; usage errors exit 2.
+  r = bt::blockc("import hf " + kFixtures + "gpt2/config.json");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("      mlp:\n        type: mlp\n"), std::string::npos) << r.out;
+  const std::string bad = (dir / "config.json").string();
+  std::ofstream(bad) << "{\"model_type\": \"llama\", \"rope_theta\": true}\n";
+  r = bt::blockc("import hf " + dir.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, bad + ":1:39: error: hf.rope_theta: expected a number, found 'true'\n");
+  EXPECT_EQ(bt::blockc("import hf").code, 2);
+  EXPECT_EQ(bt::blockc("import").code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
