@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   graphviz
-  libtorch-dev python3-torch
+  libtorch-dev libgloo-dev python3-torch
   # Debian's LibTorch calls whatever libblas.so.3 is selected; the reference BLAS is ~25x
   # slower. OpenBLAS takes the alternative on install (tests/blas_is_fast checks).
   libopenblas0-pthread

@@ -10,15 +10,11 @@
 
 namespace blocks::weights {
 
-namespace {
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
 }
-
-}  // namespace
 
 std::string LoadReport::format() const {
   std::ostringstream out;

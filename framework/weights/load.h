@@ -29,6 +29,9 @@ class LoadError : public std::runtime_error {
   LoadReport report;
 };
 
+// "[2, 3]": shapes as every load message writes them.
+std::string shape_text(const std::vector<int64_t>& shape);
+
 // Copies each file tensor into the parameter of the same name (converting dtype and device).
 // Strict: throws LoadError listing every problem, before copying anything. Not strict: loads
 // what matches and returns the rest in the report.

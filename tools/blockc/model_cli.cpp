@@ -28,8 +28,13 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.init->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
 
   c.forward = app.add_subcommand("forward", "Run a model on token ids and save the logits");
-  c.forward->add_option("--model", c.args.model, "blocks YAML")->required();
-  c.forward->add_option("--weights", c.args.weights, "safetensors in blocks' names (repeatable)");
+  c.forward
+      ->add_option("--model", c.args.model,
+                   "blocks YAML, or a Hugging Face folder (config.json + safetensors)")
+      ->required();
+  c.forward->add_option("--weights", c.args.weights,
+                        "safetensors in blocks' names, or in --map's (repeatable)");
+  c.forward->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
   c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
   c.forward->add_option("--input", c.args.input, "safetensors with `tokens` int64 [batch, seq]")
       ->required();

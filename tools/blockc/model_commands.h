@@ -8,7 +8,8 @@
 namespace blockc {
 
 struct ModelArgs {
-  std::string model;               // blocks YAML
+  std::string model;               // blocks YAML, or a Hugging Face folder (forward)
+  std::string map;                 // --map: a YAML name mapping for --weights (forward)
   std::vector<std::string> sets;   // --set overrides
   std::vector<std::string> weights;
   std::string input, output;

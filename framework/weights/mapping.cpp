@@ -1,0 +1,486 @@
+// Applying name mappings: loading foreign checkpoints into blocks' parameters and exporting them
+// back. Rules are data (mapping.h); this file only interprets them.
+#include "framework/weights/mapping.h"
+
+#include <c10/core/GradMode.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "framework/config/diagnostics.h"
+#include "framework/config/load.h"
+#include "framework/weights/load.h"
+#include "framework/weights/safetensors.h"
+
+namespace blocks::weights {
+
+namespace {
+
+// Whether `text` has `$N` at `i`; then `n` is N and `end` the index after its digits.
+bool capture_at(const std::string& text, size_t i, size_t& n, size_t& end) {
+  if (text[i] != '$' || i + 1 >= text.size() ||
+      !std::isdigit(static_cast<unsigned char>(text[i + 1])))
+    return false;
+  n = 0;
+  end = i + 1;
+  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])))
+    n = n * 10 + static_cast<size_t>(text[end++] - '0');
+  return true;
+}
+
+// `$N` in `text` replaced by capture N.
+std::string expand(const std::string& text, const std::vector<std::string>& captures) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    size_t n = 0, j = 0;
+    if (capture_at(text, i, n, j)) {
+      if (n >= captures.size())
+        throw MappingError("template `" + text + "` uses $" + std::to_string(n) +
+                           ", but its rule has fewer captures");
+      out += captures[n];
+      i = j - 1;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// A template as a regex: literal text escaped, `$N` a capture; `numbers` receives each N in order.
+std::regex template_regex(const std::string& text, std::vector<size_t>& numbers) {
+  std::string pattern;
+  for (size_t i = 0; i < text.size(); ++i) {
+    size_t n = 0, j = 0;
+    if (capture_at(text, i, n, j)) {
+      numbers.push_back(n);
+      pattern += "(.+?)";
+      i = j - 1;
+    } else {
+      if (std::string("\\^$.|?*+()[]{}").find(text[i]) != std::string::npos) pattern += '\\';
+      pattern += text[i];
+    }
+  }
+  return std::regex(pattern);
+}
+
+// The end of the group opening at `open` (the index of its `)`).
+size_t group_end(const std::string& re, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      ++i;
+    } else if (re[i] == '(') {
+      ++depth;
+    } else if (re[i] == ')' && --depth == 0) {
+      return i;
+    }
+  }
+  throw MappingError("unbalanced parentheses in `" + re + "`");
+}
+
+// Writes out a simple regex (see MappingRule) with its captures filled in; `next` counts
+// capturing groups in order of their `(`.
+std::string fill_regex(const std::string& re, size_t begin, size_t end,
+                       const std::map<size_t, std::string>& captures, size_t& next,
+                       const std::string& whole) {
+  std::string out;
+  for (size_t i = begin; i < end; ++i) {
+    const char c = re[i];
+    if (c == '\\' && i + 1 < end) {
+      out += re[++i];
+    } else if (c == '(') {
+      const size_t close = group_end(re, i);
+      if (re.compare(i, 3, "(?:") == 0) {
+        out += fill_regex(re, i + 3, close, captures, next, whole);
+        i = close;
+        if (i + 1 < end && re[i + 1] == '?') ++i;
+      } else {
+        const size_t number = ++next;
+        for (size_t j = i + 1; j < close; ++j)  // inner capturing groups keep their numbers
+          if (re[j] == '\\')
+            ++j;
+          else if (re[j] == '(' && re.compare(j, 3, "(?:") != 0)
+            ++next;
+        auto it = captures.find(number);
+        if (it == captures.end())
+          throw MappingError("cannot export through `" + whole + "`: capture " +
+                             std::to_string(number) + " is not in its targets");
+        out += it->second;
+        i = close;
+      }
+    } else if (std::string("^$.|?*+[]{}").find(c) != std::string::npos) {
+      throw MappingError("cannot export through `" + whole +
+                         "`: only literal text, `\\.`, `(...)` and `(?:...)?` can be reversed");
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string fill_from(const MappingRule& rule, const std::map<size_t, std::string>& captures) {
+  size_t next = 0;
+  return fill_regex(rule.from, 0, rule.from.size(), captures, next, rule.from);
+}
+
+struct CompiledRule {
+  const MappingRule* rule;
+  std::regex from;
+};
+
+std::vector<CompiledRule> compile(const Mapping& mapping) {
+  std::vector<CompiledRule> out;
+  for (const auto& rule : mapping.rules) {
+    try {
+      out.push_back({&rule, std::regex(rule.from)});
+    } catch (const std::regex_error& e) {
+      throw MappingError(mapping.name + ": rule `" + rule.from + "`: bad regex: " + e.what());
+    }
+  }
+  return out;
+}
+
+// One checkpoint tensor (or one part of it) headed for one parameter.
+struct Piece {
+  std::string source;
+  const SafetensorsFile* file = nullptr;
+  const MappingRule* rule = nullptr;
+  int64_t part = 0;            // split part
+  int64_t index = -1;          // stack index; -1: none
+  std::vector<int64_t> shape;  // after transpose and split
+  std::string problem;         // a layout the rule cannot apply to
+};
+
+// The pieces a checkpoint tensor becomes under `rule`, given the match.
+std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
+                                                     const SafetensorsFile& file,
+                                                     const MappingRule& rule,
+                                                     const std::smatch& match) {
+  std::vector<std::string> captures(match.begin(), match.end());
+  Piece base{info.name, &file, &rule, 0, -1, info.shape, ""};
+  if (rule.transpose) {
+    if (base.shape.size() != 2)
+      base.problem = "checkpoint " + shape_text(info.shape) + " is not 2-D, cannot transpose";
+    else
+      std::swap(base.shape[0], base.shape[1]);
+  }
+  const auto parts = static_cast<int64_t>(rule.to.size());
+  if (parts > 1 && base.problem.empty()) {
+    const auto dims = static_cast<int64_t>(base.shape.size());
+    if (rule.split_dim < 0 || rule.split_dim >= dims || base.shape[rule.split_dim] % parts != 0)
+      base.problem = "checkpoint " + shape_text(info.shape) + " cannot split in " +
+                     std::to_string(parts) + " along dim " + std::to_string(rule.split_dim);
+    else
+      base.shape[rule.split_dim] /= parts;
+  }
+  if (rule.stack_capture > 0) {
+    const auto k = static_cast<size_t>(rule.stack_capture);
+    if (k >= captures.size())
+      throw MappingError("rule `" + rule.from + "`: stack_capture " + std::to_string(k) +
+                         " is not a capture");
+    try {
+      base.index = std::stoll(captures[k]);
+    } catch (const std::exception&) {
+      throw MappingError("rule `" + rule.from + "`: stack capture '" + captures[k] + "' of " +
+                         info.name + " is not a number");
+    }
+  }
+  std::vector<std::pair<std::string, Piece>> out;
+  for (int64_t p = 0; p < parts; ++p) {
+    Piece piece = base;
+    piece.part = p;
+    out.emplace_back(expand(rule.to[static_cast<size_t>(p)], captures), piece);
+  }
+  return out;
+}
+
+// Checks the pieces aimed at one parameter; adds problems to `report`.
+void check_target(const std::string& name, const at::Tensor& target,
+                  const std::vector<Piece>& pieces, LoadReport& report) {
+  const auto model = target.sizes().vec();
+  bool stacked = pieces.front().index >= 0;
+  for (const auto& piece : pieces)
+    if (!piece.problem.empty())
+      report.mismatched.push_back(name + " (from " + piece.source + "): " + piece.problem);
+  if (!stacked) {
+    if (pieces.size() > 1) {
+      std::string sources;
+      for (const auto& p : pieces) sources += (sources.empty() ? "" : ", ") + p.source;
+      report.mismatched.push_back(name + ": mapped from several checkpoint tensors (" + sources +
+                                  ")");
+    } else if (pieces.front().problem.empty() && pieces.front().shape != model) {
+      report.mismatched.push_back(name + " (from " + pieces.front().source + "): checkpoint " +
+                                  shape_text(pieces.front().shape) + ", model " +
+                                  shape_text(model));
+    }
+    return;
+  }
+  if (model.empty()) {
+    report.mismatched.push_back(name + ": stacked from " + pieces.front().source +
+                                ", but the model's is a scalar");
+    return;
+  }
+  const std::vector<int64_t> slice(model.begin() + 1, model.end());
+  std::map<int64_t, const Piece*> seen;
+  for (const auto& piece : pieces) {
+    if (piece.index < 0 || piece.index >= model[0]) {
+      report.mismatched.push_back(name + " (from " + piece.source + "): index " +
+                                  std::to_string(piece.index) + " outside the model's " +
+                                  std::to_string(model[0]));
+    } else if (!seen.emplace(piece.index, &piece).second) {
+      report.mismatched.push_back(name + "[" + std::to_string(piece.index) +
+                                  "]: mapped from both " + seen[piece.index]->source + " and " +
+                                  piece.source);
+    } else if (piece.problem.empty() && piece.shape != slice) {
+      report.mismatched.push_back(name + "[" + std::to_string(piece.index) + "] (from " +
+                                  piece.source + "): checkpoint " + shape_text(piece.shape) +
+                                  ", model " + shape_text(slice));
+    }
+  }
+  for (int64_t i = 0; i < model[0]; ++i)
+    if (!seen.count(i)) report.missing.push_back(name + "[" + std::to_string(i) + "]");
+}
+
+// The checkpoint tensor of `piece` in the target's layout (a view where possible).
+at::Tensor materialize(const Piece& piece) {
+  at::Tensor t = piece.file->tensor(piece.source);
+  if (piece.rule->transpose) t = t.t();
+  const auto parts = static_cast<int64_t>(piece.rule->to.size());
+  if (parts > 1) t = t.chunk(parts, piece.rule->split_dim)[piece.part];
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoint_files(const std::string& folder) {
+  namespace fs = std::filesystem;
+  const fs::path dir(folder);
+  const fs::path index = dir / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    std::ifstream in(index);
+    nlohmann::json json;
+    try {
+      json = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw MappingError(index.string() + ": " + e.what());
+    }
+    if (!json.contains("weight_map") || !json["weight_map"].is_object())
+      throw MappingError(index.string() + ": no `weight_map` object");
+    std::vector<std::string> files;
+    std::set<std::string> seen;
+    for (const auto& [tensor, file] : json["weight_map"].items()) {
+      if (!file.is_string())
+        throw MappingError(index.string() + ": weight_map." + tensor + " is not a file name");
+      const std::string name = file.get<std::string>();
+      if (seen.insert(name).second) files.push_back((dir / name).string());
+    }
+    return files;
+  }
+  if (fs::exists(dir / "model.safetensors")) return {(dir / "model.safetensors").string()};
+  throw MappingError(folder + ": neither model.safetensors.index.json nor model.safetensors");
+}
+
+LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                       const std::vector<std::string>& files, const Mapping& mapping, bool strict) {
+  const auto rules = compile(mapping);
+  std::vector<SafetensorsFile> opened;
+  opened.reserve(files.size());
+  for (const auto& path : files) opened.push_back(SafetensorsFile::open(path));
+
+  LoadReport report;
+  std::map<std::string, std::vector<Piece>> by_target;
+  std::set<std::string> sources;
+  for (const auto& file : opened)
+    for (const auto& info : file.tensors()) {
+      if (!sources.insert(info.name).second) {
+        report.mismatched.push_back(info.name + ": in several files");
+        continue;
+      }
+      std::smatch match;
+      const CompiledRule* hit = nullptr;
+      for (const auto& rule : rules)
+        if (std::regex_match(info.name, match, rule.from)) {
+          hit = &rule;
+          break;
+        }
+      if (!hit) {
+        report.unexpected.push_back(info.name + " (no rule of " + mapping.name + " maps it)");
+        continue;
+      }
+      if (hit->rule->ignore()) continue;
+      for (auto& [target, piece] : pieces_of(info, file, *hit->rule, match))
+        by_target[target].push_back(std::move(piece));
+    }
+
+  std::set<std::string> wanted;
+  for (const auto& [name, target] : parameters) {
+    wanted.insert(name);
+    auto it = by_target.find(name);
+    if (it == by_target.end()) {
+      report.missing.push_back(name);
+      continue;
+    }
+    check_target(name, target, it->second, report);
+  }
+  for (const auto& [target, pieces] : by_target)
+    if (!wanted.count(target))
+      for (const auto& piece : pieces)
+        report.unexpected.push_back(piece.source + " (as " + target + ", which the model lacks)");
+  if (strict && !report.ok())
+    throw LoadError(
+        "the checkpoint does not fit the model (mapping " + mapping.name + "):\n" + report.format(),
+        report);
+
+  c10::NoGradGuard no_grad;
+  for (const auto& [name, target] : parameters) {
+    auto it = by_target.find(name);
+    if (it == by_target.end()) continue;
+    for (const auto& piece : it->second) {
+      if (!piece.problem.empty()) continue;
+      at::Tensor destination = piece.index >= 0 ? target[piece.index] : target;
+      if (destination.sizes().vec() != piece.shape) continue;  // reported, not strict
+      destination.copy_(materialize(piece));
+      ++report.loaded;
+    }
+  }
+  return report;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> export_mapped(
+    const std::vector<std::pair<std::string, at::Tensor>>& parameters, const Mapping& mapping) {
+  struct Target {
+    const MappingRule* rule;
+    size_t slot;
+    std::regex pattern;
+    std::vector<size_t> numbers;
+  };
+  std::vector<Target> targets;
+  for (const auto& rule : mapping.rules)
+    for (size_t slot = 0; slot < rule.to.size(); ++slot) {
+      std::vector<size_t> numbers;
+      std::regex pattern = template_regex(rule.to[slot], numbers);
+      targets.push_back({&rule, slot, std::move(pattern), std::move(numbers)});
+    }
+  std::map<std::string, at::Tensor> by_name(parameters.begin(), parameters.end());
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  std::set<std::string> made;
+  auto emit = [&](const MappingRule& rule, std::string name, at::Tensor tensor) {
+    if (!std::regex_match(name, std::regex(rule.from)))
+      throw MappingError(mapping.name + ": exported name " + name + " does not match `" +
+                         rule.from + "`");
+    if (made.insert(name).second) out.emplace_back(std::move(name), std::move(tensor));
+  };
+  for (const auto& [name, tensor] : parameters) {
+    std::smatch match;
+    const Target* hit = nullptr;
+    for (const auto& t : targets)
+      if (std::regex_match(name, match, t.pattern)) {
+        hit = &t;
+        break;
+      }
+    if (!hit)
+      throw MappingError(mapping.name + ": no rule produces " + name +
+                         ", so it cannot be exported");
+    const MappingRule& rule = *hit->rule;
+    std::map<size_t, std::string> captures;
+    for (size_t i = 0; i < hit->numbers.size(); ++i)
+      captures.emplace(hit->numbers[i], match[i + 1].str());
+    at::Tensor value = tensor.detach();
+    if (rule.to.size() > 1) {  // the other parts share the captures
+      std::vector<at::Tensor> parts;
+      for (const auto& part : rule.to) {
+        std::vector<std::string> numbered(captures.empty() ? 1 : captures.rbegin()->first + 1);
+        for (const auto& [n, v] : captures) numbered[n] = v;
+        const std::string part_name = expand(part, numbered);
+        auto it = by_name.find(part_name);
+        if (it == by_name.end())
+          throw MappingError(mapping.name + ": " + name + " is split from `" + rule.from +
+                             "`, but its part " + part_name + " is not among the parameters");
+        parts.push_back(it->second.detach());
+      }
+      value = at::cat(parts, rule.split_dim);
+    }
+    if (rule.transpose) value = value.t();
+    if (rule.stack_capture > 0) {
+      for (int64_t e = 0; e < value.size(0); ++e) {
+        captures[static_cast<size_t>(rule.stack_capture)] = std::to_string(e);
+        emit(rule, fill_from(rule, captures), value[e]);
+      }
+    } else {
+      emit(rule, fill_from(rule, captures), value);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string scalar_text(const config::Node& node, const std::string& where) {
+  if (!node.is_scalar()) throw MappingError(where + ": expected text, found " + node.describe());
+  return node.text;
+}
+
+MappingRule parse_rule(const config::Node& node, const std::string& where) {
+  if (!node.is_mapping())
+    throw MappingError(where + ": a rule is a mapping with `from`, `to`, ...");
+  MappingRule rule;
+  for (const auto& entry : node.entries) {
+    const std::string here = where + "." + entry.key;
+    if (entry.key == "from") {
+      rule.from = scalar_text(entry.value, here);
+    } else if (entry.key == "to") {
+      if (entry.value.is_sequence())
+        for (const auto& item : entry.value.items) rule.to.push_back(scalar_text(item, here));
+      else
+        rule.to.push_back(scalar_text(entry.value, here));
+    } else if (entry.key == "transpose") {
+      const std::string v = scalar_text(entry.value, here);
+      if (v != "true" && v != "false")
+        throw MappingError(here + ": expected true or false, found '" + v + "'");
+      rule.transpose = v == "true";
+    } else if (entry.key == "split_dim" || entry.key == "stack_capture") {
+      const std::string v = scalar_text(entry.value, here);
+      try {
+        if (entry.key == "split_dim")
+          rule.split_dim = std::stoll(v);
+        else
+          rule.stack_capture = std::stoi(v);
+      } catch (const std::exception&) {
+        throw MappingError(here + ": expected an integer, found '" + v + "'");
+      }
+    } else {
+      throw MappingError(here + ": unknown key (from, to, transpose, split_dim, stack_capture)");
+    }
+  }
+  if (rule.from.empty()) throw MappingError(where + ": `from` is required");
+  try {
+    std::regex check(rule.from);
+  } catch (const std::regex_error& e) {
+    throw MappingError(where + ".from: bad regex `" + rule.from + "`: " + e.what());
+  }
+  return rule;
+}
+
+}  // namespace
+
+Mapping load_mapping_file(const std::string& path) {
+  config::Diagnostics diagnostics;
+  auto root = config::load_file(path, diagnostics);
+  if (!root || !diagnostics.ok()) throw MappingError(diagnostics.format());
+  const config::Node* rules = root->is_mapping() ? root->find("rules") : nullptr;
+  if (!rules || !rules->is_sequence())
+    throw MappingError(path + ": expected a mapping with a `rules` list");
+  Mapping mapping;
+  mapping.name = path;
+  for (size_t i = 0; i < rules->items.size(); ++i)
+    mapping.rules.push_back(
+        parse_rule(rules->items[i], path + ": rules[" + std::to_string(i) + "]"));
+  return mapping;
+}
+
+}  // namespace blocks::weights

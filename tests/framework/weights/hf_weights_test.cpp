@@ -1,0 +1,412 @@
+// Hugging Face checkpoints through the built-in name maps (framework/weights/hf_names.cpp): tiny
+// HF-format folders written by an independent writer (Debian's python3-torch, HF names and
+// layouts: GPT-2's Conv1D [in, out], fused c_attn, attn.bias buffers, Mixtral's per-expert
+// tensors) load into models built from their config.json and match plain-PyTorch logits; export
+// gives the original tensors back bit for bit; sharded folders, user YAML mappings and
+// `blockc forward --model FOLDER` work; a bad checkpoint gives one report.
+#include <gmock/gmock.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "blocks/registry.h"
+#include "framework/config/document.h"
+#include "framework/hf/config.h"
+#include "framework/weights/mapping.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/torch_support.h"
+
+namespace blocks::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// Python that writes `hf` (HF names and layouts) and config.json into `folder`, and the same
+// tensors renamed and re-laid-out to blocks' names in `p` (its own renaming, not the C++ table).
+const char* const kGpt2Writer = R"(
+d, L, V, P, I, H = 64, 2, 100, 32, 256, 4
+hf = {'transformer.wte.weight': r(V, d), 'transformer.wpe.weight': r(P, d)}
+for i in range(L):
+    h = f'transformer.h.{i}.'
+    hf[h + 'ln_1.weight'], hf[h + 'ln_1.bias'] = 1 + r(d), r(d)
+    hf[h + 'attn.bias'] = torch.tril(torch.ones(P, P)).view(1, 1, P, P)
+    hf[h + 'attn.masked_bias'] = torch.tensor(-1e4)
+    hf[h + 'attn.c_attn.weight'], hf[h + 'attn.c_attn.bias'] = r(d, 3 * d), r(3 * d)
+    hf[h + 'attn.c_proj.weight'], hf[h + 'attn.c_proj.bias'] = r(d, d), r(d)
+    hf[h + 'ln_2.weight'], hf[h + 'ln_2.bias'] = 1 + r(d), r(d)
+    hf[h + 'mlp.c_fc.weight'], hf[h + 'mlp.c_fc.bias'] = r(d, I), r(I)
+    hf[h + 'mlp.c_proj.weight'], hf[h + 'mlp.c_proj.bias'] = r(I, d), r(d)
+hf['transformer.ln_f.weight'], hf['transformer.ln_f.bias'] = 1 + r(d), r(d)
+config = {'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel'], 'vocab_size': V,
+          'n_positions': P, 'n_embd': d, 'n_layer': L, 'n_head': H, 'n_inner': None,
+          'activation_function': 'gelu_new', 'layer_norm_epsilon': 1e-5}
+p = {'embeddings.word.weight': hf['transformer.wte.weight'],
+     'embeddings.position.weight': hf['transformer.wpe.weight'],
+     'head.normalization.weight': hf['transformer.ln_f.weight'],
+     'head.normalization.bias': hf['transformer.ln_f.bias']}
+for i in range(L):
+    h, b = f'transformer.h.{i}.', f'decoder.{i}.'
+    for part in ('weight', 'bias'):
+        p[b + 'normalization.' + part] = hf[h + 'ln_1.' + part]
+        p[b + 'mlp_normalization.' + part] = hf[h + 'ln_2.' + part]
+    q, k, v = hf[h + 'attn.c_attn.weight'].t().chunk(3, 0)
+    qb, kb, vb = hf[h + 'attn.c_attn.bias'].chunk(3, 0)
+    p.update({b + 'mixer.query.weight': q, b + 'mixer.key.weight': k, b + 'mixer.value.weight': v,
+              b + 'mixer.query.bias': qb, b + 'mixer.key.bias': kb, b + 'mixer.value.bias': vb,
+              b + 'mixer.output.weight': hf[h + 'attn.c_proj.weight'].t(),
+              b + 'mixer.output.bias': hf[h + 'attn.c_proj.bias'],
+              b + 'mlp.up.weight': hf[h + 'mlp.c_fc.weight'].t(), b + 'mlp.up.bias': hf[h + 'mlp.c_fc.bias'],
+              b + 'mlp.down.weight': hf[h + 'mlp.c_proj.weight'].t(),
+              b + 'mlp.down.bias': hf[h + 'mlp.c_proj.bias']})
+logits = gpt2(p, inputs['tokens'], layers=L, heads=H)
+)";
+
+// Llama (and, with experts, Mixtral: block_sparse_moe with per-expert w1/w3/w2).
+const char* const kLlamaWriter = R"(
+d, L, V, H, G, D, I = 64, 2, 100, 4, 2, 16, 96
+hf = {'model.embed_tokens.weight': r(V, d)}
+for i in range(L):
+    l = f'model.layers.{i}.'
+    hf[l + 'input_layernorm.weight'] = 1 + r(d)
+    hf[l + 'self_attn.q_proj.weight'] = r(H * D, d)
+    hf[l + 'self_attn.k_proj.weight'] = r(G * D, d)
+    hf[l + 'self_attn.v_proj.weight'] = r(G * D, d)
+    hf[l + 'self_attn.o_proj.weight'] = r(d, H * D)
+    if QWEN:
+        hf[l + 'self_attn.q_proj.bias'] = r(H * D)
+        hf[l + 'self_attn.k_proj.bias'], hf[l + 'self_attn.v_proj.bias'] = r(G * D), r(G * D)
+    hf[l + 'post_attention_layernorm.weight'] = 1 + r(d)
+    if EXPERTS:
+        hf[l + 'block_sparse_moe.gate.weight'] = r(EXPERTS, d)
+        for e in range(EXPERTS):
+            x = f'{l}block_sparse_moe.experts.{e}.'
+            hf[x + 'w1.weight'], hf[x + 'w3.weight'], hf[x + 'w2.weight'] = r(I, d), r(I, d), r(d, I)
+    else:
+        hf[l + 'mlp.gate_proj.weight'], hf[l + 'mlp.up_proj.weight'] = r(I, d), r(I, d)
+        hf[l + 'mlp.down_proj.weight'] = r(d, I)
+hf['model.norm.weight'], hf['lm_head.weight'] = 1 + r(d), r(V, d)
+config = {'model_type': 'mixtral' if EXPERTS else 'qwen2' if QWEN else 'llama', 'hidden_size': d,
+          'intermediate_size': I, 'num_hidden_layers': L, 'num_attention_heads': H,
+          'num_key_value_heads': G, 'vocab_size': V, 'rms_norm_eps': 1e-5, 'rope_theta': 10000.0,
+          'tie_word_embeddings': False, 'hidden_act': 'silu', 'max_position_embeddings': 128}
+if EXPERTS:
+    config.update({'num_local_experts': EXPERTS, 'num_experts_per_tok': 2})
+p = {'embeddings.word.weight': hf['model.embed_tokens.weight'],
+     'head.normalization.weight': hf['model.norm.weight'], 'head.output.weight': hf['lm_head.weight']}
+for i in range(L):
+    l, b = f'model.layers.{i}.', f'decoder.{i}.'
+    p[b + 'normalization.weight'] = hf[l + 'input_layernorm.weight']
+    p[b + 'mlp_normalization.weight'] = hf[l + 'post_attention_layernorm.weight']
+    for hn, bn in (('q', 'query'), ('k', 'key'), ('v', 'value'), ('o', 'output')):
+        p[f'{b}mixer.{bn}.weight'] = hf[f'{l}self_attn.{hn}_proj.weight']
+    if not EXPERTS:
+        for n in ('gate', 'up', 'down'):
+            p[f'{b}mlp.{n}.weight'] = hf[f'{l}mlp.{n}_proj.weight']
+logits = torch.zeros(1) if EXPERTS or QWEN else llama(p, inputs['tokens'], layers=L, heads=H, groups=G,
+                                              head_size=D, theta=10000.0)
+)";
+
+struct Folder {
+  fs::path dir;
+  at::Tensor tokens, logits;  // logits: the reference's (not for Mixtral)
+};
+
+at::Tensor sample_tokens() {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
+  return at::randint(0, 100, {2, 10}, generator, at::TensorOptions().dtype(at::kLong));
+}
+
+// Writes the family's folder once per process.
+const Folder& folder(const std::string& family) {
+  static std::map<std::string, Folder> made;
+  if (auto it = made.find(family); it != made.end()) return it->second;
+  Folder f;
+  f.dir = fs::path(::testing::TempDir()) / ("hf_" + std::to_string(::getpid()) + "_" + family);
+  f.tokens = sample_tokens();
+  const std::string writer = family == "gpt2" ? kGpt2Writer : kLlamaWriter;
+  const std::string script =
+      "import json, os\nfrom reference_models import gpt2, llama\ntorch.manual_seed(11)\n"
+      "r = lambda *s: torch.randn(*s) * 0.2\nEXPERTS = " +
+      std::string(family == "mixtral" ? "4" : "0") +
+      "\nQWEN = " + (family == "qwen2" ? "True" : "False") + "\n" + writer + "os.makedirs('" +
+      f.dir.string() +
+      "', exist_ok=True)\n"
+      "save(hf, '" +
+      (f.dir / "model.safetensors").string() +
+      "')\n"
+      "json.dump(config, open('" +
+      (f.dir / "config.json").string() +
+      "', 'w'), indent=2)\n"
+      "save({'logits': logits}, OUTPUT)\n";
+  auto out = run_reference(script, {{"tokens", f.tokens}});
+  f.logits = out.count("logits") ? out["logits"] : at::Tensor();
+  return made[family] = f;
+}
+
+config::Document hf_document(const fs::path& dir) {
+  config::Diagnostics diagnostics;
+  auto yaml = hf::import_yaml(dir.string(), diagnostics);
+  EXPECT_TRUE(yaml) << diagnostics.format();
+  auto doc = config::load_document_text(yaml ? *yaml : "", (dir / "config.json").string(),
+                                        registry(), diagnostics);
+  EXPECT_TRUE(doc) << diagnostics.format();
+  return std::move(*doc);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> targets(const Model& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor);
+  return out;
+}
+
+// The model of `dir`, filled from `files` (default: the folder's checkpoint).
+Model load_folder(const fs::path& dir, const weights::Mapping& mapping,
+                  std::vector<std::string> files = {}) {
+  const config::Document doc = hf_document(dir);
+  Model model = build_model(*doc.model);
+  if (files.empty()) files = weights::checkpoint_files(dir.string());
+  weights::load_mapped(targets(model), files, mapping);
+  model.module->eval();
+  return model;
+}
+
+std::map<std::string, at::Tensor> file_tensors(const fs::path& path) {
+  auto file = weights::SafetensorsFile::open(path.string());
+  std::map<std::string, at::Tensor> out;
+  for (const auto& info : file.tensors()) out[info.name] = file.tensor(info.name).clone();
+  return out;
+}
+
+void expect_matches_reference(const std::string& family) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder(family);
+  ASSERT_TRUE(f.logits.defined());
+  Model model = load_folder(f.dir, weights::hf_mapping(family));
+  c10::InferenceMode inference;
+  EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 1e-4));
+}
+
+TEST(HfWeights, Gpt2FolderMatchesReference) { expect_matches_reference("gpt2"); }
+TEST(HfWeights, LlamaFolderMatchesReference) { expect_matches_reference("llama"); }
+
+// HF -> blocks -> HF gives every original tensor back bit for bit (buffers are not parameters).
+void expect_round_trip(const std::string& family, const std::set<std::string>& buffers_end) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder(family);
+  const weights::Mapping& mapping = weights::hf_mapping(family);
+  Model model = load_folder(f.dir, mapping);
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& p : model.parameters) named.emplace_back(p.name, p.tensor.detach());
+  const fs::path out = f.dir.parent_path() / (f.dir.filename().string() + "_export.safetensors");
+  weights::write_safetensors(out.string(), weights::export_mapped(named, mapping));
+  auto original = file_tensors(f.dir / "model.safetensors");
+  auto exported = file_tensors(out);
+  for (auto it = original.begin(); it != original.end();) {
+    bool buffer = false;
+    for (const auto& end : buffers_end)
+      buffer |= it->first.size() >= end.size() &&
+                it->first.compare(it->first.size() - end.size(), end.size(), end) == 0;
+    it = buffer ? original.erase(it) : std::next(it);
+  }
+  std::vector<std::string> want, got;
+  for (const auto& [name, t] : original) want.push_back(name);
+  for (const auto& [name, t] : exported) got.push_back(name);
+  ASSERT_EQ(got, want);
+  for (const auto& [name, t] : original) {
+    EXPECT_EQ(exported[name].scalar_type(), t.scalar_type()) << name;
+    EXPECT_TRUE(at::equal(exported[name], t)) << name << " differs";
+  }
+}
+
+TEST(HfWeights, Gpt2RoundTripIsBitIdentical) {
+  expect_round_trip("gpt2", {".attn.bias", ".attn.masked_bias"});
+}
+TEST(HfWeights, LlamaRoundTripIsBitIdentical) { expect_round_trip("llama", {}); }
+// Qwen2: Llama's names plus query/key/value biases.
+TEST(HfWeights, Qwen2BiasesLoadAndRoundTrip) {
+  expect_round_trip("qwen2", {});
+  if (!have_reference_python()) return;
+  const Folder& f = folder("qwen2");
+  Model model = load_folder(f.dir, weights::hf_mapping("qwen2"));
+  auto original = file_tensors(f.dir / "model.safetensors");
+  int biases = 0;
+  for (const auto& p : model.parameters)
+    if (p.name == "decoder.0.mixer.key.bias") {
+      ++biases;
+      EXPECT_TRUE(at::equal(p.tensor, original["model.layers.0.self_attn.k_proj.bias"]));
+    }
+  EXPECT_EQ(biases, 1);
+}
+TEST(HfWeights, MixtralExpertsStackAndRoundTrip) {
+  expect_round_trip("mixtral", {});
+  if (!have_reference_python()) return;
+  const Folder& f = folder("mixtral");
+  Model model = load_folder(f.dir, weights::hf_mapping("mixtral"));
+  auto original = file_tensors(f.dir / "model.safetensors");
+  for (const auto& p : model.parameters)
+    if (p.name == "decoder.1.mlp.down.weight") {
+      ASSERT_EQ(p.tensor.sizes(), (std::vector<int64_t>{4, 64, 96}));
+      EXPECT_TRUE(
+          at::equal(p.tensor[2], original["model.layers.1.block_sparse_moe.experts.2.w2.weight"]));
+    }
+}
+
+// Two shards and model.safetensors.index.json load the same as the single file.
+TEST(HfWeights, ShardedFolderLoadsTheSame) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("gpt2");
+  const fs::path dir = f.dir.parent_path() / (f.dir.filename().string() + "_sharded");
+  fs::create_directories(dir);
+  fs::copy_file(f.dir / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  auto file = weights::SafetensorsFile::open((f.dir / "model.safetensors").string());
+  std::vector<std::pair<std::string, at::Tensor>> shard[2];
+  config::Json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", config::Json::object()}};
+  for (size_t i = 0; i < file.tensors().size(); ++i) {
+    const auto& name = file.tensors()[i].name;
+    const size_t s = i < file.tensors().size() / 2 ? 0 : 1;
+    shard[s].emplace_back(name, file.tensor(name));
+    index["weight_map"][name] = "model-0000" + std::to_string(s + 1) + "-of-00002.safetensors";
+  }
+  for (size_t s = 0; s < 2; ++s)
+    weights::write_safetensors(
+        (dir / ("model-0000" + std::to_string(s + 1) + "-of-00002.safetensors")).string(),
+        shard[s]);
+  std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);
+  ASSERT_EQ(weights::checkpoint_files(dir.string()).size(), 2u);
+  Model sharded = load_folder(dir, weights::hf_mapping("gpt2"));
+  Model single = load_folder(f.dir, weights::hf_mapping("gpt2"));
+  ASSERT_EQ(sharded.parameters.size(), single.parameters.size());
+  for (size_t i = 0; i < single.parameters.size(); ++i)
+    EXPECT_TRUE(at::equal(sharded.parameters[i].tensor, single.parameters[i].tensor))
+        << single.parameters[i].name;
+}
+
+// A missing and an extra tensor come in one report, before anything is copied.
+TEST(HfWeights, MissingAndExtraTensorsInOneError) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("gpt2");
+  const fs::path dir = f.dir.parent_path() / (f.dir.filename().string() + "_broken");
+  fs::create_directories(dir);
+  fs::copy_file(f.dir / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  auto tensors = file_tensors(f.dir / "model.safetensors");
+  tensors.erase("transformer.ln_f.bias");
+  tensors["transformer.h.0.attn.extra.weight"] = at::zeros({3});
+  tensors["transformer.h.1.mlp.c_fc.weight"] = at::zeros({64, 100});  // model: [256, 64]
+  weights::write_safetensors((dir / "model.safetensors").string(),
+                             {tensors.begin(), tensors.end()});
+  const config::Document doc = hf_document(dir);
+  Model model = build_model(*doc.model);
+  try {
+    weights::load_mapped(targets(model), weights::checkpoint_files(dir.string()),
+                         weights::hf_mapping("gpt2"));
+    FAIL() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.report.missing, ::testing::ElementsAre("head.normalization.bias"));
+    ASSERT_EQ(e.report.unexpected.size(), 1u);
+    EXPECT_THAT(e.report.unexpected[0], HasSubstr("transformer.h.0.attn.extra.weight"));
+    ASSERT_EQ(e.report.mismatched.size(), 1u);
+    EXPECT_THAT(e.report.mismatched[0],
+                HasSubstr("decoder.1.mlp.up.weight (from transformer.h.1.mlp.c_fc.weight): "
+                          "checkpoint [100, 64], model [256, 64]"));
+    EXPECT_THAT(e.what(), HasSubstr("head.normalization.bias"));
+    EXPECT_THAT(e.what(), HasSubstr("transformer.h.0.attn.extra.weight"));
+  }
+  // Through blockc: exit 1, the same report.
+  weights::write_safetensors((dir.parent_path() / "broken_in.safetensors").string(),
+                             {{"tokens", f.tokens}});
+  auto r = blockc("forward --model " + dir.string() + " --input " +
+                  (dir.parent_path() / "broken_in.safetensors").string() + " --output " +
+                  (dir.parent_path() / "broken_out.safetensors").string());
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("head.normalization.bias"));
+  EXPECT_THAT(r.err, HasSubstr("transformer.h.0.attn.extra.weight"));
+}
+
+// `blockc forward --model FOLDER` converts config.json, loads through the family's map and runs.
+void expect_blockc_forward(const std::string& family) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder(family);
+  const fs::path in = f.dir.parent_path() / (family + "_in.safetensors");
+  const fs::path out = f.dir.parent_path() / (family + "_out.safetensors");
+  weights::write_safetensors(in.string(), {{"tokens", f.tokens}});
+  auto r = blockc("forward --model " + f.dir.string() + " --input " + in.string() + " --output " +
+                  out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(
+      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 1e-4));
+}
+
+TEST(HfWeights, BlockcForwardOnGpt2Folder) { expect_blockc_forward("gpt2"); }
+TEST(HfWeights, BlockcForwardOnLlamaFolder) { expect_blockc_forward("llama"); }
+
+// Mixtral through blockc (no plain-PyTorch MoE reference): the same logits as loading in-process.
+TEST(HfWeights, BlockcForwardOnMixtralFolder) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("mixtral");
+  const fs::path in = f.dir.parent_path() / "mixtral_in.safetensors";
+  const fs::path out = f.dir.parent_path() / "mixtral_out.safetensors";
+  weights::write_safetensors(in.string(), {{"tokens", f.tokens}});
+  auto r = blockc("forward --model " + f.dir.string() + " --input " + in.string() + " --output " +
+                  out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  Model model = load_folder(f.dir, weights::hf_mapping("mixtral"));
+  c10::InferenceMode inference;
+  EXPECT_TRUE(close(weights::SafetensorsFile::open(out.string()).tensor("logits"),
+                    model.module->forward(f.tokens).logits, 0, 1e-5));
+}
+
+// A user mapping in YAML: the same Llama names written by hand load the same weights.
+TEST(HfWeights, YamlMappingFile) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("llama");
+  const fs::path path = f.dir.parent_path() / "llama_map.yaml";
+  std::ofstream(path) << R"(rules:
+  - {from: 'model\.embed_tokens\.weight', to: embeddings.word.weight}
+  - {from: 'model\.layers\.(\d+)\.input_layernorm\.weight', to: decoder.$1.normalization.weight}
+  - {from: 'model\.layers\.(\d+)\.post_attention_layernorm\.weight', to: decoder.$1.mlp_normalization.weight}
+  - {from: 'model\.layers\.(\d+)\.self_attn\.q_proj\.weight', to: decoder.$1.mixer.query.weight}
+  - {from: 'model\.layers\.(\d+)\.self_attn\.k_proj\.weight', to: [decoder.$1.mixer.key.weight]}
+  - {from: 'model\.layers\.(\d+)\.self_attn\.v_proj\.weight', to: decoder.$1.mixer.value.weight}
+  - {from: 'model\.layers\.(\d+)\.self_attn\.o_proj\.weight', to: decoder.$1.mixer.output.weight}
+  - {from: 'model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight', to: decoder.$1.mlp.$2.weight}
+  - {from: 'model\.norm\.weight', to: head.normalization.weight}
+  - {from: 'lm_head\.weight', to: head.output.weight}
+)";
+  const weights::Mapping mapping = weights::load_mapping_file(path.string());
+  EXPECT_EQ(mapping.rules.size(), 10u);
+  Model by_yaml = load_folder(f.dir, mapping);
+  Model built_in = load_folder(f.dir, weights::hf_mapping("llama"));
+  for (size_t i = 0; i < built_in.parameters.size(); ++i)
+    EXPECT_TRUE(at::equal(by_yaml.parameters[i].tensor, built_in.parameters[i].tensor))
+        << built_in.parameters[i].name;
+
+  // blockc forward --model YAML --weights HF_FILE --map FILE
+  config::Diagnostics diagnostics;
+  const fs::path yaml = f.dir.parent_path() / "llama_imported.yaml";
+  std::ofstream(yaml) << *hf::import_yaml(f.dir.string(), diagnostics);
+  const fs::path in = f.dir.parent_path() / "llama_map_in.safetensors";
+  const fs::path out = f.dir.parent_path() / "llama_map_out.safetensors";
+  weights::write_safetensors(in.string(), {{"tokens", f.tokens}});
+  auto r = blockc("forward --model " + yaml.string() + " --weights " +
+                  (f.dir / "model.safetensors").string() + " --map " + path.string() + " --input " +
+                  in.string() + " --output " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(
+      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 1e-4));
+
+  std::ofstream(path) << "rules:\n  - {from: 'a', tu: b}\n";
+  EXPECT_THROW(weights::load_mapping_file(path.string()), weights::MappingError);
+}
+
+TEST(HfWeights, UnknownFamilyListsTheKnownOnes) {
+  try {
+    weights::hf_mapping("bert");
+    FAIL();
+  } catch (const weights::MappingError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gpt2, llama, mistral, mixtral, qwen2"));
+  }
+}
+
+}  // namespace
+}  // namespace blocks::testing
