@@ -90,10 +90,21 @@ Mapping gpt2() {
           }};
 }
 
+// Capture 1 of every rule aimed at `decoder.$1.` is the layer index (Mapping::layers).
+Mapping with_layers(Mapping m) {
+  for (auto& r : m.rules)
+    for (const auto& to : r.to)
+      if (to.rfind("decoder.$1.", 0) == 0) r.layer_capture = 1;
+  return m;
+}
+
 const std::map<std::string, Mapping>& tables() {
   static const std::map<std::string, Mapping> all = {
-      {"gpt2", gpt2()},       {"llama", llama("llama")}, {"mistral", llama("mistral")},
-      {"mixtral", mixtral()}, {"qwen2", llama("qwen2")},
+      {"gpt2", with_layers(gpt2())},
+      {"llama", with_layers(llama("llama"))},
+      {"mistral", with_layers(llama("mistral"))},
+      {"mixtral", with_layers(mixtral())},
+      {"qwen2", with_layers(llama("qwen2"))},
   };
   return all;
 }

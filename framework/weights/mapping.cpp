@@ -160,8 +160,7 @@ struct Piece {
 std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
                                                      const SafetensorsFile& file,
                                                      const MappingRule& rule,
-                                                     const std::smatch& match) {
-  std::vector<std::string> captures(match.begin(), match.end());
+                                                     const std::vector<std::string>& captures) {
   Piece base{info.name, &file, &rule, 0, -1, info.shape, ""};
   if (rule.transpose) {
     if (base.shape.size() != 2)
@@ -169,6 +168,21 @@ std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
     else
       std::swap(base.shape[0], base.shape[1]);
   }
+  if (rule.slice && base.problem.empty()) {
+    const auto dims = static_cast<int64_t>(base.shape.size());
+    if (rule.slice_dim < 0 || rule.slice_dim >= dims || rule.slice_start < 0 ||
+        rule.slice_end < rule.slice_start || rule.slice_end > base.shape[rule.slice_dim])
+      base.problem = "checkpoint " + shape_text(info.shape) + " has no slice [" +
+                     std::to_string(rule.slice_start) + ", " + std::to_string(rule.slice_end) +
+                     ") along dim " + std::to_string(rule.slice_dim);
+    else
+      base.shape[rule.slice_dim] = rule.slice_end - rule.slice_start;
+  }
+  if (rule.rotary != MappingRule::Rotary::none && base.problem.empty() &&
+      (base.shape.empty() || rule.head_size <= 0 || rule.head_size % 2 != 0 ||
+       base.shape[0] % rule.head_size != 0))
+    base.problem = "checkpoint " + shape_text(info.shape) +
+                   " cannot be permuted in rotary heads of " + std::to_string(rule.head_size);
   const auto parts = static_cast<int64_t>(rule.to.size());
   if (parts > 1 && base.problem.empty()) {
     const auto dims = static_cast<int64_t>(base.shape.size());
@@ -249,13 +263,37 @@ void check_target(const std::string& name, const at::Tensor& target,
 // The checkpoint tensor of `piece` in the target's layout (a view where possible).
 at::Tensor materialize(const Piece& piece) {
   at::Tensor t = piece.file->tensor(piece.source);
-  if (piece.rule->transpose) t = t.t();
+  const MappingRule& rule = *piece.rule;
+  if (rule.transpose) t = t.t();
+  if (rule.slice) t = t.narrow(rule.slice_dim, rule.slice_start, rule.slice_end - rule.slice_start);
+  if (rule.rotary != MappingRule::Rotary::none) t = rotary_permute(t, rule.head_size, rule.rotary);
   const auto parts = static_cast<int64_t>(piece.rule->to.size());
   if (parts > 1) t = t.chunk(parts, piece.rule->split_dim)[piece.part];
   return t;
 }
 
+// "model." for "model" or "model."; empty stays empty.
+std::string prefix_of(const Mapping& mapping) {
+  std::string p = mapping.relevant_module;
+  if (!p.empty() && p.back() != '.') p += '.';
+  return p;
+}
+
 }  // namespace
+
+at::Tensor rotary_permute(const at::Tensor& t, int64_t head_size, MappingRule::Rotary rotary,
+                          bool inverse) {
+  if (rotary == MappingRule::Rotary::none) return t;
+  if (t.dim() == 0 || head_size <= 0 || head_size % 2 != 0 || t.size(0) % head_size != 0)
+    throw MappingError("cannot permute " + shape_text(t.sizes().vec()) + " in rotary heads of " +
+                       std::to_string(head_size));
+  const bool to_half = (rotary == MappingRule::Rotary::interleaved_to_half) != inverse;
+  const int64_t heads = t.size(0) / head_size;
+  std::vector<int64_t> view = {heads, to_half ? head_size / 2 : 2, to_half ? 2 : head_size / 2};
+  const auto rest = t.sizes().slice(1);
+  view.insert(view.end(), rest.begin(), rest.end());
+  return t.reshape(view).transpose(1, 2).reshape(t.sizes());
+}
 
 std::vector<std::string> checkpoint_files(const std::string& folder) {
   namespace fs = std::filesystem;
@@ -295,16 +333,19 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
   LoadReport report;
   std::map<std::string, std::vector<Piece>> by_target;
   std::set<std::string> sources;
+  const std::string prefix = prefix_of(mapping);
   for (const auto& file : opened)
     for (const auto& info : file.tensors()) {
       if (!sources.insert(info.name).second) {
         report.mismatched.push_back(info.name + ": in several files");
         continue;
       }
+      if (info.name.compare(0, prefix.size(), prefix) != 0) continue;  // outside relevant_module
+      const std::string name = info.name.substr(prefix.size());
       std::smatch match;
       const CompiledRule* hit = nullptr;
       for (const auto& rule : rules)
-        if (std::regex_match(info.name, match, rule.from)) {
+        if (std::regex_match(name, match, rule.from)) {
           hit = &rule;
           break;
         }
@@ -313,7 +354,23 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
         continue;
       }
       if (hit->rule->ignore()) continue;
-      for (auto& [target, piece] : pieces_of(info, file, *hit->rule, match))
+      std::vector<std::string> captures(match.begin(), match.end());
+      if (mapping.layers && hit->rule->layer_capture > 0) {
+        const auto k = static_cast<size_t>(hit->rule->layer_capture);
+        if (k >= captures.size())
+          throw MappingError("rule `" + hit->rule->from + "`: layer_capture " + std::to_string(k) +
+                             " is not a capture");
+        int64_t layer = 0;
+        try {
+          layer = std::stoll(captures[k]);
+        } catch (const std::exception&) {
+          throw MappingError("rule `" + hit->rule->from + "`: layer capture '" + captures[k] +
+                             "' of " + info.name + " is not a number");
+        }
+        if (layer < mapping.layers->from || layer > mapping.layers->to) continue;  // not wanted
+        captures[k] = std::to_string(layer + mapping.layers->offset);
+      }
+      for (auto& [target, piece] : pieces_of(info, file, *hit->rule, captures))
         by_target[target].push_back(std::move(piece));
     }
 
@@ -369,10 +426,12 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
   std::map<std::string, at::Tensor> by_name(parameters.begin(), parameters.end());
   std::vector<std::pair<std::string, at::Tensor>> out;
   std::set<std::string> made;
+  const std::string prefix = prefix_of(mapping);
   auto emit = [&](const MappingRule& rule, std::string name, at::Tensor tensor) {
     if (!std::regex_match(name, std::regex(rule.from)))
       throw MappingError(mapping.name + ": exported name " + name + " does not match `" +
                          rule.from + "`");
+    name = prefix + name;
     if (made.insert(name).second) out.emplace_back(std::move(name), std::move(tensor));
   };
   for (const auto& [name, tensor] : parameters) {
@@ -387,9 +446,17 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
       throw MappingError(mapping.name + ": no rule produces " + name +
                          ", so it cannot be exported");
     const MappingRule& rule = *hit->rule;
+    if (rule.slice)
+      throw MappingError(mapping.name + ": " + name + " comes from a slice of `" + rule.from +
+                         "`, which cannot be exported (the rest of the tensor is unknown)");
     std::map<size_t, std::string> captures;
     for (size_t i = 0; i < hit->numbers.size(); ++i)
       captures.emplace(hit->numbers[i], match[i + 1].str());
+    if (mapping.layers && rule.layer_capture > 0) {
+      auto it = captures.find(static_cast<size_t>(rule.layer_capture));
+      if (it != captures.end())
+        it->second = std::to_string(std::stoll(it->second) - mapping.layers->offset);
+    }
     at::Tensor value = tensor.detach();
     if (rule.to.size() > 1) {  // the other parts share the captures
       std::vector<at::Tensor> parts;
@@ -405,6 +472,8 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
       }
       value = at::cat(parts, rule.split_dim);
     }
+    if (rule.rotary != MappingRule::Rotary::none)
+      value = rotary_permute(value, rule.head_size, rule.rotary, /*inverse=*/true);
     if (rule.transpose) value = value.t();
     if (rule.stack_capture > 0) {
       for (int64_t e = 0; e < value.size(0); ++e) {
@@ -425,6 +494,17 @@ std::string scalar_text(const config::Node& node, const std::string& where) {
   return node.text;
 }
 
+int64_t integer(const config::Node& node, const std::string& where) {
+  const std::string v = scalar_text(node, where);
+  try {
+    size_t used = 0;
+    const int64_t out = std::stoll(v, &used);
+    if (used == v.size()) return out;
+  } catch (const std::exception&) {
+  }
+  throw MappingError(where + ": expected an integer, found '" + v + "'");
+}
+
 MappingRule parse_rule(const config::Node& node, const std::string& where) {
   if (!node.is_mapping())
     throw MappingError(where + ": a rule is a mapping with `from`, `to`, ...");
@@ -443,21 +523,51 @@ MappingRule parse_rule(const config::Node& node, const std::string& where) {
       if (v != "true" && v != "false")
         throw MappingError(here + ": expected true or false, found '" + v + "'");
       rule.transpose = v == "true";
-    } else if (entry.key == "split_dim" || entry.key == "stack_capture") {
+    } else if (entry.key == "split_dim" || entry.key == "stack_capture" ||
+               entry.key == "layer_capture" || entry.key == "head_size") {
+      const int64_t v = integer(entry.value, here);
+      if (entry.key == "split_dim")
+        rule.split_dim = v;
+      else if (entry.key == "stack_capture")
+        rule.stack_capture = static_cast<int>(v);
+      else if (entry.key == "layer_capture")
+        rule.layer_capture = static_cast<int>(v);
+      else
+        rule.head_size = v;
+    } else if (entry.key == "rotary_permute") {
       const std::string v = scalar_text(entry.value, here);
-      try {
-        if (entry.key == "split_dim")
-          rule.split_dim = std::stoll(v);
+      if (v == "interleaved_to_half")
+        rule.rotary = MappingRule::Rotary::interleaved_to_half;
+      else if (v == "half_to_interleaved")
+        rule.rotary = MappingRule::Rotary::half_to_interleaved;
+      else
+        throw MappingError(here + ": expected half_to_interleaved or interleaved_to_half, found '" +
+                           v + "'");
+    } else if (entry.key == "slice") {
+      if (!entry.value.is_mapping()) throw MappingError(here + ": expected {dim, start, end}");
+      rule.slice = true;
+      bool has_end = false;
+      for (const auto& e : entry.value.entries) {
+        const std::string at = here + "." + e.key;
+        if (e.key == "dim")
+          rule.slice_dim = integer(e.value, at);
+        else if (e.key == "start")
+          rule.slice_start = integer(e.value, at);
+        else if (e.key == "end")
+          rule.slice_end = integer(e.value, at), has_end = true;
         else
-          rule.stack_capture = std::stoi(v);
-      } catch (const std::exception&) {
-        throw MappingError(here + ": expected an integer, found '" + v + "'");
+          throw MappingError(at + ": unknown key (dim, start, end)");
       }
+      if (!has_end) throw MappingError(here + ": `end` is required");
     } else {
-      throw MappingError(here + ": unknown key (from, to, transpose, split_dim, stack_capture)");
+      throw MappingError(here +
+                         ": unknown key (from, to, transpose, split_dim, stack_capture, "
+                         "layer_capture, rotary_permute, head_size, slice)");
     }
   }
   if (rule.from.empty()) throw MappingError(where + ": `from` is required");
+  if (rule.rotary != MappingRule::Rotary::none && (rule.head_size <= 0 || rule.head_size % 2))
+    throw MappingError(where + ": rotary_permute needs an even, positive head_size");
   try {
     std::regex check(rule.from);
   } catch (const std::regex_error& e) {
@@ -477,6 +587,32 @@ Mapping load_mapping_file(const std::string& path) {
     throw MappingError(path + ": expected a mapping with a `rules` list");
   Mapping mapping;
   mapping.name = path;
+  for (const auto& entry : root->entries) {
+    const std::string here = path + ": " + entry.key;
+    if (entry.key == "rules") continue;
+    if (entry.key == "relevant_module") {
+      mapping.relevant_module = scalar_text(entry.value, here);
+    } else if (entry.key == "layers") {
+      if (!entry.value.is_mapping()) throw MappingError(here + ": expected {from, to, offset}");
+      LayerRange range;
+      bool has_from = false, has_to = false;
+      for (const auto& e : entry.value.entries) {
+        const std::string at = here + "." + e.key;
+        if (e.key == "from")
+          range.from = integer(e.value, at), has_from = true;
+        else if (e.key == "to")
+          range.to = integer(e.value, at), has_to = true;
+        else if (e.key == "offset")
+          range.offset = integer(e.value, at);
+        else
+          throw MappingError(at + ": unknown key (from, to, offset)");
+      }
+      if (!has_from || !has_to) throw MappingError(here + ": `from` and `to` are required");
+      mapping.layers = range;
+    } else {
+      throw MappingError(here + ": unknown key (rules, relevant_module, layers)");
+    }
+  }
   for (size_t i = 0; i < rules->items.size(); ++i)
     mapping.rules.push_back(
         parse_rule(rules->items[i], path + ": rules[" + std::to_string(i) + "]"));

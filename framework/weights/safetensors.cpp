@@ -23,7 +23,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <span>
 #include <string_view>
 
 // LibTorch gained 8-bit floats in 2.1 and unsigned 16/32/64-bit integers in 2.3.
@@ -48,9 +47,10 @@ struct Dtype {
 constexpr std::string_view kNotInLibTorch = "is not supported by LibTorch";
 
 // Every dtype the reference implementation knows: a file using any of them is valid, even
-// where LibTorch cannot turn the tensor into an at::Tensor.
-std::span<const Dtype> dtypes() {
-  static const Dtype table[] = {
+// where LibTorch cannot turn the tensor into an at::Tensor. (A vector, not a std::span: the
+// fuzz build compiles this file as C++17.)
+const std::vector<Dtype>& dtypes() {
+  static const std::vector<Dtype> table = {
     {"BOOL", 8, at::kBool, {}},
     {"U8", 8, at::kByte, {}},
     {"I8", 8, at::kChar, {}},
@@ -392,7 +392,18 @@ struct Header {
   std::map<std::string, std::string> metadata;
 };
 
-Header read_header(const std::string& path, const uint8_t* file, uint64_t size) {
+Header read_header(const std::string& path, const uint8_t* file, uint64_t available,
+                   uint64_t size) {
+  if (available < kLengthBytes || size < kLengthBytes) {
+    fail(path, "file is " + std::to_string(size) +
+                   " bytes, too short for the 8-byte header length");
+  }
+  const uint64_t length = read_le64(file);
+  if (length <= kMaxHeaderBytes && length <= size - kLengthBytes &&
+      length > available - kLengthBytes) {
+    fail(path, "header length " + std::to_string(length) + " runs past the " +
+                   std::to_string(available - kLengthBytes) + " header bytes given");
+  }
   const std::string_view text = header_text(path, file, size);
   const nlohmann::json json = parse_header(path, text);
   Header header;
@@ -433,12 +444,20 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile file;
   file.path_ = path;
   file.mapping_ = std::make_shared<Mapping>(path);
-  Header header = read_header(path, file.mapping_->data, file.mapping_->size);
+  Header header =
+      read_header(path, file.mapping_->data, file.mapping_->size, file.mapping_->size);
   file.mapping_->data_start = header.data_start;
   file.tensors_ = std::move(header.tensors);
   file.metadata_ = std::move(header.metadata);
   for (size_t i = 0; i < file.tensors_.size(); ++i) file.index_.emplace(file.tensors_[i].name, i);
   return file;
+}
+
+std::vector<TensorInfo> SafetensorsFile::parse_header(std::string_view bytes, uint64_t file_size,
+                                                      const std::string& path) {
+  return read_header(path, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                     file_size)
+      .tensors;
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
@@ -466,6 +485,69 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   at::Tensor copy = at::empty(info->shape, options);
   std::memcpy(copy.data_ptr(), data, bytes);
   return copy;
+}
+
+namespace {
+
+// Drops this process's pages of [begin, end) of a mapping: only pages wholly inside, since the
+// first and last may hold a neighbour's bytes. MADV_DONTNEED on a private file mapping discards
+// copy-on-write copies too; later reads map the file's pages again.
+void release_pages(uint8_t* begin, uint8_t* end) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t last = reinterpret_cast<uintptr_t>(end) / page * page;
+  // Only advice: a failure leaves the pages resident, never the data wrong.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+// Source bytes per step of copy_into.
+constexpr int64_t kChunkBytes = int64_t{16} << 20;
+
+}  // namespace
+
+void SafetensorsFile::release(const std::string& name) const {
+  const TensorInfo* info = find(name);
+  if (info == nullptr) fail(path_, "no tensor `" + name + "`");
+  uint8_t* data = mapping_->data + mapping_->data_start;
+  release_pages(data + info->begin, data + info->end);
+}
+
+void SafetensorsFile::copy_into(const std::string& name, const at::Tensor& target) const {
+  const TensorInfo* info = find(name);
+  if (info == nullptr) fail(path_, "no tensor `" + name + "`");
+  std::string why;
+  const at::ScalarType type = to_scalar_type(info->dtype, why);
+  if (type == at::ScalarType::Undefined) fail(path_, name, why);
+  int64_t numel = 1;
+  for (int64_t dim : info->shape) numel *= dim;  // validated: fits, as its bytes do
+  if (!target.defined() || target.numel() != numel) {
+    fail(path_, name,
+         describe(*info) + " has " + std::to_string(numel) + " elements, the target " +
+             (target.defined() ? std::to_string(target.numel()) : std::string("none")));
+  }
+  if (numel == 0) return;
+  uint8_t* data = mapping_->data + mapping_->data_start + info->begin;
+  const int64_t element = static_cast<int64_t>(c10::elementSize(type));
+  const bool chunked = target.layout() == at::kStrided && target.is_contiguous() &&
+                       reinterpret_cast<uintptr_t>(data) % element == 0;
+  if (!chunked) {
+    // Unaligned elements (tensor() copies them) or a target without a flat view: whole.
+    target.copy_(tensor(name).view(target.sizes()));
+    release_pages(data, mapping_->data + mapping_->data_start + info->end);
+    return;
+  }
+  const auto options = at::TensorOptions().dtype(type).device(at::kCPU);
+  const at::Tensor flat = target.view({numel});
+  const int64_t step = std::max<int64_t>(1, kChunkBytes / element);
+  for (int64_t start = 0; start < numel; start += step) {
+    const int64_t count = std::min(step, numel - start);
+    uint8_t* begin = data + start * element;
+    const at::Tensor source = at::from_blob(begin, {count}, options);
+    flat.narrow(0, start, count).copy_(source);
+    release_pages(begin, begin + count * element);
+  }
+  // The first and last pages, shared with neighbours in the middle of the tensor's chunks.
+  release_pages(data, data + numel * element);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,25 @@ class SafetensorsFile {
   // The mapping is private copy-on-write: writing to a view never changes the file, but views
   // of one tensor share memory, so an in-place op shows in every later tensor(name).
   at::Tensor tensor(const std::string& name) const;
+  // Copies the tensor `name` into `target` (same number of elements; any dtype, device and
+  // layout; converted on the fly) in chunks of a few MiB, giving each chunk's mapped pages
+  // back to the kernel once copied, so that a load never holds more than the target plus one
+  // chunk of the file: converting BF16 to F32 makes no second full copy. Throws
+  // SafetensorsError for unknown names, dtypes LibTorch lacks and element count mismatches.
+  // Like release(), it discards in-place changes made through views of `name`.
+  void copy_into(const std::string& name, const at::Tensor& target) const;
+  // Gives the mapped pages wholly inside the tensor `name`'s bytes back to the kernel: they
+  // stop counting toward this process's memory, and a later read maps them from the file again.
+  // In-place changes made through zero-copy views of `name` are lost (views read the file's
+  // bytes again), so call it only when no such view is in use.
+  void release(const std::string& name) const;
+
+  // Parses and validates the header of a file whose first bytes are `bytes` (at least the
+  // length and header; the data need not be there) and whose size is `file_size`: the
+  // tensors in file order. Throws SafetensorsError naming `path`. open() uses it; so does
+  // the fuzzer.
+  static std::vector<TensorInfo> parse_header(std::string_view bytes, uint64_t file_size,
+                                              const std::string& path);
 
  private:
   struct Mapping;

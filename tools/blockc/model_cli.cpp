@@ -33,7 +33,9 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                    "blocks YAML, or a Hugging Face folder (config.json + safetensors)")
       ->required();
   c.forward->add_option("--weights", c.args.weights,
-                        "safetensors in blocks' names, or in --map's (repeatable)");
+                        "safetensors in blocks' names, or in --map's, or a Hugging Face folder "
+                        "(its family's names); config.json or init's blocks_config metadata is "
+                        "checked against the model's architecture (repeatable)");
   c.forward->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
   c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
   c.forward->add_option("--input", c.args.input, "safetensors with `tokens` int64 [batch, seq]")

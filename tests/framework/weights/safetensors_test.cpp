@@ -599,6 +599,77 @@ TEST_F(SafetensorsTest, UnalignedTensorsAreAlignedCopies) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Chunked copies, released pages, headers from memory
+
+TEST_F(SafetensorsTest, CopyIntoConvertsChunkByChunkAndReleaseKeepsTheData) {
+  // 20 MiB of F32 takes two chunks; the BF16 one is half that; the I8 one is unaligned after it.
+  const at::Tensor big = at::arange(5 * 1024 * 1024, at::kFloat).reshape({5, 1024, 1024});
+  const at::Tensor half = at::randn({3, 333}).to(at::kBFloat16);
+  write_safetensors(path("m.safetensors"), {{"big", big}, {"half", half}});
+  const auto file = SafetensorsFile::open(path("m.safetensors"));
+
+  at::Tensor target = at::empty({5, 1024, 1024}, at::kFloat);
+  file.copy_into("big", target);
+  expect_same_bits(big, target);
+  at::Tensor converted = at::empty({3, 333}, at::kFloat);
+  file.copy_into("half", converted);
+  expect_same_bits(half.to(at::kFloat), converted);
+  at::Tensor as_double = at::empty({333, 3}, at::kDouble).t();  // not contiguous: whole copy
+  file.copy_into("half", as_double);
+  EXPECT_TRUE(at::equal(as_double, half.to(at::kDouble)));
+
+  // Released pages read the file again.
+  file.release("big");
+  expect_same_bits(big, file.tensor("big"));
+
+  EXPECT_THAT(error_of([&] { file.copy_into("nope", target); }), HasSubstr("no tensor `nope`"));
+  EXPECT_THAT(error_of([&] { file.release("nope"); }), HasSubstr("no tensor `nope`"));
+  at::Tensor wrong = at::empty({4}, at::kFloat);
+  EXPECT_THAT(error_of([&] { file.copy_into("half", wrong); }),
+              HasSubstr("BF16 [3, 333] has 999 elements, the target 4"));
+}
+
+TEST_F(SafetensorsTest, CopyIntoHandlesUnalignedAndEmptyTensors) {
+  const std::string header =
+      R"({"e":{"dtype":"F32","shape":[0,2],"data_offsets":[0,0]},)"
+      R"("x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})";
+  const std::string padded = header + std::string(127 - header.size(), ' ');  // data at 135
+  const at::Tensor values = at::tensor({1.5f, -2.0f, 3.25f});
+  write_bytes(path("u.safetensors"), raw_file(padded, bytes_of(values)));
+  const auto file = SafetensorsFile::open(path("u.safetensors"));
+  at::Tensor target = at::empty({3}, at::kDouble);
+  file.copy_into("x", target);
+  EXPECT_TRUE(at::equal(target, values.to(at::kDouble)));
+  at::Tensor empty = at::empty({0, 2});
+  file.copy_into("e", empty);
+}
+
+TEST_F(SafetensorsTest, ParseHeaderReadsFromMemoryAsOpenDoes) {
+  const at::Tensor a = at::ones({2, 2}), b = at::zeros({3}, at::kLong);
+  write_safetensors(path("h.safetensors"), {{"a", a}, {"b", b}});
+  const std::string bytes = read_bytes(path("h.safetensors"));
+  const uint64_t length = static_cast<uint8_t>(bytes[0]);  // < 256 here
+  // The length and header alone are enough; the data need not be there.
+  const auto tensors = SafetensorsFile::parse_header(
+      std::string_view(bytes).substr(0, 8 + length), bytes.size(), "h");
+  ASSERT_EQ(tensors.size(), 2u);
+  EXPECT_EQ(tensors[0].name, "a");
+  EXPECT_EQ(tensors[1].name, "b");
+  EXPECT_EQ(tensors[1].dtype, "I64");
+  EXPECT_EQ(tensors[1].end, 40u);
+  EXPECT_THAT(error_of([&] {
+                SafetensorsFile::parse_header(std::string_view(bytes).substr(0, 20),
+                                              bytes.size(), "h");
+              }),
+              HasSubstr("h: header length " + std::to_string(length) + " runs past the 12"));
+  EXPECT_THAT(error_of([&] { SafetensorsFile::parse_header("abc", 3, "h"); }),
+              HasSubstr("too short for the 8-byte header length"));
+  // Everything else, with the file's size, as open() says it.
+  EXPECT_THAT(error_of([&] { SafetensorsFile::parse_header(bytes, bytes.size() + 4, "h"); }),
+              HasSubstr("trailing data"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Failed writes
 
 TEST_F(SafetensorsTest, FailedWritesLeaveTheOldFileAndNoTemporary) {

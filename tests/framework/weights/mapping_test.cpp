@@ -1,0 +1,376 @@
+// Mapping options and transforms (framework/weights/mapping.h): rotary permutations against
+// convert_llama_weights_to_hf.py's formula and through models of both rotary layouts, slices,
+// `relevant_module`, loading a subset of layers with an offset, non-strict reports, mapping-file
+// keys, and `blockc forward`'s architecture check against a Hugging Face config.json or the
+// `blocks_config` metadata of `blockc init`.
+#include "framework/weights/mapping.h"
+
+#include <gmock/gmock.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "blocks/registry.h"
+#include "framework/config/document.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/torch_support.h"
+
+namespace blocks::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using weights::Mapping;
+using weights::MappingRule;
+using Named = std::vector<std::pair<std::string, at::Tensor>>;
+
+fs::path scratch() {
+  const fs::path dir = fs::path(::testing::TempDir()) /
+                       ("mapping_" + std::to_string(::getpid()) + "_" +
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
+MappingRule rule(std::string from, std::vector<std::string> to) {
+  MappingRule r;
+  r.from = std::move(from);
+  r.to = std::move(to);
+  return r;
+}
+
+Named named(const Model& model) {
+  Named out;
+  for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor);
+  return out;
+}
+
+std::string write(const fs::path& path, const Named& tensors) {
+  Named detached;
+  for (const auto& [n, t] : tensors) detached.emplace_back(n, t.detach().contiguous());
+  weights::write_safetensors(path.string(), detached);
+  return path.string();
+}
+
+TEST(Mapping, RotaryPermuteIsConvertLlamaWeightsToHfsFormula) {
+  const int64_t heads = 3, d = 8, n = 5;
+  const at::Tensor w = at::randn({heads * d, n});
+  const at::Tensor half = weights::rotary_permute(w, d, MappingRule::Rotary::interleaved_to_half);
+  // Row j * d/2 + i of a head (half layout) is row 2i + j (interleaved), by hand.
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < d / 2; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        EXPECT_TRUE(at::equal(half[h * d + j * d / 2 + i], w[h * d + 2 * i + j]));
+  EXPECT_TRUE(
+      at::equal(weights::rotary_permute(half, d, MappingRule::Rotary::half_to_interleaved), w));
+  EXPECT_TRUE(at::equal(
+      weights::rotary_permute(half, d, MappingRule::Rotary::interleaved_to_half, true), w));
+  const at::Tensor bias = at::randn({heads * d});
+  EXPECT_TRUE(at::equal(
+      weights::rotary_permute(bias, d, MappingRule::Rotary::interleaved_to_half),
+      weights::rotary_permute(bias.unsqueeze(1), d, MappingRule::Rotary::interleaved_to_half)
+          .squeeze(1)));
+  EXPECT_THROW(weights::rotary_permute(w, 7, MappingRule::Rotary::interleaved_to_half),
+               weights::MappingError);
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch for the reference";
+  auto out = run_reference(R"(
+w = inputs['w']
+dim1, dim2 = w.shape
+n_heads = 3
+save({'hf': w.view(n_heads, dim1 // n_heads // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2)},
+     OUTPUT)
+)",
+                           {{"w", w}});
+  ASSERT_TRUE(out.count("hf"));
+  EXPECT_TRUE(at::equal(out["hf"], half));
+}
+
+// A Hugging Face (half layout) checkpoint loads into a model with Meta's interleaved layout
+// through rotary_permute on query and key, and both models give the same logits.
+TEST(Mapping, RotaryPermutedCheckpointGivesTheSameLogitsInTheInterleavedLayout) {
+  ModelText text;
+  text.mixer = "{type: attention, heads: 4, head_groups: 2, rotary: {type: default}}";
+  Model half = build_text(text.text(), at::kFloat, 3);
+  text.mixer =
+      "{type: attention, heads: 4, head_groups: 2, rotary: {type: default, layout: interleaved}}";
+  Model interleaved = build_text(text.text(), at::kFloat, 4);
+  const fs::path dir = scratch();
+  const std::string file = write(dir / "hf.safetensors",
+                                 weights::export_mapped(named(half), weights::hf_mapping("llama")));
+
+  Mapping m = weights::hf_mapping("llama");
+  for (auto& r : m.rules)
+    if (r.from.find("q_proj") != std::string::npos || r.from.find("k_proj") != std::string::npos) {
+      r.rotary = MappingRule::Rotary::half_to_interleaved;
+      r.head_size = 16;
+    }
+  const auto report = weights::load_mapped(named(interleaved), {file}, m);
+  EXPECT_TRUE(report.ok());
+  half.module->eval();
+  interleaved.module->eval();
+  const at::Tensor ids = at::randint(0, 100, {2, 7}, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor a = half.module->forward(ids).logits.detach();
+  const at::Tensor b = interleaved.module->forward(ids).logits.detach();
+  EXPECT_TRUE(close(b, a, 1e-5, 1e-5));
+  // Without the permutation the logits differ: the test can see a wrong layout.
+  Model plain = build_text(text.text(), at::kFloat, 4);
+  weights::load_mapped(named(plain), {file}, weights::hf_mapping("llama"));
+  plain.module->eval();
+  EXPECT_FALSE(at::allclose(plain.module->forward(ids).logits.detach(), a, 1e-3, 1e-3));
+  // Export undoes the permutation: the original checkpoint, bit for bit.
+  const auto back = weights::export_mapped(named(interleaved), m);
+  const auto original = weights::export_mapped(named(half), weights::hf_mapping("llama"));
+  ASSERT_EQ(back.size(), original.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_EQ(back[i].first, original[i].first);
+    EXPECT_TRUE(at::equal(back[i].second, original[i].second)) << back[i].first;
+  }
+}
+
+TEST(Mapping, SliceKeepsARangeAndCannotBeExported) {
+  const fs::path dir = scratch();
+  const at::Tensor big = at::randn({12, 4});
+  const std::string file = write(dir / "c.safetensors", {{"emb", big}, {"w", at::randn({6, 10})}});
+  Mapping m{"test", {rule("emb", {"word"}), rule("w", {"w"})}};
+  m.rules[0].slice = true, m.rules[0].slice_dim = 0, m.rules[0].slice_start = 2,
+  m.rules[0].slice_end = 10;
+  m.rules[1].transpose = true, m.rules[1].slice = true, m.rules[1].slice_dim = 1,
+  m.rules[1].slice_start = 1, m.rules[1].slice_end = 4;  // after transpose: [10, 6] -> [10, 3]
+  at::Tensor word = at::zeros({8, 4}), w = at::zeros({10, 3});
+  weights::load_mapped({{"word", word}, {"w", w}}, {file}, m);
+  EXPECT_TRUE(at::equal(word, big.slice(0, 2, 10)));
+  const at::Tensor ws = weights::SafetensorsFile::open(file).tensor("w");
+  EXPECT_TRUE(at::equal(w, ws.t().slice(1, 1, 4)));
+  // A slice beyond the tensor is a reported problem.
+  m.rules[0].slice_end = 13;
+  try {
+    weights::load_mapped({{"word", at::zeros({11, 4})}, {"w", w}}, {file}, m);
+    ADD_FAILURE() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("word (from emb): checkpoint [12, 4] has no slice [2, 13) "
+                                    "along dim 0"));
+  }
+  try {
+    weights::export_mapped({{"word", word}}, m);
+    ADD_FAILURE() << "no error";
+  } catch (const weights::MappingError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot be exported"));
+  }
+}
+
+TEST(Mapping, RelevantModuleConsidersOnlyItsPrefix) {
+  const fs::path dir = scratch();
+  const at::Tensor a = at::randn({3}), b = at::randn({2, 2});
+  const std::string file = write(dir / "c.safetensors", {{"model.a.weight", a},
+                                                         {"model.b", b},
+                                                         {"teacher.a.weight", at::randn({5})},
+                                                         {"optimizer.step", at::zeros({1})}});
+  Mapping m{"test", {rule(R"(a\.weight)", {"x.weight"}), rule("b", {"y"})}};
+  m.relevant_module = "model";  // "model." too
+  at::Tensor x = at::zeros({3}), y = at::zeros({2, 2});
+  const auto report = weights::load_mapped({{"x.weight", x}, {"y", y}}, {file}, m);
+  EXPECT_TRUE(report.ok()) << report.format();
+  EXPECT_EQ(report.loaded, 2);
+  EXPECT_TRUE(at::equal(x, a));
+  EXPECT_TRUE(at::equal(y, b));
+  const auto back = weights::export_mapped({{"x.weight", x}, {"y", y}}, m);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].first, "model.a.weight");
+  EXPECT_EQ(back[1].first, "model.b");
+  // Inside the prefix, names no rule maps are still unexpected.
+  const std::string extra = write(dir / "d.safetensors", {{"model.c", at::zeros({1})}});
+  try {
+    weights::load_mapped({{"x.weight", x}, {"y", y}}, {file, extra}, m);
+    ADD_FAILURE() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("model.c (no rule of test maps it)"));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("teacher")));
+  }
+}
+
+// A 4-layer model from layers 4-7 of an 8-layer Hugging Face checkpoint (the built-in llama
+// table marks capture 1 as the layer).
+TEST(Mapping, LayerSubsetWithOffsetLoadsThoseLayers) {
+  ModelText text;
+  text.layers = 8;
+  const Model eight = build_text(text.text(), at::kFloat, 7);
+  text.layers = 4;
+  Model four = build_text(text.text(), at::kFloat, 8);
+  const fs::path dir = scratch();
+  const std::string file = write(
+      dir / "hf.safetensors", weights::export_mapped(named(eight), weights::hf_mapping("llama")));
+  Mapping m = weights::hf_mapping("llama");
+  m.layers = weights::LayerRange{4, 7, -4};
+  const auto report = weights::load_mapped(named(four), {file}, m);
+  EXPECT_TRUE(report.ok()) << report.format();
+  const Named eight_named = named(eight);
+  std::map<std::string, at::Tensor> source(eight_named.begin(), eight_named.end());
+  for (const auto& [name, tensor] : named(four)) {
+    std::string from = name;
+    if (name.rfind("decoder.", 0) == 0) {
+      const size_t dot = name.find('.', 8);
+      from = "decoder." + std::to_string(std::stoi(name.substr(8, dot - 8)) + 4) + name.substr(dot);
+    }
+    ASSERT_TRUE(source.count(from)) << from;
+    EXPECT_TRUE(at::equal(tensor, source[from])) << name << " <- " << from;
+  }
+  // Export puts the layers back at 4-7.
+  const auto back = weights::export_mapped(named(four), m);
+  bool saw = false;
+  for (const auto& [name, tensor] : back) {
+    EXPECT_THAT(name, ::testing::Not(HasSubstr("layers.0.")));
+    saw = saw || name == "model.layers.7.mlp.down_proj.weight";
+  }
+  EXPECT_TRUE(saw);
+  // Without the option, layers 4-7 are unexpected (strict semantics unchanged).
+  Model again = build_text(text.text());
+  try {
+    weights::load_mapped(named(again), {file}, weights::hf_mapping("llama"));
+    ADD_FAILURE() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("model.layers.4.self_attn.q_proj.weight (as "
+                                    "decoder.4.mixer.query.weight, which the model lacks)"));
+  }
+  // A range beyond the checkpoint leaves the model's layers missing.
+  m.layers = weights::LayerRange{6, 9, -6};
+  try {
+    weights::load_mapped(named(again), {file}, m);
+    ADD_FAILURE() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("decoder.2.mixer.query.weight"));
+  }
+}
+
+TEST(Mapping, NonStrictLoadsWhatMatchesAndReportsTheRest) {
+  const fs::path dir = scratch();
+  const at::Tensor a = at::randn({3});
+  const std::string file =
+      write(dir / "c.safetensors", {{"a", a}, {"b", at::randn({4})}, {"stray", at::zeros({1})}});
+  Mapping m{"test", {rule("a", {"x"}), rule("b", {"y"})}};
+  at::Tensor x = at::zeros({3}), y = at::zeros({5}), z = at::zeros({2});
+  const auto report = weights::load_mapped({{"x", x}, {"y", y}, {"z", z}}, {file}, m, false);
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_TRUE(at::equal(x, a));
+  EXPECT_TRUE(at::equal(y, at::zeros({5})));
+  EXPECT_THAT(report.missing, ::testing::ElementsAre("z"));
+  EXPECT_THAT(report.unexpected, ::testing::ElementsAre("stray (no rule of test maps it)"));
+  EXPECT_THAT(report.mismatched, ::testing::ElementsAre("y (from b): checkpoint [4], model [5]"));
+}
+
+TEST(Mapping, FileKeys) {
+  const fs::path dir = scratch();
+  std::ofstream(dir / "m.yaml") << R"(relevant_module: model.
+layers: {from: 8, to: 11, offset: -8}
+rules:
+  - {from: 'l\.(\d+)\.wq', to: decoder.$1.mixer.query.weight, layer_capture: 1,
+     rotary_permute: interleaved_to_half, head_size: 64}
+  - {from: 'emb', to: embeddings.word.weight, slice: {dim: 0, start: 0, end: 32000}}
+)";
+  const Mapping m = weights::load_mapping_file((dir / "m.yaml").string());
+  EXPECT_EQ(m.relevant_module, "model.");
+  ASSERT_TRUE(m.layers);
+  EXPECT_EQ(m.layers->from, 8);
+  EXPECT_EQ(m.layers->to, 11);
+  EXPECT_EQ(m.layers->offset, -8);
+  ASSERT_EQ(m.rules.size(), 2u);
+  EXPECT_EQ(m.rules[0].layer_capture, 1);
+  EXPECT_EQ(m.rules[0].rotary, MappingRule::Rotary::interleaved_to_half);
+  EXPECT_EQ(m.rules[0].head_size, 64);
+  EXPECT_TRUE(m.rules[1].slice);
+  EXPECT_EQ(m.rules[1].slice_end, 32000);
+  auto error = [&](const std::string& text) {
+    std::ofstream(dir / "bad.yaml") << text;
+    try {
+      weights::load_mapping_file((dir / "bad.yaml").string());
+    } catch (const weights::MappingError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error("rules: [{from: a, to: b, rotary_permute: half}]\n"),
+              HasSubstr("expected half_to_interleaved or interleaved_to_half"));
+  EXPECT_THAT(error("rules: [{from: a, to: b, rotary_permute: half_to_interleaved}]\n"),
+              HasSubstr("needs an even, positive head_size"));
+  EXPECT_THAT(error("layers: {from: 1}\nrules: []\n"), HasSubstr("`from` and `to` are required"));
+  EXPECT_THAT(error("prefix: x\nrules: []\n"),
+              HasSubstr("unknown key (rules, relevant_module, layers)"));
+  EXPECT_THAT(error("rules: [{from: a, to: b, slice: {dim: 0, stop: 3}}]\n"),
+              HasSubstr("unknown key (dim, start, end)"));
+}
+
+const char* const kLlamaConfig = R"({"model_type": "llama", "hidden_size": 64,
+  "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+  "num_key_value_heads": 2, "vocab_size": 100, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+  "tie_word_embeddings": false, "hidden_act": "silu", "max_position_embeddings": 128})";
+
+// `blockc forward --weights FOLDER` loads a Hugging Face folder with its family's table, after
+// comparing config.json's architecture with the model's.
+TEST(Mapping, BlockcForwardChecksAHuggingFaceFoldersArchitecture) {
+  const fs::path dir = scratch();
+  fs::create_directories(dir / "hf");
+  std::ofstream(dir / "hf" / "config.json") << kLlamaConfig;
+  auto r = blockc("import hf " + (dir / "hf").string() + " -o " + (dir / "model.yaml").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  config::Diagnostics diagnostics;
+  auto doc = config::load_document((dir / "model.yaml").string(), registry(), diagnostics);
+  ASSERT_TRUE(doc) << diagnostics.format();
+  Model model = build_model(*doc->model);
+  build::initialize(model.parameters, 11);
+  write(dir / "hf" / "model.safetensors",
+        weights::export_mapped(named(model), weights::hf_mapping("llama")));
+  const at::Tensor ids = at::randint(0, 100, {2, 6}, at::TensorOptions().dtype(at::kLong));
+  const std::string io = " --input " + write(dir / "in.safetensors", {{"tokens", ids}}) +
+                         " --output " + (dir / "out.safetensors").string();
+
+  r = blockc("forward --model " + (dir / "model.yaml").string() + " --weights " +
+             (dir / "hf").string() + io);
+  ASSERT_EQ(r.code, 0) << r.err;
+  model.module->eval();
+  EXPECT_TRUE(
+      close(weights::SafetensorsFile::open((dir / "out.safetensors").string()).tensor("logits"),
+            model.module->forward(ids).logits.detach(), 1e-5, 1e-5));
+
+  fs::remove(dir / "out.safetensors");
+  r = blockc("forward --model " + (dir / "model.yaml").string() +
+             " --set model.hidden_size=32 --set model.decoder.block.mixer.heads=2"
+             " --set model.decoder.block.mixer.head_groups=1 --weights " +
+             (dir / "hf").string() + io);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("the model's architecture differs from the checkpoint's (" +
+                               (dir / "hf" / "config.json").string() + "):"));
+  EXPECT_THAT(r.err, HasSubstr("  model.hidden_size: model 32, checkpoint 64\n"));
+  EXPECT_THAT(r.err, HasSubstr("  model.decoder.block.mixer.heads: model 2, checkpoint 4\n"));
+  EXPECT_THAT(r.err, HasSubstr("  model.decoder.block.mixer.head_groups: model 1, checkpoint 2"));
+  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+// `blockc init` writes the resolved document as "blocks_config" metadata; forward compares it.
+TEST(Mapping, BlockcForwardChecksInitsBlocksConfigMetadata) {
+  const fs::path dir = scratch();
+  const std::string small =
+      " --set model.hidden_size=64 --set model.decoder.num_layers=2"
+      " --set model.decoder.block.mixer.heads=4 --set model.decoder.block.mlp.intermediate_size=128"
+      " --set model.embeddings.vocab_size=100 --set model.embeddings.max_positions=32";
+  const std::string weights = (dir / "w.safetensors").string();
+  auto r = blockc("init " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml" + small + " -o " + weights);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto& meta = weights::SafetensorsFile::open(weights).metadata();
+  ASSERT_TRUE(meta.count("blocks_config"));
+  EXPECT_THAT(meta.at("blocks_config"), HasSubstr("\"hidden_size\":64"));
+  const std::string io = " --input " +
+                         write(dir / "in.safetensors", {{"tokens", at::zeros({1, 3}, at::kLong)}}) +
+                         " --output " + (dir / "out.safetensors").string();
+  r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml" + small + " --weights " +
+             weights + io);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml" + small +
+             " --set model.decoder.block.mixer.heads=8 --weights " + weights + io);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err,
+              HasSubstr("the model's architecture differs from the checkpoint's (" + weights +
+                        "):\n  model.decoder.block.mixer.heads: model 8, "
+                        "checkpoint 4"));
+}
+
+}  // namespace
+}  // namespace blocks::testing
