@@ -174,7 +174,9 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
     const auto& [name, target] = targets[i];
     InFlight f;
     f.target = target;
-    if (root) f.target.copy_(where.at(name)->tensor(name));
+    // Chunked, with the file's pages released after each chunk: rank 0 holds the model and
+    // not the file as well.
+    if (root) where.at(name)->copy_into(name, f.target);
     if (!f.target.is_contiguous()) f.buffer = f.target.contiguous();
     f.tensors = {bytes_of(f.buffer.defined() ? f.buffer : f.target)};
     c10d::BroadcastOptions options;
