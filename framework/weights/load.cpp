@@ -30,7 +30,8 @@ std::string LoadReport::format() const {
 }
 
 LoadReport load_safetensors(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
-                            const std::vector<std::string>& files, bool strict) {
+                            const std::vector<std::string>& files, bool strict,
+                            const std::function<void(size_t, size_t)>& progress) {
   std::vector<SafetensorsFile> opened;
   for (const auto& path : files) opened.push_back(SafetensorsFile::open(path));
   std::map<std::string, const SafetensorsFile*> where;
@@ -61,11 +62,13 @@ LoadReport load_safetensors(const std::vector<std::pair<std::string, at::Tensor>
     throw LoadError("the checkpoint does not fit the model:\n" + report.format(), report);
   c10::NoGradGuard no_grad;
   for (auto& [target, source] : plan) {
+    if (progress) progress(static_cast<size_t>(report.loaded), plan.size());
     // Chunk by chunk, each chunk's file pages given back once copied: peak memory is the
     // model plus a few MiB, whatever the file's dtype.
     source.first->copy_into(source.second, target);
     ++report.loaded;
   }
+  if (progress) progress(plan.size(), plan.size());
   return report;
 }
 

@@ -324,7 +324,8 @@ std::vector<std::string> checkpoint_files(const std::string& folder) {
 }
 
 LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
-                       const std::vector<std::string>& files, const Mapping& mapping, bool strict) {
+                       const std::vector<std::string>& files, const Mapping& mapping, bool strict,
+                       const std::function<void(size_t, size_t)>& progress) {
   const auto rules = compile(mapping);
   std::vector<SafetensorsFile> opened;
   opened.reserve(files.size());
@@ -394,7 +395,9 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
         report);
 
   c10::NoGradGuard no_grad;
+  size_t done = 0;
   for (const auto& [name, target] : parameters) {
+    if (progress) progress(done++, parameters.size());
     auto it = by_target.find(name);
     if (it == by_target.end()) continue;
     for (const auto& piece : it->second) {
@@ -402,9 +405,13 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
       at::Tensor destination = piece.index >= 0 ? target[piece.index] : target;
       if (destination.sizes().vec() != piece.shape) continue;  // reported, not strict
       destination.copy_(materialize(piece));
+      // The view is gone: its file pages stop counting toward memory (the other parts of a
+      // split tensor map them again from the file).
+      piece.file->release(piece.source);
       ++report.loaded;
     }
   }
+  if (progress) progress(parameters.size(), parameters.size());
   return report;
 }
 

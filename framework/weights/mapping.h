@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -100,9 +102,11 @@ std::vector<std::string> checkpoint_files(const std::string& folder);
 // throws LoadError listing every missing, unexpected (checkpoint names no rule maps, or mapped to
 // no parameter) and mis-shaped tensor (both shapes) before copying anything. Each checkpoint
 // tensor is read (zero copy where it can be), transformed and copied into its target in turn.
+// `progress`, when given, is called with (parameters done, parameters) as loading goes.
 LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
                        const std::vector<std::string>& files, const Mapping& mapping,
-                       bool strict = true);
+                       bool strict = true,
+                       const std::function<void(size_t, size_t)>& progress = {});
 
 // The inverse: `parameters` in the mapping's foreign names (splits concatenated, transposes
 // undone, stacks unstacked), in parameter order. Ignored checkpoint tensors (buffers) are not

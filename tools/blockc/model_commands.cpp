@@ -24,6 +24,15 @@ namespace blockc {
 
 namespace {
 
+// A one-line counter on stderr when it is a terminal; nothing otherwise.
+std::function<void(size_t, size_t)> progress(const std::string& what) {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [what](size_t done, size_t total) {
+    std::fprintf(stderr, "\r%s %zu/%zu tensors", what.c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+}
+
 std::optional<blocks::config::Document> load(const ModelArgs& args) {
   blocks::config::Diagnostics diagnostics;
   blocks::config::LoadOptions options;
@@ -150,11 +159,13 @@ void load_weights(const ModelArgs& args, const HfFolder* folder, blocks::Model& 
     }
   }
   if (!args.map.empty()) {
-    blocks::weights::load_mapped(targets, files, blocks::weights::load_mapping_file(args.map));
+    blocks::weights::load_mapped(targets, files, blocks::weights::load_mapping_file(args.map),
+                                 true, progress("loading"));
   } else if (!model_type.empty()) {
-    blocks::weights::load_mapped(targets, files, blocks::weights::hf_mapping(model_type));
+    blocks::weights::load_mapped(targets, files, blocks::weights::hf_mapping(model_type), true,
+                                 progress("loading"));
   } else {
-    blocks::weights::load_safetensors(targets, files);
+    blocks::weights::load_safetensors(targets, files, true, progress("loading"));
   }
 }
 
@@ -167,14 +178,6 @@ std::optional<at::ScalarType> dtype_of(const std::string& name) {
   return std::nullopt;
 }
 
-// A one-line counter on stderr when it is a terminal; nothing otherwise.
-std::function<void(size_t, size_t)> progress(const std::string& what) {
-  if (!isatty(STDERR_FILENO)) return {};
-  return [what](size_t done, size_t total) {
-    std::fprintf(stderr, "\r%s %zu/%zu tensors", what.c_str(), done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-  };
-}
 
 }  // namespace
 
