@@ -72,17 +72,15 @@ double record_macs(const build::ParameterRecord& record, const Tree& tree) {
                                                    : dynamic_cast<const MoeConfig*>(parent->second);
     return per_copy * (moe ? moe->top_k : linear->copies);
   }
-  // The untied output matrix; Mamba's depthwise convolution.
-  if (record.config_path.size() >= 7 &&
-      record.config_path.compare(record.config_path.size() - 7, 7, ".output") == 0) {
-    auto parent = tree.configs.find(parent_of(record.config_path));
-    if (parent != tree.configs.end() && dynamic_cast<const HeadConfig*>(parent->second))
-      return static_cast<double>(record.numel());
-  }
-  if (record.config_path.size() >= 5 &&
-      record.config_path.compare(record.config_path.size() - 5, 5, ".conv") == 0 &&
-      record.declared_name == "weight")
-    return static_cast<double>(record.numel());
+  // The untied output matrix; Mamba's depthwise convolution (its weight, not its bias).
+  auto parent = tree.configs.find(parent_of(record.config_path));
+  if (parent == tree.configs.end()) return 0;
+  if (const auto* head = dynamic_cast<const HeadConfig*>(parent->second))
+    return head->output && it->second == &*head->output ? static_cast<double>(record.numel()) : 0;
+  if (const auto* mamba = dynamic_cast<const MambaConfig*>(parent->second))
+    return it->second == &mamba->conv && record.declared_name == "weight"
+               ? static_cast<double>(record.numel())
+               : 0;
   return 0;
 }
 

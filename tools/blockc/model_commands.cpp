@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "blocks/models/language_model_module.h"
+#include "framework/build/dtype.h"
 #include "blocks/models/summary.h"
 #include "blocks/registry.h"
 #include "framework/config/diff.h"
@@ -170,12 +171,9 @@ void load_weights(const ModelArgs& args, const HfFolder* folder, blocks::Model& 
 }
 
 std::optional<at::ScalarType> dtype_of(const std::string& name) {
-  if (name == "float32") return at::kFloat;
-  if (name == "bfloat16") return at::kBFloat16;
-  if (name == "float16") return at::kHalf;
-  if (name == "float64") return at::kDouble;
-  spdlog::error("unknown dtype '{}' (float32, bfloat16, float16, float64)", name);
-  return std::nullopt;
+  auto dtype = blocks::build::dtype_from_name(name);
+  if (!dtype) spdlog::error("unknown dtype '{}' ({})", name, blocks::build::kDtypeNames);
+  return dtype;
 }
 
 

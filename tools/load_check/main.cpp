@@ -22,6 +22,7 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include "framework/build/dtype.h"
 #include "blocks/models/language_model_module.h"
 #include "blocks/registry.h"
 #include "framework/config/document.h"
@@ -75,12 +76,9 @@ int main(int argc, char** argv) {
   }
   if (config.empty()) return usage("no CONFIG");
   if (files.empty()) return usage("no --weights");
-  at::ScalarType dtype;
-  if (dtype_name == "float32") dtype = at::kFloat;
-  else if (dtype_name == "bfloat16") dtype = at::kBFloat16;
-  else if (dtype_name == "float16") dtype = at::kHalf;
-  else if (dtype_name == "float64") dtype = at::kDouble;
-  else return usage("unknown dtype " + dtype_name);
+  const auto parsed = blocks::build::dtype_from_name(dtype_name);
+  if (!parsed) return usage("unknown dtype " + dtype_name);
+  const at::ScalarType dtype = *parsed;
 
   const bool single = strategy_name == "single";
   w::LoadStrategy strategy = w::LoadStrategy::mem_efficient;

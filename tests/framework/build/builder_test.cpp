@@ -6,6 +6,9 @@
 #include <cmath>
 #include <set>
 
+#include "blocks/mixers/attention.h"
+#include "blocks/sequences/repeat.h"
+#include "blocks/sequences/transformer.h"
 #include "framework/build/param_groups.h"
 #include "tests/support/torch_support.h"
 
@@ -258,6 +261,50 @@ TEST(Builder, ScaledNormalAndMambaInitializations) {
   EXPECT_LE(dt.max().item<double>(), 0.1 * (1 + 1e-5));
   EXPECT_NEAR(at::log(dt).mean().item<double>(), (std::log(0.001) + std::log(0.1)) / 2, 0.3);
   EXPECT_TRUE(at::equal(record(model, "decoder.0.mixer.d.weight").tensor, at::ones({128})));
+}
+
+}  // namespace
+}  // namespace blocks::testing
+
+namespace blocks::testing {
+namespace {
+
+std::string build_error(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const build::BuildError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Modules create exactly what their config declares; a slot without a module says which.
+TEST(Builder, ErrorsNameTheConfigPath) {
+  const config::Document doc = document(ModelText{}.text());
+  const auto& model = static_cast<const LanguageModelConfig&>(*doc.model);
+  build::Builder builder(build::module_registry(), at::TensorOptions().device(at::kMeta));
+  torch::nn::Module module;
+  const LinearConfig& query =
+      static_cast<const AttentionConfig&>(
+          *static_cast<const TransformerConfig&>(
+               *static_cast<const RepeatSequenceConfig&>(*model.decoder).block)
+               .mixer)
+          .query;
+  EXPECT_EQ(build_error([&] {
+              builder.parameter(module, query, "model.decoder.block.mixer.query", "bias",
+                                query.bias_initialization.get());
+            }),
+            "model.decoder.block.mixer.query: the module asks for parameter `bias`, which the "
+            "config does not declare (it declares: weight)");
+  EXPECT_EQ(build_error([&] {
+              builder.parameter(module, query, "model.decoder.block.mixer.query", "weight",
+                                nullptr);
+            }),
+            "model.decoder.block.mixer.query: parameter `weight` has no initialization");
+  EXPECT_EQ(build_error([&] { builder.build(*model.peft, "model.peft"); }),
+            "model.peft: no module is registered for peft type `none`");
+  EXPECT_EQ(build_error([&] { builder.build_as<Linear>(*model.decoder, "model.decoder"); }),
+            "model.decoder: type `repeat` does not build the module this slot expects");
 }
 
 }  // namespace
