@@ -13,6 +13,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cstdlib>
@@ -223,6 +224,10 @@ ProcessGroupEnv ProcessGroupEnv::parse(const std::function<const char*(const cha
   else
     env.master_addr = addr;
   integer("MASTER_PORT", 1, 65535, env.master_port, true);
+  if (const char* agent = lookup("TORCHELASTIC_USE_AGENT_STORE")) {
+    env.agent_store = std::string(agent) == "True";
+    if (env.agent_store) integer("TORCHELASTIC_RESTART_COUNT", 0, 1 << 20, env.restart_count, true);
+  }
   if (!problems.empty()) {
     std::string message = "the launcher environment (as torchrun sets it) is incomplete:";
     for (const auto& p : problems) message += "\n  " + p;
@@ -259,10 +264,14 @@ c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(const ProcessGroupEnv&
                                                           std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(env.master_port);
-  options.isServer = env.rank == 0;
+  options.isServer = env.rank == 0 && !env.agent_store;
   options.numWorkers = static_cast<size_t>(env.world_size);
   options.timeout = timeout;
-  auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+  c10::intrusive_ptr<c10d::Store> store =
+      c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+  if (env.agent_store)
+    store = c10::make_intrusive<c10d::PrefixStore>(
+        "/worker/attempt_" + std::to_string(env.restart_count), store);
   if (backend == Backend::gloo) {
 #ifdef BLOCKS_HAVE_GLOO
     auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);

@@ -52,6 +52,11 @@ struct ProcessGroupEnv {
   int local_rank = 0;  // defaults to rank when LOCAL_RANK is unset
   std::string master_addr;
   int master_port = 0;
+  // torchrun's agent already serves a TCPStore at MASTER_ADDR:MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank joins it as a client, under the key prefix
+  // /worker/attempt_{TORCHELASTIC_RESTART_COUNT}, as torch.distributed's env:// does.
+  bool agent_store = false;
+  int restart_count = 0;
 
   // Reads the variables through `lookup` (null for unset). Throws ProcessGroupEnvError listing
   // every missing or invalid variable at once.
@@ -68,7 +73,8 @@ enum class Backend { gloo, nccl };
 // Whether this build has the Gloo process group (false without the gloo headers).
 bool gloo_available();
 
-// Rendezvous through a c10d::TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it) and a
+// Rendezvous through a c10d::TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it, unless
+// torchrun's agent does) and a
 // process group of `backend`. Throws std::runtime_error when the backend is not built in.
 c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(
     const ProcessGroupEnv& env, Backend backend = Backend::gloo,

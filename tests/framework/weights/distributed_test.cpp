@@ -265,6 +265,43 @@ TEST_F(DistributedLoad, MissingFileFailsOnEveryRankWithRankZerosMessage) {
   }
 }
 
+// The launcher users have: `torchrun --no-python` starts blocks_load_check on every rank with
+// its variables. Debian 12's torchrun (torch 1.13 on Python 3.11) turns the default
+// `--redirects 0` into None (Std.from_str iterates the IntFlag, and 3.11 leaves out its zero
+// member) and crashes before starting anything; `--redirects 1 --tee 1` avoids it (stdout to a
+// log file and the console, each line prefixed [defaultN]:).
+TEST_F(DistributedLoad, TorchrunNoPythonLaunchesEveryRank) {
+  const std::string torchrun = "/usr/bin/torchrun";
+  if (!fs::exists(torchrun)) GTEST_SKIP() << "no " << torchrun << " (Debian's python3-torch)";
+  const fs::path dir = run_dir("torchrun");
+  for (const std::string strategy : {"mem_efficient", "free_for_all"}) {
+    std::string command = torchrun + " --nproc_per_node=2 --master_addr=127.0.0.1 --master_port=" +
+                          std::to_string(free_port()) + " --redirects 1 --tee 1 --log_dir " +
+                          (dir / strategy).string() + " --no_python " + kTool + " " + kConfig;
+    for (const auto& set : kSets) command += " --set " + set;
+    command += " --weights " + (dir_ / "model.safetensors").string() + " --strategy " + strategy +
+               " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    SCOPED_TRACE(strategy + ":\n" + out);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    for (int rank = 0; rank < 2; ++rank) {
+      std::smatch line;
+      const std::string prefix = "\\[default" + std::to_string(rank) + "\\]:";
+      ASSERT_TRUE(std::regex_search(out, line, std::regex(prefix + "(rank=[^\n]*)")));
+      EXPECT_EQ(field(line[1], "rank"), std::to_string(rank));
+      EXPECT_EQ(field(line[1], "world"), "2");
+      EXPECT_EQ(field(line[1], "strategy"), strategy);
+      EXPECT_EQ(field(line[1], "hash"), reference_);
+    }
+  }
+}
+
 TEST_F(DistributedLoad, ToolWithoutRankIsAnEnvironmentError) {
   const auto results =
       launch(1, {"--weights", (dir_ / "model.safetensors").string(), "--strategy",
@@ -290,8 +327,17 @@ TEST(ProcessGroupEnv, ParsesTorchrunVariables) {
   EXPECT_EQ(env.local_rank, 1);
   EXPECT_EQ(env.master_addr, "node0");
   EXPECT_EQ(env.master_port, 29500);
+  EXPECT_FALSE(env.agent_store);
   vars.erase("LOCAL_RANK");
   EXPECT_EQ(w::ProcessGroupEnv::parse(lookup).local_rank, 3);
+  // Under torchrun the agent serves the store; ranks join it under the attempt's prefix.
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  vars["TORCHELASTIC_RESTART_COUNT"] = "2";
+  env = w::ProcessGroupEnv::parse(lookup);
+  EXPECT_TRUE(env.agent_store);
+  EXPECT_EQ(env.restart_count, 2);
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "False";
+  EXPECT_FALSE(w::ProcessGroupEnv::parse(lookup).agent_store);
 }
 
 std::string env_error(const std::map<std::string, std::string>& vars) {
