@@ -139,9 +139,11 @@ uint64_t parameter_seed(uint64_t seed, const std::string& name) {
 void initialize(const ParameterTable& table, uint64_t seed, const ModuleRegistry& registry,
                 const std::function<void(size_t, size_t)>& progress) {
   c10::NoGradGuard no_grad;
-  size_t done = 0;
+  size_t done = 0, total = 0;
+  for (const auto& record : table) total += record.tensor.nbytes();
   for (const auto& record : table) {
-    if (progress) progress(done++, table.size());
+    if (progress) progress(done, total);
+    done += record.tensor.nbytes();
     if (record.tensor.device().is_meta()) continue;
     const config::Config& init = *record.initialization;
     const Initializer* fill = registry.find_initializer(typeid(init));
@@ -156,7 +158,7 @@ void initialize(const ParameterTable& table, uint64_t seed, const ModuleRegistry
     (*fill)(init, target);
     record.tensor.copy_(target.values);
   }
-  if (progress) progress(table.size(), table.size());
+  if (progress) progress(total, total);
 }
 
 }  // namespace blocks::build

@@ -158,7 +158,7 @@ namespace blocks::build {
 // Fills every parameter of `table` from its initialization, deterministically for `seed`: each
 // parameter draws from a generator seeded by (seed, full name), so values do not depend on
 // build order, device or which other layers exist. Parameters on the meta device are skipped.
-// `progress`, when given, is called after each parameter with (done, total).
+// `progress`, when given, is called as filling goes with (bytes done, bytes in all).
 void initialize(const ParameterTable& table, uint64_t seed,
                 const ModuleRegistry& registry = module_registry(),
                 const std::function<void(size_t, size_t)>& progress = {});

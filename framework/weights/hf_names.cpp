@@ -18,6 +18,13 @@ MappingRule rule(std::string from, std::vector<std::string> to) {
   return r;
 }
 
+// An output matrix that tied models (tie_word_embeddings) share with the token embeddings:
+// some checkpoints still store it.
+MappingRule tied(MappingRule r) {
+  r.tied_to = "embeddings.word.weight";
+  return r;
+}
+
 // Llama and the families that share its names (Mistral, Qwen2: q/k/v biases where present).
 std::vector<MappingRule> llama_attention_and_norms() {
   const std::string l = kLayer;
@@ -31,7 +38,7 @@ std::vector<MappingRule> llama_attention_and_norms() {
       rule(l + R"(self_attn\.rotary_emb\.inv_freq)", {}),  // a buffer of older checkpoints
       rule(l + R"(post_attention_layernorm\.weight)", {"decoder.$1.mlp_normalization.weight"}),
       rule(R"(model\.norm\.weight)", {"head.normalization.weight"}),
-      rule(R"(lm_head\.weight)", {"head.output.weight"}),
+      tied(rule(R"(lm_head\.weight)", {"head.output.weight"})),
   };
 }
 
@@ -86,7 +93,7 @@ Mapping gpt2() {
               transposed(rule(h + R"(mlp\.c_proj\.weight)", {"decoder.$1.mlp.down.weight"})),
               rule(h + R"(mlp\.c_proj\.bias)", {"decoder.$1.mlp.down.bias"}),
               rule(t + R"(ln_f\.(weight|bias))", {"head.normalization.$1"}),
-              rule(R"(lm_head\.weight)", {}),  // tied to wte
+              tied(rule(R"(lm_head\.weight)", {"head.output.weight"})),
           }};
 }
 

@@ -61,14 +61,17 @@ LoadReport load_safetensors(const std::vector<std::pair<std::string, at::Tensor>
   if (strict && !report.ok())
     throw LoadError("the checkpoint does not fit the model:\n" + report.format(), report);
   c10::NoGradGuard no_grad;
+  size_t total = 0, done = 0;
+  for (const auto& step : plan) total += step.first.nbytes();
   for (auto& [target, source] : plan) {
-    if (progress) progress(static_cast<size_t>(report.loaded), plan.size());
+    if (progress) progress(done, total);
     // Chunk by chunk, each chunk's file pages given back once copied: peak memory is the
     // model plus a few MiB, whatever the file's dtype.
     source.first->copy_into(source.second, target);
     ++report.loaded;
+    done += target.nbytes();
   }
-  if (progress) progress(plan.size(), plan.size());
+  if (progress) progress(total, total);
   return report;
 }
 

@@ -36,7 +36,7 @@ std::string shape_text(const std::vector<int64_t>& shape);
 // Copies each file tensor into the parameter of the same name (converting dtype and device).
 // Strict: throws LoadError listing every problem, before copying anything. Not strict: loads
 // what matches and returns the rest in the report.
-// `progress`, when given, is called with (tensors done, tensors) as loading goes.
+// `progress`, when given, is called with (bytes done, bytes) of the parameters as loading goes.
 LoadReport load_safetensors(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
                             const std::vector<std::string>& files, bool strict = true,
                             const std::function<void(size_t, size_t)>& progress = {});

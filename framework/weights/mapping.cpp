@@ -12,8 +12,6 @@
 #include <regex>
 #include <set>
 
-#include "framework/config/diagnostics.h"
-#include "framework/config/load.h"
 #include "framework/weights/load.h"
 #include "framework/weights/safetensors.h"
 
@@ -272,6 +270,37 @@ at::Tensor materialize(const Piece& piece) {
   return t;
 }
 
+// Whether `rule` copies a checkpoint tensor as it is (renamed, maybe stacked or converted).
+bool plain(const MappingRule& rule) {
+  return !rule.transpose && !rule.slice && rule.rotary == MappingRule::Rotary::none &&
+         rule.to.size() == 1;
+}
+
+// A checkpoint tensor for an output matrix the model ties to `tied` (its embeddings): fine
+// when it equals the tensor `tied` loads from, else a mismatch (the model would silently use
+// other weights than the checkpoint's head).
+void check_tied(const Piece& piece, const std::string& tied, const std::vector<Piece>& partners,
+                LoadReport& report) {
+  const std::string what = piece.source + " (the model ties it to " + tied + ")";
+  if (partners.size() != 1 || !partners.front().problem.empty() || !piece.problem.empty())
+    return;  // the partner's own problems are reported with it
+  const Piece& partner = partners.front();
+  if (piece.shape != partner.shape) {
+    report.mismatched.push_back(what + ": checkpoint " + shape_text(piece.shape) + ", " +
+                                partner.source + " " + shape_text(partner.shape));
+    return;
+  }
+  c10::NoGradGuard no_grad;
+  const at::Tensor a = materialize(piece), b = materialize(partner);
+  const bool same = a.scalar_type() == b.scalar_type() ? at::equal(a, b)
+                                                       : at::equal(a, b.to(a.scalar_type()));
+  piece.file->release(piece.source);
+  partner.file->release(partner.source);
+  if (!same)
+    report.mismatched.push_back(what + ": differs from " + partner.source +
+                                "; untie the model's head to load both");
+}
+
 // "model." for "model" or "model."; empty stays empty.
 std::string prefix_of(const Mapping& mapping) {
   std::string p = mapping.relevant_module;
@@ -385,33 +414,48 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
     }
     check_target(name, target, it->second, report);
   }
-  for (const auto& [target, pieces] : by_target)
-    if (!wanted.count(target))
-      for (const auto& piece : pieces)
+  for (const auto& [target, pieces] : by_target) {
+    if (wanted.count(target)) continue;
+    for (const auto& piece : pieces) {
+      const std::string& tied = piece.rule->tied_to;
+      auto partner = tied.empty() || !wanted.count(tied) ? by_target.end() : by_target.find(tied);
+      if (partner == by_target.end())
         report.unexpected.push_back(piece.source + " (as " + target + ", which the model lacks)");
+      else
+        check_tied(piece, tied, partner->second, report);
+    }
+  }
   if (strict && !report.ok())
     throw LoadError(
         "the checkpoint does not fit the model (mapping " + mapping.name + "):\n" + report.format(),
         report);
 
   c10::NoGradGuard no_grad;
-  size_t done = 0;
+  size_t total = 0, done = 0;
+  for (const auto& [name, target] : parameters) total += target.nbytes();
   for (const auto& [name, target] : parameters) {
-    if (progress) progress(done++, parameters.size());
+    if (progress) progress(done, total);
+    done += target.nbytes();
     auto it = by_target.find(name);
     if (it == by_target.end()) continue;
     for (const auto& piece : it->second) {
       if (!piece.problem.empty()) continue;
       at::Tensor destination = piece.index >= 0 ? target[piece.index] : target;
       if (destination.sizes().vec() != piece.shape) continue;  // reported, not strict
-      destination.copy_(materialize(piece));
-      // The view is gone: its file pages stop counting toward memory (the other parts of a
-      // split tensor map them again from the file).
-      piece.file->release(piece.source);
+      if (plain(*piece.rule)) {
+        // Chunk by chunk with pages given back: no second copy, whatever the dtypes.
+        piece.file->copy_into(piece.source, destination);
+      } else {
+        // A transform needs the whole tensor: at most one checkpoint tensor is resident.
+        destination.copy_(materialize(piece));
+        // The view is gone: its file pages stop counting toward memory (the other parts of a
+        // split tensor map them again from the file).
+        piece.file->release(piece.source);
+      }
       ++report.loaded;
     }
   }
-  if (progress) progress(parameters.size(), parameters.size());
+  if (progress) progress(total, total);
   return report;
 }
 
@@ -492,138 +536,6 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
     }
   }
   return out;
-}
-
-namespace {
-
-std::string scalar_text(const config::Node& node, const std::string& where) {
-  if (!node.is_scalar()) throw MappingError(where + ": expected text, found " + node.describe());
-  return node.text;
-}
-
-int64_t integer(const config::Node& node, const std::string& where) {
-  const std::string v = scalar_text(node, where);
-  try {
-    size_t used = 0;
-    const int64_t out = std::stoll(v, &used);
-    if (used == v.size()) return out;
-  } catch (const std::exception&) {
-  }
-  throw MappingError(where + ": expected an integer, found '" + v + "'");
-}
-
-MappingRule parse_rule(const config::Node& node, const std::string& where) {
-  if (!node.is_mapping())
-    throw MappingError(where + ": a rule is a mapping with `from`, `to`, ...");
-  MappingRule rule;
-  for (const auto& entry : node.entries) {
-    const std::string here = where + "." + entry.key;
-    if (entry.key == "from") {
-      rule.from = scalar_text(entry.value, here);
-    } else if (entry.key == "to") {
-      if (entry.value.is_sequence())
-        for (const auto& item : entry.value.items) rule.to.push_back(scalar_text(item, here));
-      else
-        rule.to.push_back(scalar_text(entry.value, here));
-    } else if (entry.key == "transpose") {
-      const std::string v = scalar_text(entry.value, here);
-      if (v != "true" && v != "false")
-        throw MappingError(here + ": expected true or false, found '" + v + "'");
-      rule.transpose = v == "true";
-    } else if (entry.key == "split_dim" || entry.key == "stack_capture" ||
-               entry.key == "layer_capture" || entry.key == "head_size") {
-      const int64_t v = integer(entry.value, here);
-      if (entry.key == "split_dim")
-        rule.split_dim = v;
-      else if (entry.key == "stack_capture")
-        rule.stack_capture = static_cast<int>(v);
-      else if (entry.key == "layer_capture")
-        rule.layer_capture = static_cast<int>(v);
-      else
-        rule.head_size = v;
-    } else if (entry.key == "rotary_permute") {
-      const std::string v = scalar_text(entry.value, here);
-      if (v == "interleaved_to_half")
-        rule.rotary = MappingRule::Rotary::interleaved_to_half;
-      else if (v == "half_to_interleaved")
-        rule.rotary = MappingRule::Rotary::half_to_interleaved;
-      else
-        throw MappingError(here + ": expected half_to_interleaved or interleaved_to_half, found '" +
-                           v + "'");
-    } else if (entry.key == "slice") {
-      if (!entry.value.is_mapping()) throw MappingError(here + ": expected {dim, start, end}");
-      rule.slice = true;
-      bool has_end = false;
-      for (const auto& e : entry.value.entries) {
-        const std::string at = here + "." + e.key;
-        if (e.key == "dim")
-          rule.slice_dim = integer(e.value, at);
-        else if (e.key == "start")
-          rule.slice_start = integer(e.value, at);
-        else if (e.key == "end")
-          rule.slice_end = integer(e.value, at), has_end = true;
-        else
-          throw MappingError(at + ": unknown key (dim, start, end)");
-      }
-      if (!has_end) throw MappingError(here + ": `end` is required");
-    } else {
-      throw MappingError(here +
-                         ": unknown key (from, to, transpose, split_dim, stack_capture, "
-                         "layer_capture, rotary_permute, head_size, slice)");
-    }
-  }
-  if (rule.from.empty()) throw MappingError(where + ": `from` is required");
-  if (rule.rotary != MappingRule::Rotary::none && (rule.head_size <= 0 || rule.head_size % 2))
-    throw MappingError(where + ": rotary_permute needs an even, positive head_size");
-  try {
-    std::regex check(rule.from);
-  } catch (const std::regex_error& e) {
-    throw MappingError(where + ".from: bad regex `" + rule.from + "`: " + e.what());
-  }
-  return rule;
-}
-
-}  // namespace
-
-Mapping load_mapping_file(const std::string& path) {
-  config::Diagnostics diagnostics;
-  auto root = config::load_file(path, diagnostics);
-  if (!root || !diagnostics.ok()) throw MappingError(diagnostics.format());
-  const config::Node* rules = root->is_mapping() ? root->find("rules") : nullptr;
-  if (!rules || !rules->is_sequence())
-    throw MappingError(path + ": expected a mapping with a `rules` list");
-  Mapping mapping;
-  mapping.name = path;
-  for (const auto& entry : root->entries) {
-    const std::string here = path + ": " + entry.key;
-    if (entry.key == "rules") continue;
-    if (entry.key == "relevant_module") {
-      mapping.relevant_module = scalar_text(entry.value, here);
-    } else if (entry.key == "layers") {
-      if (!entry.value.is_mapping()) throw MappingError(here + ": expected {from, to, offset}");
-      LayerRange range;
-      bool has_from = false, has_to = false;
-      for (const auto& e : entry.value.entries) {
-        const std::string at = here + "." + e.key;
-        if (e.key == "from")
-          range.from = integer(e.value, at), has_from = true;
-        else if (e.key == "to")
-          range.to = integer(e.value, at), has_to = true;
-        else if (e.key == "offset")
-          range.offset = integer(e.value, at);
-        else
-          throw MappingError(at + ": unknown key (from, to, offset)");
-      }
-      if (!has_from || !has_to) throw MappingError(here + ": `from` and `to` are required");
-      mapping.layers = range;
-    } else {
-      throw MappingError(here + ": unknown key (rules, relevant_module, layers)");
-    }
-  }
-  for (size_t i = 0; i < rules->items.size(); ++i)
-    mapping.rules.push_back(
-        parse_rule(rules->items[i], path + ": rules[" + std::to_string(i) + "]"));
-  return mapping;
 }
 
 }  // namespace blocks::weights

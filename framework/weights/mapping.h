@@ -45,6 +45,11 @@ struct MappingRule {
   // export_mapped throws for a rule with a slice (the dropped part is unknown).
   bool slice = false;
   int64_t slice_dim = 0, slice_start = 0, slice_end = 0;
+  // A parameter name the target may be tied to: when the model lacks the target (a language
+  // model whose output matrix is its embeddings), the checkpoint tensor must equal the one that
+  // loads into `tied_to` and is then skipped; a different tensor is a mismatch, never dropped.
+  // (Hugging Face writes lm_head.weight beside embed_tokens.weight for some tied models.)
+  std::string tied_to;
   bool ignore() const { return to.empty(); }
 };
 
@@ -89,9 +94,10 @@ std::vector<std::string> hf_mapping_names();
 //     - {from: 'l\.(\d+)\.wq', to: decoder.$1.mixer.query.weight, layer_capture: 1,
 //        rotary_permute: interleaved_to_half, head_size: 64}
 //     - {from: 'emb', to: embeddings.word.weight, slice: {dim: 0, start: 0, end: 32000}}
+//     - {from: 'lm_head\.weight', to: head.output.weight, tied_to: embeddings.word.weight}
 //   relevant_module: model.          # optional
 //   layers: {from: 8, to: 11, offset: -8}   # optional, with layer_capture in rules
-// Throws MappingError with the file and what is wrong.
+// Throws MappingError listing every problem of the file (FILE:LINE:COL: error: PATH: message).
 Mapping load_mapping_file(const std::string& path);
 
 // The safetensors files of a folder: those named by `model.safetensors.index.json`'s weight_map,
@@ -101,8 +107,10 @@ std::vector<std::string> checkpoint_files(const std::string& folder);
 // Fills `parameters` (blocks' names) from `files` (foreign names) through `mapping`. Strict:
 // throws LoadError listing every missing, unexpected (checkpoint names no rule maps, or mapped to
 // no parameter) and mis-shaped tensor (both shapes) before copying anything. Each checkpoint
-// tensor is read (zero copy where it can be), transformed and copied into its target in turn.
-// `progress`, when given, is called with (parameters done, parameters) as loading goes.
+// tensor is read (zero copy where it can be), transformed and copied into its target in turn;
+// a tensor that needs no transform is copied (and converted) a few MiB at a time, so a load
+// holds the model plus at most one checkpoint tensor, never a second copy of the checkpoint.
+// `progress`, when given, is called with (bytes done, bytes) of the model as loading goes.
 LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
                        const std::vector<std::string>& files, const Mapping& mapping,
                        bool strict = true,

@@ -1,6 +1,7 @@
-"""Plain-PyTorch reference implementations of GPT-2 and Llama, written the way Hugging Face's
-modeling files compute them (not from blocks' code), reading parameters by blocks' names.
-Used by the C++ tests to check whole models built from configs/*.yaml."""
+"""Plain-PyTorch reference implementations of GPT-2, Llama (with Qwen2's q/k/v biases) and
+Mixtral, written the way Hugging Face's modeling files compute them (not from blocks' code),
+reading parameters by blocks' names. Used by the C++ tests to check whole models built from
+configs/*.yaml and Hugging Face folders."""
 import math
 
 import torch
@@ -47,7 +48,34 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def llama(p, tokens, layers, heads, groups, head_size, theta, eps=1e-5, window=None):
+def swiglu(h, gate, up, down):
+    # LlamaMLP and MixtralBlockSparseTop2MLP: w2(silu(w1 x) * w3 x)
+    return F.linear(F.silu(F.linear(h, gate)) * F.linear(h, up), down)
+
+
+def sparse_moe(h, w, experts, top_k):
+    """transformers' MixtralSparseMoeBlock.forward (no jitter: evaluation); the experts are
+    stacked [experts, out, in] under blocks' names, expert e being slice [e]."""
+    b, t, d = h.shape
+    x = h.view(-1, d)
+    router_logits = F.linear(x, w("mlp.router.weight"))
+    routing_weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+    routing_weights, selected_experts = torch.topk(routing_weights, top_k, dim=-1)
+    routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+    routing_weights = routing_weights.to(x.dtype)
+    out = torch.zeros((b * t, d), dtype=x.dtype)
+    expert_mask = F.one_hot(selected_experts, num_classes=experts).permute(2, 1, 0)
+    for e in range(experts):
+        idx, top_x = torch.where(expert_mask[e])
+        gate, up, down = (w(f"mlp.{n}.weight")[e] for n in ("gate", "up", "down"))
+        y = swiglu(x[top_x], gate, up, down)
+        out.index_add_(0, top_x, y * routing_weights[top_x, idx, None])
+    return out.view(b, t, d)
+
+
+def llama(p, tokens, layers, heads, groups, head_size, theta, eps=1e-5, window=None, mlp=None):
+    """Llama; Qwen2 when `p` holds query/key/value biases; `mlp(h, w)` replaces the SwiGLU MLP
+    (w: a layer's parameter by its name below decoder.{i})."""
     b, t = tokens.shape
     x = p["embeddings.word.weight"][tokens]
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.int64).float() / head_size))
@@ -56,18 +84,28 @@ def llama(p, tokens, layers, heads, groups, head_size, theta, eps=1e-5, window=N
     cos, sin = emb.cos()[None, None], emb.sin()[None, None]
     for i in range(layers):
         w = lambda n: p[f"decoder.{i}.{n}"]
+        bias = lambda n: p.get(f"decoder.{i}.mixer.{n}.bias")  # Qwen2: query, key, value
+        proj = lambda h, n: F.linear(h, w(f"mixer.{n}.weight"), bias(n))
         h = rms_norm(x, w("normalization.weight"), eps)
-        q = F.linear(h, w("mixer.query.weight")).view(b, t, heads, head_size).transpose(1, 2)
-        k = F.linear(h, w("mixer.key.weight")).view(b, t, groups, head_size).transpose(1, 2)
-        v = F.linear(h, w("mixer.value.weight")).view(b, t, groups, head_size).transpose(1, 2)
+        q = proj(h, "query").view(b, t, heads, head_size).transpose(1, 2)
+        k = proj(h, "key").view(b, t, groups, head_size).transpose(1, 2)
+        v = proj(h, "value").view(b, t, groups, head_size).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(heads // groups, dim=1)
         v = v.repeat_interleave(heads // groups, dim=1)
         a = causal_attention(q, k, v, window).transpose(1, 2).reshape(b, t, heads * head_size)
-        x = x + F.linear(a, w("mixer.output.weight"))
+        x = x + proj(a, "output")
         h = rms_norm(x, w("mlp_normalization.weight"), eps)
-        h = F.silu(F.linear(h, w("mlp.gate.weight"))) * F.linear(h, w("mlp.up.weight"))
-        x = x + F.linear(h, w("mlp.down.weight"))
+        if mlp:
+            x = x + mlp(h, w)
+        else:
+            x = x + swiglu(h, w("mlp.gate.weight"), w("mlp.up.weight"), w("mlp.down.weight"))
     x = rms_norm(x, p["head.normalization.weight"], eps)
     return x @ p["head.output.weight"].T
+
+
+def mixtral(p, tokens, layers, heads, groups, head_size, theta, experts, top_k, eps=1e-5):
+    """Mixtral: Llama's attention (no sliding window) with MixtralSparseMoeBlock as the MLP."""
+    moe = lambda h, w: sparse_moe(h, w, experts, top_k)
+    return llama(p, tokens, layers, heads, groups, head_size, theta, eps, mlp=moe)

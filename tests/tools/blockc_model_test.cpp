@@ -93,11 +93,27 @@ TEST(BlockcModel, ForwardListsEveryCheckpointProblem) {
             0);
   weights::write_safetensors((dir / "in.safetensors").string(),
                              {{"tokens", at::zeros({1, 4}, at::kLong)}});
+  const std::string model = "forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+                            " --set model.decoder.block.mlp.intermediate_size=96 --input " +
+                            (dir / "in.safetensors").string() + " --output " +
+                            (dir / "never.safetensors").string() + " --weights ";
+  // init's blocks_config metadata: the architecture differences, and nothing loaded.
+  auto r = blockc(model + weights);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "blockc: error: the model's architecture differs from the checkpoint's (" +
+                       weights +
+                       "):\n  model.decoder.block.mlp.intermediate_size: model 96, checkpoint "
+                       "128\n  model.decoder.num_layers: model 2, checkpoint 3\n");
+  // The same tensors without metadata: every tensor problem at once.
+  const std::string bare = (dir / "bare.safetensors").string();
+  {
+    auto file = weights::SafetensorsFile::open(weights);
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto& info : file.tensors()) tensors.emplace_back(info.name, file.tensor(info.name));
+    weights::write_safetensors(bare, tensors);
+  }
   // A 2-layer model with a wider MLP: layer 2 is unexpected, the MLP shapes mismatch.
-  auto r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
-                 " --set model.decoder.block.mlp.intermediate_size=96 --weights " + weights +
-                 " --input " + (dir / "in.safetensors").string() + " --output " +
-                 (dir / "never.safetensors").string());
+  r = blockc(model + bare);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("unexpected in the checkpoint (16):\n  decoder.2.mixer.key.bias\n"),
             std::string::npos)

@@ -43,6 +43,31 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
   c.forward->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
   c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+
+  c.export_ = app.add_subcommand(
+      "export", "Save a model's weights in blocks' names or as a Hugging Face folder");
+  c.export_
+      ->add_option("--model", c.args.model,
+                   "blocks YAML, or a Hugging Face folder (config.json + safetensors)")
+      ->required();
+  c.export_->add_option("--weights", c.args.weights,
+                        "safetensors in blocks' names, or in --map's, or a Hugging Face folder; "
+                        "checked against the model's architecture as forward does (repeatable)");
+  c.export_->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
+  c.export_->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
+  c.export_->add_option("--to", c.args.to, "blocks (one safetensors file, default) or hf (a folder)")
+      ->check(CLI::IsMember({"blocks", "hf"}));
+  c.export_->add_option("--model-type", c.args.model_type,
+                        "Hugging Face family for --to hf (llama, mistral, mixtral, qwen2, gpt2); "
+                        "default: the --model folder's, else the first family that fits");
+  c.export_->add_option("--max-shard-size", c.args.max_shard_size,
+                        "--to hf: largest shard, e.g. 5GB or 500MB (default 5GB); more than one "
+                        "shard adds model.safetensors.index.json");
+  c.export_->add_option("-o,--output", c.args.output, "file (--to blocks) or folder (--to hf)")
+      ->required();
+  c.export_->add_option("--dtype", c.args.dtype,
+                        "float32, bfloat16, float16 or float64 (default: the checkpoint's)");
+  c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
 }
 
 void set_up_logging() {

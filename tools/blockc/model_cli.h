@@ -1,4 +1,4 @@
-// The command-line definitions of the model commands (summary, init, forward), shared by
+// The command-line definitions of the model commands (summary, init, forward, export), shared by
 // blockc, which parses them for --help and usage errors and then hands over, and blockc-model,
 // which links LibTorch and runs them.
 #pragma once
@@ -14,11 +14,14 @@ struct ModelCommands {
   CLI::App* summary = nullptr;
   CLI::App* init = nullptr;
   CLI::App* forward = nullptr;
+  CLI::App* export_ = nullptr;
   ModelArgs args;
-  bool parsed() const { return summary->parsed() || init->parsed() || forward->parsed(); }
+  bool parsed() const {
+    return summary->parsed() || init->parsed() || forward->parsed() || export_->parsed();
+  }
 };
 
-// Adds the three subcommands to `app`, bound to `c.args` (so `c` must outlive parsing).
+// Adds the subcommands to `app`, bound to `c.args` (so `c` must outlive parsing).
 void add_model_commands(CLI::App& app, ModelCommands& c);
 
 // Logs through spdlog on stderr as "blockc: LEVEL: message".

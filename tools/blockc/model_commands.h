@@ -1,7 +1,8 @@
-// The blockc commands that build models (LibTorch): summary, init, forward.
+// The blockc commands that build models (LibTorch): summary, init, forward, export.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,10 @@ struct ModelArgs {
   std::vector<std::string> weights;
   std::string input, output;
   std::string dtype = "float32";
+  bool dtype_given = false;
+  std::string to = "blocks";          // export: blocks or hf
+  std::string model_type;             // export --to hf
+  std::string max_shard_size = "5GB";  // export --to hf
   uint64_t seed = 0;
   bool seed_given = false;
   int depth = 4;
@@ -23,5 +28,10 @@ struct ModelArgs {
 int run_summary(const ModelArgs& args);
 int run_init(const ModelArgs& args);
 int run_forward(const ModelArgs& args);
+int run_export(const ModelArgs& args);
+
+// "5GB", "500MB", "1.5GiB", "123" (bytes) -> bytes; nullopt when unreadable. Decimal units as
+// Hugging Face's max_shard_size (GB = 1e9), binary ones with an i.
+std::optional<uint64_t> parse_size(const std::string& text);
 
 }  // namespace blockc

@@ -1,9 +1,10 @@
-// blockc-model: the blockc commands that build models (summary, init, forward); blockc hands
+// blockc-model: the blockc commands that build models (summary, init, forward, export); blockc hands
 // them over so that its other commands never load LibTorch.
 #include <spdlog/spdlog.h>
 
 #include "framework/build/builder.h"
 #include "framework/weights/load.h"
+#include "framework/weights/mapping.h"
 #include "framework/weights/safetensors.h"
 #include "tools/blockc/model_cli.h"
 
@@ -16,12 +17,19 @@ int main(int argc, char** argv) {
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
   if (auto code = blockc::parse(app, argc, argv, verbose)) return *code;
-  model.args.seed_given = model.forward->count("--seed") > 0;
+  model.args.seed_given = model.forward->count("--seed") > 0 || model.export_->count("--seed") > 0;
+  model.args.dtype_given = model.init->count("--dtype") > 0 ||
+                           model.forward->count("--dtype") > 0 ||
+                           model.export_->count("--dtype") > 0;
   try {
     if (model.summary->parsed()) return blockc::run_summary(model.args);
     if (model.init->parsed()) return blockc::run_init(model.args);
     if (model.forward->parsed()) return blockc::run_forward(model.args);
+    if (model.export_->parsed()) return blockc::run_export(model.args);
   } catch (const blocks::weights::LoadError& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const blocks::weights::MappingError& e) {
     spdlog::error("{}", e.what());
     return 1;
   } catch (const blocks::weights::SafetensorsError& e) {

@@ -62,7 +62,8 @@ for i in range(L):
 logits = gpt2(p, inputs['tokens'], layers=L, heads=H)
 )";
 
-// Llama (and, with experts, Mixtral: block_sparse_moe with per-expert w1/w3/w2).
+// Llama (with QWEN, Qwen2: q/k/v biases; with EXPERTS, Mixtral: block_sparse_moe with per-expert
+// w1/w3/w2, which `p` stacks to blocks' [experts, out, in] itself).
 const char* const kLlamaWriter = R"(
 d, L, V, H, G, D, I = 64, 2, 100, 4, 2, 16, 96
 hf = {'model.embed_tokens.weight': r(V, d)}
@@ -100,16 +101,27 @@ for i in range(L):
     p[b + 'mlp_normalization.weight'] = hf[l + 'post_attention_layernorm.weight']
     for hn, bn in (('q', 'query'), ('k', 'key'), ('v', 'value'), ('o', 'output')):
         p[f'{b}mixer.{bn}.weight'] = hf[f'{l}self_attn.{hn}_proj.weight']
-    if not EXPERTS:
+        if QWEN and hn != 'o':
+            p[f'{b}mixer.{bn}.bias'] = hf[f'{l}self_attn.{hn}_proj.bias']
+    if EXPERTS:
+        p[b + 'mlp.router.weight'] = hf[l + 'block_sparse_moe.gate.weight']
+        for hn, bn in (('w1', 'gate'), ('w3', 'up'), ('w2', 'down')):
+            p[f'{b}mlp.{bn}.weight'] = torch.stack(
+                [hf[f'{l}block_sparse_moe.experts.{e}.{hn}.weight'] for e in range(EXPERTS)])
+    else:
         for n in ('gate', 'up', 'down'):
             p[f'{b}mlp.{n}.weight'] = hf[f'{l}mlp.{n}_proj.weight']
-logits = torch.zeros(1) if EXPERTS or QWEN else llama(p, inputs['tokens'], layers=L, heads=H, groups=G,
-                                              head_size=D, theta=10000.0)
+shape = dict(layers=L, heads=H, groups=G, head_size=D, theta=10000.0)
+if EXPERTS:
+    logits = mixtral(p, inputs['tokens'], experts=EXPERTS, top_k=config['num_experts_per_tok'],
+                     **shape)
+else:
+    logits = llama(p, inputs['tokens'], **shape)
 )";
 
 struct Folder {
   fs::path dir;
-  at::Tensor tokens, logits;  // logits: the reference's (not for Mixtral)
+  at::Tensor tokens, logits;  // logits: the plain-PyTorch reference's
 };
 
 at::Tensor sample_tokens() {
@@ -126,7 +138,7 @@ const Folder& folder(const std::string& family) {
   f.tokens = sample_tokens();
   const std::string writer = family == "gpt2" ? kGpt2Writer : kLlamaWriter;
   const std::string script =
-      "import json, os\nfrom reference_models import gpt2, llama\ntorch.manual_seed(11)\n"
+      "import json, os\nfrom reference_models import gpt2, llama, mixtral\ntorch.manual_seed(11)\n"
       "r = lambda *s: torch.randn(*s) * 0.2\nEXPERTS = " +
       std::string(family == "mixtral" ? "4" : "0") +
       "\nQWEN = " + (family == "qwen2" ? "True" : "False") + "\n" + writer + "os.makedirs('" +
@@ -189,6 +201,8 @@ void expect_matches_reference(const std::string& family) {
 
 TEST(HfWeights, Gpt2FolderMatchesReference) { expect_matches_reference("gpt2"); }
 TEST(HfWeights, LlamaFolderMatchesReference) { expect_matches_reference("llama"); }
+TEST(HfWeights, Qwen2FolderMatchesReference) { expect_matches_reference("qwen2"); }
+TEST(HfWeights, MixtralFolderMatchesReference) { expect_matches_reference("mixtral"); }
 
 // HF -> blocks -> HF gives every original tensor back bit for bit (buffers are not parameters).
 void expect_round_trip(const std::string& family, const std::set<std::string>& buffers_end) {
@@ -339,22 +353,7 @@ void expect_blockc_forward(const std::string& family) {
 
 TEST(HfWeights, BlockcForwardOnGpt2Folder) { expect_blockc_forward("gpt2"); }
 TEST(HfWeights, BlockcForwardOnLlamaFolder) { expect_blockc_forward("llama"); }
-
-// Mixtral through blockc (no plain-PyTorch MoE reference): the same logits as loading in-process.
-TEST(HfWeights, BlockcForwardOnMixtralFolder) {
-  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
-  const Folder& f = folder("mixtral");
-  const fs::path in = f.dir.parent_path() / "mixtral_in.safetensors";
-  const fs::path out = f.dir.parent_path() / "mixtral_out.safetensors";
-  weights::write_safetensors(in.string(), {{"tokens", f.tokens}});
-  auto r = blockc("forward --model " + f.dir.string() + " --input " + in.string() + " --output " +
-                  out.string());
-  ASSERT_EQ(r.code, 0) << r.err;
-  Model model = load_folder(f.dir, weights::hf_mapping("mixtral"));
-  c10::InferenceMode inference;
-  EXPECT_TRUE(close(weights::SafetensorsFile::open(out.string()).tensor("logits"),
-                    model.module->forward(f.tokens).logits, 0, 1e-5));
-}
+TEST(HfWeights, BlockcForwardOnMixtralFolder) { expect_blockc_forward("mixtral"); }
 
 // A user mapping in YAML: the same Llama names written by hand load the same weights.
 TEST(HfWeights, YamlMappingFile) {
@@ -397,6 +396,178 @@ TEST(HfWeights, YamlMappingFile) {
 
   std::ofstream(path) << "rules:\n  - {from: 'a', tu: b}\n";
   EXPECT_THROW(weights::load_mapping_file(path.string()), weights::MappingError);
+}
+
+// The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
+std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
+                                                 const std::set<std::string>& buffers_end = {}) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& file : weights::checkpoint_files(dir.string()))
+    for (auto& [name, t] : file_tensors(file)) {
+      bool buffer = false;
+      for (const auto& end : buffers_end)
+        buffer |= name.size() >= end.size() &&
+                  name.compare(name.size() - end.size(), end.size(), end) == 0;
+      if (!buffer) out[name] = t;
+    }
+  return out;
+}
+
+void expect_same_tensors(const std::map<std::string, at::Tensor>& got,
+                         const std::map<std::string, at::Tensor>& want) {
+  std::vector<std::string> got_names, want_names;
+  for (const auto& [name, t] : got) got_names.push_back(name);
+  for (const auto& [name, t] : want) want_names.push_back(name);
+  ASSERT_EQ(got_names, want_names);
+  for (const auto& [name, t] : want) {
+    EXPECT_EQ(got.at(name).scalar_type(), t.scalar_type()) << name;
+    EXPECT_TRUE(at::equal(got.at(name), t)) << name << " differs";
+  }
+}
+
+// The resolved document of a folder's config.json, as `blockc import hf` reads it.
+std::string resolved(const fs::path& dir) { return hf_document(dir).dump().dump(); }
+
+// `blockc export --to hf` of a Hugging Face folder writes the folder back: its config.json
+// converts to the same model and every tensor (buffers aside) is bit-identical.
+void expect_cli_round_trip(const std::string& family, const std::set<std::string>& buffers_end) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder(family);
+  const fs::path out = f.dir.parent_path() / (family + "_exported");
+  auto r = blockc("export --model " + f.dir.string() + " --to hf -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(out / "model.safetensors.index.json"));
+  EXPECT_EQ(resolved(out), resolved(f.dir));
+  const auto config = config::Json::parse(std::ifstream(out / "config.json"));
+  EXPECT_EQ(config["model_type"], family);
+  EXPECT_EQ(config["torch_dtype"], "float32");
+  const auto original = config::Json::parse(std::ifstream(f.dir / "config.json"));
+  for (const char* key : {"max_position_embeddings", "n_positions"})
+    if (original.contains(key)) EXPECT_EQ(config[key], original[key]) << key;
+  expect_same_tensors(folder_tensors(out), folder_tensors(f.dir, buffers_end));
+  EXPECT_EQ(weights::SafetensorsFile::open((out / "model.safetensors").string())
+                .metadata()
+                .at("format"),
+            "pt");  // transformers refuses safetensors without it
+}
+
+TEST(HfWeights, BlockcExportGpt2FolderRoundTrip) {
+  expect_cli_round_trip("gpt2", {".attn.bias", ".attn.masked_bias"});
+}
+TEST(HfWeights, BlockcExportLlamaFolderRoundTrip) { expect_cli_round_trip("llama", {}); }
+TEST(HfWeights, BlockcExportQwen2FolderRoundTrip) { expect_cli_round_trip("qwen2", {}); }
+TEST(HfWeights, BlockcExportMixtralFolderRoundTrip) { expect_cli_round_trip("mixtral", {}); }
+
+// HF -> blocks' names (bfloat16) -> blocks' names again -> a sharded HF folder: the blocks files
+// are bit-identical, the shards respect --max-shard-size, the dtype is kept, and the folder
+// runs to the reference's logits (to bfloat16 precision).
+TEST(HfWeights, BlockcExportThroughBlocksNamesToShards) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("llama");
+  const fs::path dir = f.dir.parent_path() / "llama_export_chain";
+  fs::create_directories(dir);
+  const std::string first = (dir / "first.safetensors").string();
+  const std::string second = (dir / "second.safetensors").string();
+  auto r = blockc("export --model " + f.dir.string() + " --dtype bfloat16 -o " + first);
+  ASSERT_EQ(r.code, 0) << r.err;
+  config::Diagnostics diagnostics;
+  const fs::path yaml = dir / "llama.yaml";
+  std::ofstream(yaml) << *hf::import_yaml(f.dir.string(), diagnostics);
+  r = blockc("export --model " + yaml.string() + " --weights " + first + " -o " + second);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto a = file_tensors(first), b = file_tensors(second);
+  expect_same_tensors(b, a);
+  EXPECT_EQ(a.at("decoder.0.mixer.query.weight").scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(weights::SafetensorsFile::open(second).metadata().count("blocks_config"));
+
+  const fs::path sharded = dir / "sharded";
+  r = blockc("export --model " + yaml.string() + " --weights " + second +
+             " --to hf --max-shard-size 20KB -o " + sharded.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto index = config::Json::parse(std::ifstream(sharded / "model.safetensors.index.json"));
+  const auto files = weights::checkpoint_files(sharded.string());
+  EXPECT_GT(files.size(), 2u);
+  int64_t total = 0;
+  for (const auto& file : files) {
+    const auto size = static_cast<int64_t>(fs::file_size(file));
+    auto opened = weights::SafetensorsFile::open(file);
+    // A shard holds at most 20 kB of data, or a single larger tensor.
+    int64_t data = 0;
+    for (const auto& info : opened.tensors()) data += int64_t(info.end - info.begin);
+    EXPECT_TRUE(data <= 20000 || opened.tensors().size() == 1) << file << " " << size;
+    total += data;
+  }
+  EXPECT_EQ(index["metadata"]["total_size"].get<int64_t>(), total);
+  EXPECT_EQ(config::Json::parse(std::ifstream(sharded / "config.json"))["torch_dtype"],
+            "bfloat16");
+  std::map<std::string, at::Tensor> want;
+  for (const auto& [name, t] : folder_tensors(f.dir)) want[name] = t.to(at::kBFloat16);
+  expect_same_tensors(folder_tensors(sharded), want);
+
+  // The sharded folder runs as the blocks file it came from (the same bfloat16 weights).
+  const fs::path in = dir / "in.safetensors", out = dir / "out.safetensors",
+                 direct = dir / "direct.safetensors";
+  weights::write_safetensors(in.string(), {{"tokens", f.tokens}});
+  r = blockc("forward --model " + sharded.string() + " --dtype float32 --input " + in.string() +
+             " --output " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = blockc("forward --model " + yaml.string() + " --weights " + first +
+             " --dtype float32 --input " + in.string() + " --output " + direct.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const at::Tensor logits = weights::SafetensorsFile::open(out.string()).tensor("logits");
+  EXPECT_TRUE(at::equal(logits, weights::SafetensorsFile::open(direct.string()).tensor("logits")));
+  EXPECT_FALSE(at::equal(logits, f.logits));  // bfloat16 weights: near, not equal
+  EXPECT_TRUE(close(logits, f.logits, 0, 0.5));
+}
+
+TEST(HfWeights, BlockcExportRefusesAFamilyThatCannotHoldTheModel) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("llama");
+  const fs::path out = f.dir.parent_path() / "llama_as_gpt2";
+  auto r = blockc("export --model " + f.dir.string() + " --to hf --model-type gpt2 -o " +
+                  out.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("error: model."));
+  EXPECT_THAT(r.err, HasSubstr("the model cannot be written as a Hugging Face gpt2 config"));
+  EXPECT_FALSE(fs::exists(out / "config.json"));
+  r = blockc("export --model " + f.dir.string() + " --to hf --max-shard-size 5XB -o " +
+             out.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--max-shard-size '5XB': expected a size such as 5GB"));
+}
+
+// A tied Llama whose checkpoint still stores lm_head.weight (as some do): loaded when the tensor
+// equals the embeddings, refused, naming both, when it does not.
+TEST(HfWeights, TiedCheckpointWithItsOwnLmHead) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder("llama");
+  auto tensors = folder_tensors(f.dir);
+  auto config = config::Json::parse(std::ifstream(f.dir / "config.json"));
+  config["tie_word_embeddings"] = true;
+  const fs::path dir = f.dir.parent_path() / "llama_tied";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << config.dump(2);
+  auto write = [&](const at::Tensor& head) {
+    tensors["lm_head.weight"] = head;
+    std::vector<std::pair<std::string, at::Tensor>> list(tensors.begin(), tensors.end());
+    weights::write_safetensors((dir / "model.safetensors").string(), list);
+  };
+  const at::Tensor embeddings = tensors.at("model.embed_tokens.weight");
+  write(embeddings.clone());
+  Model model = load_folder(dir, weights::hf_mapping("llama"));
+  for (const auto& p : model.parameters) EXPECT_NE(p.name, "head.output.weight");
+  write(embeddings + 1);
+  try {
+    load_folder(dir, weights::hf_mapping("llama"));
+    FAIL() << "a head that differs from the tied embeddings loaded";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.report.mismatched,
+                ::testing::ElementsAre("lm_head.weight (the model ties it to "
+                                       "embeddings.word.weight): differs from "
+                                       "model.embed_tokens.weight; untie the model's head to "
+                                       "load both"));
+  }
 }
 
 TEST(HfWeights, UnknownFamilyListsTheKnownOnes) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
@@ -287,15 +288,101 @@ rules:
     }
     return std::string("no error");
   };
-  EXPECT_THAT(error("rules: [{from: a, to: b, rotary_permute: half}]\n"),
-              HasSubstr("expected half_to_interleaved or interleaved_to_half"));
-  EXPECT_THAT(error("rules: [{from: a, to: b, rotary_permute: half_to_interleaved}]\n"),
-              HasSubstr("needs an even, positive head_size"));
-  EXPECT_THAT(error("layers: {from: 1}\nrules: []\n"), HasSubstr("`from` and `to` are required"));
-  EXPECT_THAT(error("prefix: x\nrules: []\n"),
-              HasSubstr("unknown key (rules, relevant_module, layers)"));
-  EXPECT_THAT(error("rules: [{from: a, to: b, slice: {dim: 0, stop: 3}}]\n"),
-              HasSubstr("unknown key (dim, start, end)"));
+  const std::string bad = (dir / "bad.yaml").string() + ":";
+  EXPECT_EQ(error("rules: [{from: a, to: b, rotary_permute: half}]\n"),
+            bad + "1:42: error: rules[0].rotary_permute: expected half_to_interleaved or "
+                  "interleaved_to_half, found 'half'\n");
+  EXPECT_EQ(error("rules: [{from: a, to: b, rotary_permute: half_to_interleaved}]\n"),
+            bad + "1:9: error: rules[0]: rotary_permute needs an even, positive head_size\n");
+  EXPECT_EQ(error("layers: {from: 1}\nrules: []\n"),
+            bad + "1:9: error: layers: `from` and `to` are required\n");
+  EXPECT_EQ(error("prefix: x\nrules: []\n"),
+            bad + "1:1: error: prefix: unknown key (rules, relevant_module, layers)\n");
+  EXPECT_EQ(error("rules: [{from: a, to: b, slice: {dim: 0, stop: 3}}]\n"),
+            bad + "1:33: error: rules[0].slice: `end` is required\n" + bad +
+                "1:42: error: rules[0].slice.stop: unknown key (dim, start, end)\n");
+  EXPECT_EQ(error("rules: {from: a}\n"),
+            bad + "1:1: error: expected a mapping with a `rules` list\n");
+  // Every problem of the file at once, each at its line and column.
+  EXPECT_EQ(error("rules:\n"
+                  "  - {from: 'a(', to: b}\n"
+                  "  - {to: c, split_dim: x}\n"
+                  "  - {from: d, to: e, transpose: yes, tied: f}\n"
+                  "layers: {from: 1, to: 2, offset: one}\n"),
+            bad + "2:12: error: rules[0].from: bad regex `a(`: " +
+                std::regex_error(std::regex_constants::error_paren).what() + "\n" + bad +
+                "3:5: error: rules[1]: `from` is required\n" + bad +
+                "3:24: error: rules[1].split_dim: expected an integer, found 'x'\n" + bad +
+                "4:33: error: rules[2].transpose: expected true or false, found 'yes'\n" + bad +
+                "4:38: error: rules[2].tied: unknown key (from, to, transpose, split_dim, "
+                "stack_capture, layer_capture, rotary_permute, head_size, slice, tied_to)\n" +
+                bad + "5:34: error: layers.offset: expected an integer, found 'one'\n");
+}
+
+// A head tied to the embeddings: a checkpoint that still stores it loads when the tensor equals
+// the embeddings, and is refused, naming both, when it does not.
+TEST(Mapping, TiedHeadInTheCheckpointMustEqualTheEmbeddings) {
+  const fs::path dir = scratch();
+  const at::Tensor emb = at::randn({6, 4});
+  MappingRule head = rule(R"(lm_head\.weight)", {"head.output.weight"});
+  head.tied_to = "embeddings.word.weight";
+  const Mapping m{"test", {rule(R"(embed\.weight)", {"embeddings.word.weight"}), head}};
+  at::Tensor target = at::zeros({6, 4});
+  const std::string same =
+      write(dir / "same.safetensors", {{"embed.weight", emb}, {"lm_head.weight", emb.clone()}});
+  const auto report = weights::load_mapped({{"embeddings.word.weight", target}}, {same}, m);
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_TRUE(at::equal(target, emb));
+
+  const std::string other =
+      write(dir / "other.safetensors", {{"embed.weight", emb}, {"lm_head.weight", emb + 1}});
+  const std::string narrow =
+      write(dir / "narrow.safetensors",
+            {{"embed.weight", emb}, {"lm_head.weight", at::zeros({6, 3})}});
+  auto problems = [&](const std::string& file) {
+    try {
+      weights::load_mapped({{"embeddings.word.weight", at::zeros({6, 4})}}, {file}, m);
+    } catch (const weights::LoadError& e) {
+      return e.report.mismatched;
+    }
+    return std::vector<std::string>{"loaded"};
+  };
+  EXPECT_THAT(problems(other),
+              ::testing::ElementsAre("lm_head.weight (the model ties it to "
+                                     "embeddings.word.weight): differs from embed.weight; untie "
+                                     "the model's head to load both"));
+  EXPECT_THAT(problems(narrow),
+              ::testing::ElementsAre("lm_head.weight (the model ties it to "
+                                     "embeddings.word.weight): checkpoint [6, 3], embed.weight "
+                                     "[6, 4]"));
+  // A model with its own head takes the tensor as usual.
+  at::Tensor untied = at::zeros({6, 4});
+  weights::load_mapped({{"embeddings.word.weight", at::zeros({6, 4})},
+                        {"head.output.weight", untied}},
+                       {other}, m);
+  EXPECT_TRUE(at::equal(untied, emb + 1));
+}
+
+// Renamed tensors are copied chunk by chunk, converting dtype, into whole or stacked targets;
+// transformed ones through the whole tensor: the values are the same either way.
+TEST(Mapping, PlainAndTransformedCopiesConvertDtypes) {
+  const fs::path dir = scratch();
+  const at::Tensor a = at::randn({300, 70}).to(at::kBFloat16), e0 = at::randn({5, 3}),
+                   e1 = at::randn({5, 3});
+  const std::string file = write(dir / "c.safetensors",
+                                 {{"a", a}, {"t", a}, {"e.0", e0}, {"e.1", e1}});
+  MappingRule t = rule("t", {"t"});
+  t.transpose = true;
+  MappingRule e = rule(R"(e\.(\d+))", {"stacked"});
+  e.stack_capture = 1;
+  const Mapping m{"test", {rule("a", {"a"}), t, e}};
+  at::Tensor ta = at::empty({300, 70}, at::kDouble), tt = at::empty({70, 300}, at::kFloat),
+             stacked = at::empty({2, 5, 3}, at::kHalf);
+  weights::load_mapped({{"a", ta}, {"t", tt}, {"stacked", stacked}}, {file}, m);
+  EXPECT_TRUE(at::equal(ta, a.to(at::kDouble)));
+  EXPECT_TRUE(at::equal(tt, a.t().to(at::kFloat)));
+  EXPECT_TRUE(at::equal(stacked, at::stack({e0, e1}).to(at::kHalf)));
 }
 
 const char* const kLlamaConfig = R"({"model_type": "llama", "hidden_size": 64,
