@@ -60,6 +60,10 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.export_->add_option("--model-type", c.args.model_type,
                         "Hugging Face family for --to hf (llama, mistral, mixtral, qwen2, gpt2); "
                         "default: the --model folder's, else the first family that fits");
+  c.export_->add_option("--max-position-embeddings", c.args.max_positions,
+                        "--to hf, rotary families: the context length config.json states "
+                        "(default: the source folder's; else left out)")
+      ->check(CLI::PositiveNumber);
   c.export_->add_option("--max-shard-size", c.args.max_shard_size,
                         "--to hf: largest shard, e.g. 5GB or 500MB (default 5GB); more than one "
                         "shard adds model.safetensors.index.json");

@@ -431,6 +431,7 @@ int run_export(const ModelArgs& args) {
   blocks::hf::ExportOptions options;
   options.model_type = args.model_type.empty() ? p.model_type : args.model_type;
   options.torch_dtype = dtype_json_name(p.model.parameters.front().tensor.scalar_type());
+  if (args.max_positions > 0) options.max_position_embeddings = args.max_positions;
   // Rotary models keep no position table: the context length comes from the folder the
   // weights came from, if any.
   for (const auto& source : [&] {

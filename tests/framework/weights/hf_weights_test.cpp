@@ -499,8 +499,15 @@ TEST(HfWeights, BlockcExportThroughBlocksNamesToShards) {
     total += data;
   }
   EXPECT_EQ(index["metadata"]["total_size"].get<int64_t>(), total);
-  EXPECT_EQ(config::Json::parse(std::ifstream(sharded / "config.json"))["torch_dtype"],
-            "bfloat16");
+  const auto config = config::Json::parse(std::ifstream(sharded / "config.json"));
+  EXPECT_EQ(config["torch_dtype"], "bfloat16");
+  EXPECT_FALSE(config.contains("max_position_embeddings"));  // a YAML source has none
+  r = blockc("export --model " + yaml.string() + " --weights " + second +
+             " --to hf --max-position-embeddings 4096 -o " + (dir / "with_context").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(config::Json::parse(std::ifstream(dir / "with_context" / "config.json"))
+                ["max_position_embeddings"],
+            4096);
   std::map<std::string, at::Tensor> want;
   for (const auto& [name, t] : folder_tensors(f.dir)) want[name] = t.to(at::kBFloat16);
   expect_same_tensors(folder_tensors(sharded), want);
