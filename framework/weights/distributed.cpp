@@ -20,10 +20,12 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "framework/weights/load.h"
+#include "framework/weights/mapping.h"
 #include "framework/weights/safetensors.h"
 
 namespace blocks::weights {
@@ -66,7 +68,8 @@ std::string broadcast_text(const c10::intrusive_ptr<c10d::ProcessGroup>& group,
 }
 
 // Rank 0's verdict, as text: "ok\n" or "load\n" or "error\n<message>", then report lines
-// ("m\tNAME", "u\tNAME", "x\tTEXT") and one line "k\t0101..." (which targets to load).
+// ("m\tNAME", "u\tNAME", "x\tTEXT"), "n\tCOUNT" (checkpoint tensors rank 0 will copy) and one
+// line "k\t0101..." (which targets rank 0 fills and broadcasts).
 struct Verdict {
   std::string status = "ok";
   std::string message;
@@ -79,6 +82,7 @@ struct Verdict {
     for (const auto& n : report.missing) out += "m\t" + n + "\n";
     for (const auto& n : report.unexpected) out += "u\t" + n + "\n";
     for (const auto& n : report.mismatched) out += "x\t" + n + "\n";
+    out += "n\t" + std::to_string(report.loaded) + "\n";
     return out + "k\t" + mask + "\n";
   }
   static Verdict decode(const std::string& text) {
@@ -99,6 +103,7 @@ struct Verdict {
         case 'u': v.report.unexpected.push_back(value); break;
         case 'x': v.report.mismatched.push_back(value); break;
         case 'k': v.mask = value; break;
+        case 'n': v.report.loaded = std::stoll(value); break;
       }
     }
     return v;
@@ -106,13 +111,29 @@ struct Verdict {
 };
 
 LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tensor>>& targets,
-                              const std::vector<std::string>& files,
+                              const std::vector<std::string>& files, const Mapping* mapping,
                               const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool strict) {
   const bool root = group->getRank() == 0;
   std::vector<SafetensorsFile> opened;
   std::map<std::string, const SafetensorsFile*> where;
+  std::optional<MappedLoad> plan;
   Verdict verdict;
-  if (root) {
+  if (root && mapping) {
+    try {
+      plan.emplace(targets, files, *mapping);
+      verdict.report = plan->report();
+      verdict.mask.assign(targets.size(), '0');
+      for (size_t i = 0; i < targets.size(); ++i) {
+        const size_t n = plan->pieces(i);
+        if (n > 0) verdict.mask[i] = '1';
+        verdict.report.loaded += static_cast<int64_t>(n);
+      }
+      if (strict && !verdict.report.ok()) verdict.status = "load";
+    } catch (const std::exception& e) {
+      verdict.status = "error";
+      verdict.message = e.what();
+    }
+  } else if (root) {
     try {
       for (const auto& path : files) opened.push_back(SafetensorsFile::open(path));
       for (const auto& file : opened)
@@ -135,6 +156,7 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
         }
         scalar_type(info->dtype);  // a dtype LibTorch lacks fails now, on every rank
         verdict.mask[i] = '1';
+        ++verdict.report.loaded;
       }
       for (const auto& [name, file] : where)
         if (!wanted.count(name)) verdict.report.unexpected.push_back(name);
@@ -147,7 +169,9 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
   verdict = Verdict::decode(broadcast_text(group, verdict.encode()));
   if (verdict.status == "error") throw std::runtime_error(verdict.message);
   if (verdict.status == "load")
-    throw LoadError("the checkpoint does not fit the model:\n" + verdict.report.format(),
+    throw LoadError(std::string("the checkpoint does not fit the model") +
+                        (mapping ? " (mapping " + mapping->name + ")" : "") + ":\n" +
+                        verdict.report.format(),
                     verdict.report);
   if (verdict.mask.size() != targets.size())
     throw std::runtime_error("load_distributed: rank 0 has " + std::to_string(verdict.mask.size()) +
@@ -169,7 +193,7 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
     if (!root && f.buffer.defined()) f.target.copy_(f.buffer);
   };
   c10::NoGradGuard no_grad;
-  LoadReport report = verdict.report;
+  const LoadReport report = verdict.report;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (verdict.mask[i] != '1') continue;
     const auto& [name, target] = targets[i];
@@ -177,7 +201,10 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
     f.target = target;
     // Chunked, with the file's pages released after each chunk: rank 0 holds the model and
     // not the file as well.
-    if (root) where.at(name)->copy_into(name, f.target);
+    if (root && plan)
+      plan->fill(i);
+    else if (root)
+      where.at(name)->copy_into(name, f.target);
     if (!f.target.is_contiguous()) f.buffer = f.target.contiguous();
     f.tensors = {bytes_of(f.buffer.defined() ? f.buffer : f.target)};
     c10d::BroadcastOptions options;
@@ -188,7 +215,6 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
       finish(in_flight.front());
       in_flight.pop_front();
     }
-    ++report.loaded;
   }
   for (auto& f : in_flight) finish(f);
   return report;
@@ -300,9 +326,12 @@ c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(const ProcessGroupEnv&
 
 LoadReport load_distributed(const std::vector<std::pair<std::string, at::Tensor>>& targets,
                             const std::vector<std::string>& files, LoadStrategy strategy,
-                            const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool strict) {
-  if (strategy == LoadStrategy::free_for_all) return load_safetensors(targets, files, strict);
-  return load_mem_efficient(targets, files, group, strict);
+                            const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool strict,
+                            const Mapping* mapping) {
+  if (strategy == LoadStrategy::free_for_all)
+    return mapping ? load_mapped(targets, files, *mapping, strict)
+                   : load_safetensors(targets, files, strict);
+  return load_mem_efficient(targets, files, mapping, group, strict);
 }
 
 uint64_t hash_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "framework/weights/load.h"
+#include "framework/weights/mapping.h"
 
 namespace c10d {
 class ProcessGroup;
@@ -80,13 +81,17 @@ c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(
     const ProcessGroupEnv& env, Backend backend = Backend::gloo,
     std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
-// Loads `files` into `targets` on every rank of `group` (see the strategies above). Strict:
-// every rank throws the same LoadError before anything is copied. Errors rank 0 meets while
-// opening files (SafetensorsError) reach every rank as std::runtime_error with rank 0's text.
+// Loads `files` into `targets` on every rank of `group` (see the strategies above), by name or
+// through `mapping` (foreign names, e.g. hf_mapping("llama"); under mem_efficient only rank 0
+// reads the mapping's files and applies its transforms, then broadcasts each filled target).
+// Strict: every rank throws the same LoadError before anything is copied. Errors rank 0 meets
+// while opening files (SafetensorsError, MappingError) reach every rank as std::runtime_error
+// with rank 0's text. Not strict under mem_efficient: a target rank 0 fills only in part
+// (a stack with missing members) reaches the others whole, rank 0's unfilled part included.
 LoadReport load_distributed(const std::vector<std::pair<std::string, at::Tensor>>& targets,
                             const std::vector<std::string>& files, LoadStrategy strategy,
                             const c10::intrusive_ptr<c10d::ProcessGroup>& group,
-                            bool strict = true);
+                            bool strict = true, const Mapping* mapping = nullptr);
 
 // An exact 64-bit hash (FNV-1a) of the names and raw bytes of `tensors`, in order.
 uint64_t hash_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors);

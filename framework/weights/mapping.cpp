@@ -270,6 +270,14 @@ at::Tensor materialize(const Piece& piece) {
   return t;
 }
 
+// Where `piece` goes in `target`: all of it, or its slice along dim 0 for a stacked piece;
+// nullopt for a stack index outside the target (reported by check_target).
+std::optional<at::Tensor> destination_of(const Piece& piece, const at::Tensor& target) {
+  if (piece.index < 0) return target;
+  if (target.dim() == 0 || piece.index >= target.size(0)) return std::nullopt;
+  return target[piece.index];
+}
+
 // Whether `rule` copies a checkpoint tensor as it is (renamed, maybe stacked or converted).
 bool plain(const MappingRule& rule) {
   return !rule.transpose && !rule.slice && rule.rotary == MappingRule::Rotary::none &&
@@ -352,19 +360,27 @@ std::vector<std::string> checkpoint_files(const std::string& folder) {
   throw MappingError(folder + ": neither model.safetensors.index.json nor model.safetensors");
 }
 
-LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
-                       const std::vector<std::string>& files, const Mapping& mapping, bool strict,
-                       const std::function<void(size_t, size_t)>& progress) {
-  const auto rules = compile(mapping);
+struct MappedLoad::State {
+  std::vector<std::pair<std::string, at::Tensor>> parameters;
   std::vector<SafetensorsFile> opened;
-  opened.reserve(files.size());
-  for (const auto& path : files) opened.push_back(SafetensorsFile::open(path));
-
-  LoadReport report;
   std::map<std::string, std::vector<Piece>> by_target;
+  LoadReport report;
+};
+
+MappedLoad::MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                       const std::vector<std::string>& files, const Mapping& mapping)
+    : state_(std::make_unique<State>()) {
+  State& st = *state_;
+  st.parameters = parameters;
+  const auto rules = compile(mapping);
+  st.opened.reserve(files.size());
+  for (const auto& path : files) st.opened.push_back(SafetensorsFile::open(path));
+
+  LoadReport& report = st.report;
+  auto& by_target = st.by_target;
   std::set<std::string> sources;
   const std::string prefix = prefix_of(mapping);
-  for (const auto& file : opened)
+  for (const auto& file : st.opened)
     for (const auto& info : file.tensors()) {
       if (!sources.insert(info.name).second) {
         report.mismatched.push_back(info.name + ": in several files");
@@ -425,35 +441,75 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
         check_tied(piece, tied, partner->second, report);
     }
   }
-  if (strict && !report.ok())
-    throw LoadError(
-        "the checkpoint does not fit the model (mapping " + mapping.name + "):\n" + report.format(),
-        report);
+  // Mapped names are checked now; load() counts what it copies.
+  report.loaded = 0;
+  name_ = mapping.name;
+}
 
+MappedLoad::~MappedLoad() = default;
+MappedLoad::MappedLoad(MappedLoad&&) noexcept = default;
+
+const LoadReport& MappedLoad::report() const { return state_->report; }
+
+void MappedLoad::throw_if_strict_fails() const {
+  if (!state_->report.ok())
+    throw LoadError("the checkpoint does not fit the model (mapping " + name_ + "):\n" +
+                        state_->report.format(),
+                    state_->report);
+}
+
+size_t MappedLoad::pieces(size_t i) const {
+  const auto& [name, target] = state_->parameters.at(i);
+  auto it = state_->by_target.find(name);
+  if (it == state_->by_target.end()) return 0;
+  size_t n = 0;
+  for (const auto& piece : it->second) {
+    if (!piece.problem.empty()) continue;
+    if (auto destination = destination_of(piece, target);
+        destination && destination->sizes().vec() == piece.shape)
+      ++n;
+  }
+  return n;
+}
+
+size_t MappedLoad::fill(size_t i) {
+  const auto& [name, target] = state_->parameters.at(i);
+  auto it = state_->by_target.find(name);
+  if (it == state_->by_target.end()) return 0;
   c10::NoGradGuard no_grad;
+  size_t copied = 0;
+  for (const auto& piece : it->second) {
+    if (!piece.problem.empty()) continue;
+    auto found = destination_of(piece, target);
+    if (!found || found->sizes().vec() != piece.shape) continue;  // reported, not strict
+    at::Tensor destination = *found;
+    if (plain(*piece.rule)) {
+      // Chunk by chunk with pages given back: no second copy, whatever the dtypes.
+      piece.file->copy_into(piece.source, destination);
+    } else {
+      // A transform needs the whole tensor: at most one checkpoint tensor is resident.
+      destination.copy_(materialize(piece));
+      // The view is gone: its file pages stop counting toward memory (the other parts of a
+      // split tensor map them again from the file).
+      piece.file->release(piece.source);
+    }
+    ++copied;
+  }
+  return copied;
+}
+
+LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                       const std::vector<std::string>& files, const Mapping& mapping, bool strict,
+                       const std::function<void(size_t, size_t)>& progress) {
+  MappedLoad plan(parameters, files, mapping);
+  if (strict) plan.throw_if_strict_fails();
+  LoadReport report = plan.report();
   size_t total = 0, done = 0;
   for (const auto& [name, target] : parameters) total += target.nbytes();
-  for (const auto& [name, target] : parameters) {
+  for (size_t i = 0; i < parameters.size(); ++i) {
     if (progress) progress(done, total);
-    done += target.nbytes();
-    auto it = by_target.find(name);
-    if (it == by_target.end()) continue;
-    for (const auto& piece : it->second) {
-      if (!piece.problem.empty()) continue;
-      at::Tensor destination = piece.index >= 0 ? target[piece.index] : target;
-      if (destination.sizes().vec() != piece.shape) continue;  // reported, not strict
-      if (plain(*piece.rule)) {
-        // Chunk by chunk with pages given back: no second copy, whatever the dtypes.
-        piece.file->copy_into(piece.source, destination);
-      } else {
-        // A transform needs the whole tensor: at most one checkpoint tensor is resident.
-        destination.copy_(materialize(piece));
-        // The view is gone: its file pages stop counting toward memory (the other parts of a
-        // split tensor map them again from the file).
-        piece.file->release(piece.source);
-      }
-      ++report.loaded;
-    }
+    done += parameters[i].second.nbytes();
+    report.loaded += static_cast<int64_t>(plan.fill(i));
   }
   if (progress) progress(total, total);
   return report;

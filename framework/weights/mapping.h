@@ -11,7 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
-
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -115,6 +115,31 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
                        const std::vector<std::string>& files, const Mapping& mapping,
                        bool strict = true,
                        const std::function<void(size_t, size_t)>& progress = {});
+
+// load_mapped in steps, for loaders that stream each parameter elsewhere once filled
+// (load_distributed's mem_efficient): opening the files and checking every name and shape
+// happen in the constructor; fill(i) copies into parameter i.
+class MappedLoad {
+ public:
+  MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+             const std::vector<std::string>& files, const Mapping& mapping);
+  ~MappedLoad();
+  MappedLoad(MappedLoad&&) noexcept;
+  // Missing, unexpected and mis-shaped tensors (loaded is 0).
+  const LoadReport& report() const;
+  // Throws load_mapped's LoadError when the report lists any problem.
+  void throw_if_strict_fails() const;
+  // How many checkpoint tensors fill(i) will copy.
+  size_t pieces(size_t i) const;
+  // Copies every checkpoint tensor aimed at parameter i (skipping reported problems); returns
+  // how many it copied (0: nothing for this parameter).
+  size_t fill(size_t i);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::string name_;
+};
 
 // The inverse: `parameters` in the mapping's foreign names (splits concatenated, transposes
 // undone, stacks unstacked), in parameter order. Ignored checkpoint tensors (buffers) are not

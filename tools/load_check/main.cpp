@@ -1,9 +1,12 @@
 // blocks_load_check: builds a model from a YAML config and loads a safetensors checkpoint into
 // it, alone or on every rank of a torchrun-style launch, then prints one line per rank:
 //
-//   blocks_load_check CONFIG --weights FILE [--weights FILE]... [--set PATH=VALUE]...
-//                     [--strategy mem_efficient|free_for_all|single] [--dtype float32|...]
-//                     [--non-strict]
+//   blocks_load_check CONFIG --weights FILE|DIR [--weights ...]... [--set PATH=VALUE]...
+//                     [--hf TYPE | --map FILE] [--strategy mem_efficient|free_for_all|single]
+//                     [--dtype float32|...] [--non-strict]
+//
+// Weights are in blocks' names, or in a Hugging Face family's (--hf llama; a folder's files
+// through its index) or a mapping file's (--map).
 //
 //   RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 blocks_load_check ... &
 //   RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 blocks_load_check ... &
@@ -16,6 +19,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,6 +32,7 @@
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/weights/distributed.h"
+#include "framework/weights/mapping.h"
 
 namespace {
 
@@ -38,9 +44,9 @@ double peak_rss_mb() {
 
 int usage(const std::string& problem) {
   std::cerr << "blocks_load_check: " << problem << "\n"
-            << "usage: blocks_load_check CONFIG --weights FILE... [--set PATH=VALUE]... "
-               "[--strategy mem_efficient|free_for_all|single] [--dtype float32|bfloat16|"
-               "float16|float64] [--non-strict]\n";
+            << "usage: blocks_load_check CONFIG --weights FILE|DIR... [--set PATH=VALUE]... "
+               "[--hf TYPE | --map FILE] [--strategy mem_efficient|free_for_all|single] "
+               "[--dtype float32|bfloat16|float16|float64] [--non-strict]\n";
   return 2;
 }
 
@@ -48,19 +54,22 @@ int usage(const std::string& problem) {
 
 int main(int argc, char** argv) {
   namespace w = blocks::weights;
-  std::string config, strategy_name = "mem_efficient", dtype_name = "float32";
+  std::string config, strategy_name = "mem_efficient", dtype_name = "float32", hf, map;
   std::vector<std::string> files, sets;
   bool strict = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (arg == "--weights" || arg == "--set" || arg == "--strategy" || arg == "--dtype") {
+    if (arg == "--weights" || arg == "--set" || arg == "--strategy" || arg == "--dtype" ||
+        arg == "--hf" || arg == "--map") {
       const char* v = value();
       if (!v) return usage(arg + " needs a value");
       if (arg == "--weights") files.push_back(v);
       if (arg == "--set") sets.push_back(v);
       if (arg == "--strategy") strategy_name = v;
       if (arg == "--dtype") dtype_name = v;
+      if (arg == "--hf") hf = v;
+      if (arg == "--map") map = v;
     } else if (arg == "--non-strict") {
       strict = false;
     } else if (arg == "-h" || arg == "--help") {
@@ -76,6 +85,23 @@ int main(int argc, char** argv) {
   }
   if (config.empty()) return usage("no CONFIG");
   if (files.empty()) return usage("no --weights");
+  if (!hf.empty() && !map.empty()) return usage("--hf and --map exclude each other");
+  std::optional<w::Mapping> mapping;
+  try {
+    if (!hf.empty()) mapping = w::hf_mapping(hf);
+    if (!map.empty()) mapping = w::load_mapping_file(map);
+    std::vector<std::string> expanded;
+    for (const auto& f : files) {
+      if (!std::filesystem::is_directory(f)) {
+        expanded.push_back(f);
+        continue;
+      }
+      for (auto& shard : w::checkpoint_files(f)) expanded.push_back(std::move(shard));
+    }
+    files = std::move(expanded);
+  } catch (const w::MappingError& e) {
+    return usage(e.what());
+  }
   const auto parsed = blocks::build::dtype_from_name(dtype_name);
   if (!parsed) return usage("unknown dtype " + dtype_name);
   const at::ScalarType dtype = *parsed;
@@ -110,8 +136,11 @@ int main(int argc, char** argv) {
 
     if (group) group->barrier()->wait();
     const auto start = std::chrono::steady_clock::now();
-    w::LoadReport report = single ? w::load_safetensors(targets, files, strict)
-                                  : w::load_distributed(targets, files, strategy, group, strict);
+    const w::Mapping* m = mapping ? &*mapping : nullptr;
+    w::LoadReport report =
+        !single ? w::load_distributed(targets, files, strategy, group, strict, m)
+        : m     ? w::load_mapped(targets, files, *m, strict)
+                : w::load_safetensors(targets, files, strict);
     if (group) group->barrier()->wait();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -21,6 +21,7 @@
 
 #include "framework/weights/distributed.h"
 #include "framework/weights/load.h"
+#include "framework/weights/mapping.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -144,6 +145,12 @@ std::vector<std::pair<std::string, at::Tensor>> targets_of(const Model& model) {
   return targets;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> detached(const Model& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor.detach());
+  return out;
+}
+
 class DistributedLoad : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -161,6 +168,11 @@ class DistributedLoad : public ::testing::Test {
     Model wrong = small_model(other);
     build::initialize(wrong.parameters, /*seed=*/11);
     w::write_safetensors((dir_ / "wrong.safetensors").string(), targets_of(wrong));
+    // The same models in Hugging Face GPT-2 names (Conv1D transposes, fused c_attn).
+    w::write_safetensors((dir_ / "hf.safetensors").string(),
+                         w::export_mapped(detached(model), w::hf_mapping("gpt2")));
+    w::write_safetensors((dir_ / "hf_wrong.safetensors").string(),
+                         w::export_mapped(detached(wrong), w::hf_mapping("gpt2")));
     // The single-process reference: load_safetensors into a fresh model.
     Model fresh = small_model();
     w::load_safetensors(targets_of(fresh), {(dir_ / "model.safetensors").string()});
@@ -205,6 +217,39 @@ TEST_F(DistributedLoad, MemEfficientTwoRanks) { expect_identical(2, "mem_efficie
 TEST_F(DistributedLoad, MemEfficientFourRanks) { expect_identical(4, "mem_efficient"); }
 TEST_F(DistributedLoad, FreeForAllTwoRanks) { expect_identical(2, "free_for_all"); }
 TEST_F(DistributedLoad, FreeForAllFourRanks) { expect_identical(4, "free_for_all"); }
+
+// A Hugging Face checkpoint through the family's table: rank 0 applies the transforms (under
+// mem_efficient) and every rank ends with the bytes of the blocks-named load.
+TEST_F(DistributedLoad, HuggingFaceNamesLoadTheSameOnEveryRank) {
+  const std::string file = (dir_ / "hf.safetensors").string();
+  const auto single =
+      launch(1, {"--weights", file, "--hf", "gpt2", "--strategy", "single"}, run_dir("hf_single"));
+  ASSERT_EQ(single[0].exit_code, 0) << single[0].err;
+  EXPECT_EQ(field(single[0].out, "hash"), reference_);
+  for (const std::string strategy : {"mem_efficient", "free_for_all"}) {
+    const auto results = launch(2, {"--weights", file, "--hf", "gpt2", "--strategy", strategy},
+                                run_dir("hf_" + strategy));
+    for (int rank = 0; rank < 2; ++rank) {
+      SCOPED_TRACE(strategy + " rank " + std::to_string(rank) + ": " + results[rank].err);
+      EXPECT_EQ(results[rank].exit_code, 0);
+      EXPECT_EQ(field(results[rank].out, "hash"), reference_);
+      EXPECT_EQ(field(results[rank].out, "tensors"), field(single[0].out, "tensors"));
+    }
+  }
+  const auto wrong = launch(2,
+                            {"--weights", (dir_ / "hf_wrong.safetensors").string(), "--hf",
+                             "gpt2", "--strategy", "mem_efficient"},
+                            run_dir("hf_wrong"));
+  for (int rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE("rank " + std::to_string(rank) + ": " + wrong[rank].err);
+    EXPECT_EQ(wrong[rank].exit_code, 1);
+    EXPECT_NE(wrong[rank].err.find("the checkpoint does not fit the model (mapping gpt2)"),
+              std::string::npos);
+    EXPECT_NE(wrong[rank].err.find("decoder.0.mlp.up.weight (from transformer.h.0.mlp.c_fc."
+                                   "weight): checkpoint [128, 64], model [256, 64]"),
+              std::string::npos);
+  }
+}
 
 // bfloat16 targets from a float32 checkpoint: rank 0 converts before broadcasting, and every
 // rank ends with the bytes of a single-process conversion.
