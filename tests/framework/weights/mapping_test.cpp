@@ -364,6 +364,22 @@ TEST(Mapping, TiedHeadInTheCheckpointMustEqualTheEmbeddings) {
   EXPECT_TRUE(at::equal(untied, emb + 1));
 }
 
+// Not strict, a stack index past the model's experts is reported and the others load.
+TEST(Mapping, NonStrictStackIndexOutsideTheTargetIsReported) {
+  const fs::path dir = scratch();
+  const at::Tensor e0 = at::randn({3}), e5 = at::randn({3});
+  const std::string file = write(dir / "c.safetensors", {{"e.0", e0}, {"e.5", e5}});
+  MappingRule e = rule(R"(e\.(\d+))", {"stacked"});
+  e.stack_capture = 1;
+  at::Tensor stacked = at::zeros({2, 3});
+  const auto report = weights::load_mapped({{"stacked", stacked}}, {file}, {"test", {e}}, false);
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_TRUE(at::equal(stacked[0], e0));
+  EXPECT_THAT(report.mismatched,
+              ::testing::ElementsAre("stacked (from e.5): index 5 outside the model's 2"));
+  EXPECT_THAT(report.missing, ::testing::ElementsAre("stacked[1]"));
+}
+
 // Renamed tensors are copied chunk by chunk, converting dtype, into whole or stacked targets;
 // transformed ones through the whole tensor: the values are the same either way.
 TEST(Mapping, PlainAndTransformedCopiesConvertDtypes) {
