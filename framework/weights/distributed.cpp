@@ -114,13 +114,11 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
                               const std::vector<std::string>& files, const Mapping* mapping,
                               const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool strict) {
   const bool root = group->getRank() == 0;
-  std::vector<SafetensorsFile> opened;
-  std::map<std::string, const SafetensorsFile*> where;
   std::optional<MappedLoad> plan;
   Verdict verdict;
-  if (root && mapping) {
+  if (root) {
     try {
-      plan.emplace(targets, files, *mapping);
+      plan.emplace(targets, files, mapping ? *mapping : identity_mapping());
       verdict.report = plan->report();
       verdict.mask.assign(targets.size(), '0');
       for (size_t i = 0; i < targets.size(); ++i) {
@@ -133,45 +131,14 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
       verdict.status = "error";
       verdict.message = e.what();
     }
-  } else if (root) {
-    try {
-      for (const auto& path : files) opened.push_back(SafetensorsFile::open(path));
-      for (const auto& file : opened)
-        for (const auto& info : file.tensors()) where.emplace(info.name, &file);
-      std::set<std::string> wanted;
-      verdict.mask.assign(targets.size(), '0');
-      for (size_t i = 0; i < targets.size(); ++i) {
-        const auto& [name, target] = targets[i];
-        wanted.insert(name);
-        auto it = where.find(name);
-        if (it == where.end()) {
-          verdict.report.missing.push_back(name);
-          continue;
-        }
-        const TensorInfo* info = it->second->find(name);
-        if (info->shape != target.sizes().vec()) {
-          verdict.report.mismatched.push_back(name + ": checkpoint " + shape_text(info->shape) +
-                                              ", model " + shape_text(target.sizes().vec()));
-          continue;
-        }
-        scalar_type(info->dtype);  // a dtype LibTorch lacks fails now, on every rank
-        verdict.mask[i] = '1';
-        ++verdict.report.loaded;
-      }
-      for (const auto& [name, file] : where)
-        if (!wanted.count(name)) verdict.report.unexpected.push_back(name);
-      if (strict && !verdict.report.ok()) verdict.status = "load";
-    } catch (const std::exception& e) {
-      verdict.status = "error";
-      verdict.message = e.what();
-    }
   }
   verdict = Verdict::decode(broadcast_text(group, verdict.encode()));
   if (verdict.status == "error") throw std::runtime_error(verdict.message);
   if (verdict.status == "load")
     throw LoadError(std::string("the checkpoint does not fit the model") +
-                        (mapping ? " (mapping " + mapping->name + ")" : "") + ":\n" +
-                        verdict.report.format(),
+                        (mapping && !mapping->name.empty() ? " (mapping " + mapping->name + ")"
+                                                           : "") +
+                        ":\n" + verdict.report.format(),
                     verdict.report);
   if (verdict.mask.size() != targets.size())
     throw std::runtime_error("load_distributed: rank 0 has " + std::to_string(verdict.mask.size()) +
@@ -196,15 +163,11 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
   const LoadReport report = verdict.report;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (verdict.mask[i] != '1') continue;
-    const auto& [name, target] = targets[i];
     InFlight f;
-    f.target = target;
+    f.target = targets[i].second;
     // Chunked, with the file's pages released after each chunk: rank 0 holds the model and
     // not the file as well.
-    if (root && plan)
-      plan->fill(i);
-    else if (root)
-      where.at(name)->copy_into(name, f.target);
+    if (root) plan->fill(i);
     if (!f.target.is_contiguous()) f.buffer = f.target.contiguous();
     f.tensors = {bytes_of(f.buffer.defined() ? f.buffer : f.target)};
     c10d::BroadcastOptions options;
@@ -329,8 +292,7 @@ LoadReport load_distributed(const std::vector<std::pair<std::string, at::Tensor>
                             const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool strict,
                             const Mapping* mapping) {
   if (strategy == LoadStrategy::free_for_all)
-    return mapping ? load_mapped(targets, files, *mapping, strict)
-                   : load_safetensors(targets, files, strict);
+    return load_mapped(targets, files, mapping ? *mapping : identity_mapping(), strict);
   return load_mem_efficient(targets, files, mapping, group, strict);
 }
 

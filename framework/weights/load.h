@@ -1,5 +1,5 @@
-// Filling a model's parameters from safetensors files by name (blocks' own names; mappings to
-// foreign names come with the weights capability). Strict by default: every problem (missing
+// Filling a model's parameters from safetensors files by name (blocks' own names: the identity
+// mapping of mapping.h, which also maps foreign names). Strict by default: every problem (missing
 // keys, unexpected keys, shape mismatches with both shapes) is listed at once and nothing is
 // copied unless all is well.
 #pragma once

@@ -160,7 +160,12 @@ std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
                                                      const MappingRule& rule,
                                                      const std::vector<std::string>& captures) {
   Piece base{info.name, &file, &rule, 0, -1, info.shape, ""};
-  if (rule.transpose) {
+  try {
+    scalar_type(info.dtype);  // a dtype LibTorch lacks is a problem now, not mid-load
+  } catch (const SafetensorsError& e) {
+    base.problem = e.what();
+  }
+  if (rule.transpose && base.problem.empty()) {
     if (base.shape.size() != 2)
       base.problem = "checkpoint " + shape_text(info.shape) + " is not 2-D, cannot transpose";
     else
@@ -211,6 +216,12 @@ std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
   return out;
 }
 
+// "decoder.0.mlp.up.weight (from transformer.h.0.mlp.c_fc.weight)", or the name alone when
+// the checkpoint uses the parameter's own name.
+std::string from(const std::string& target, const Piece& piece) {
+  return piece.source == target ? target : target + " (from " + piece.source + ")";
+}
+
 // Checks the pieces aimed at one parameter; adds problems to `report`.
 void check_target(const std::string& name, const at::Tensor& target,
                   const std::vector<Piece>& pieces, LoadReport& report) {
@@ -218,7 +229,7 @@ void check_target(const std::string& name, const at::Tensor& target,
   bool stacked = pieces.front().index >= 0;
   for (const auto& piece : pieces)
     if (!piece.problem.empty())
-      report.mismatched.push_back(name + " (from " + piece.source + "): " + piece.problem);
+      report.mismatched.push_back(from(name, piece) + ": " + piece.problem);
   if (!stacked) {
     if (pieces.size() > 1) {
       std::string sources;
@@ -226,7 +237,7 @@ void check_target(const std::string& name, const at::Tensor& target,
       report.mismatched.push_back(name + ": mapped from several checkpoint tensors (" + sources +
                                   ")");
     } else if (pieces.front().problem.empty() && pieces.front().shape != model) {
-      report.mismatched.push_back(name + " (from " + pieces.front().source + "): checkpoint " +
+      report.mismatched.push_back(from(name, pieces.front()) + ": checkpoint " +
                                   shape_text(pieces.front().shape) + ", model " +
                                   shape_text(model));
     }
@@ -435,14 +446,14 @@ MappedLoad::MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& pa
     for (const auto& piece : pieces) {
       const std::string& tied = piece.rule->tied_to;
       auto partner = tied.empty() || !wanted.count(tied) ? by_target.end() : by_target.find(tied);
-      if (partner == by_target.end())
+      if (partner == by_target.end() && piece.source == target)
+        report.unexpected.push_back(target);
+      else if (partner == by_target.end())
         report.unexpected.push_back(piece.source + " (as " + target + ", which the model lacks)");
       else
         check_tied(piece, tied, partner->second, report);
     }
   }
-  // Mapped names are checked now; load() counts what it copies.
-  report.loaded = 0;
   name_ = mapping.name;
 }
 
@@ -453,7 +464,8 @@ const LoadReport& MappedLoad::report() const { return state_->report; }
 
 void MappedLoad::throw_if_strict_fails() const {
   if (!state_->report.ok())
-    throw LoadError("the checkpoint does not fit the model (mapping " + name_ + "):\n" +
+    throw LoadError("the checkpoint does not fit the model" +
+                        (name_.empty() ? "" : " (mapping " + name_ + ")") + ":\n" +
                         state_->report.format(),
                     state_->report);
 }
@@ -513,6 +525,16 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
   }
   if (progress) progress(total, total);
   return report;
+}
+
+const Mapping& identity_mapping() {
+  static const Mapping identity = [] {
+    MappingRule rule;
+    rule.from = "(.*)";
+    rule.to = {"$1"};
+    return Mapping{"", {rule}};
+  }();
+  return identity;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> export_mapped(

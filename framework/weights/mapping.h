@@ -85,6 +85,10 @@ at::Tensor rotary_permute(const at::Tensor& t, int64_t head_size, MappingRule::R
 const Mapping& hf_mapping(const std::string& model_type);
 std::vector<std::string> hf_mapping_names();
 
+// Blocks' own names: every checkpoint tensor to the parameter of the same name (what
+// load_safetensors loads through). Its reports name each tensor once.
+const Mapping& identity_mapping();
+
 // A user mapping in YAML:
 //   rules:
 //     - {from: 'model\.layers\.(\d+)\.q\.weight', to: decoder.$1.mixer.query.weight}

@@ -199,11 +199,13 @@ void load_weights(const ModelArgs& args, const Sources& sources, blocks::Model& 
 // The dtype most of the checkpoint's floating-point bytes are in (float32 when none).
 at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
   std::map<at::ScalarType, uint64_t> bytes;
-  for (const auto& path : files)
-    for (const auto& info : blocks::weights::SafetensorsFile::open(path).tensors()) {
+  for (const auto& path : files) {
+    const auto file = blocks::weights::SafetensorsFile::open(path);
+    for (const auto& info : file.tensors()) {
       const auto type = blocks::weights::scalar_type(info.dtype);
       if (at::isFloatingType(type)) bytes[type] += info.end - info.begin;
     }
+  }
   at::ScalarType best = at::kFloat;
   uint64_t most = 0;
   for (const auto& [type, n] : bytes)

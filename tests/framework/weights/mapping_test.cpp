@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <regex>
 
@@ -378,6 +379,36 @@ TEST(Mapping, NonStrictStackIndexOutsideTheTargetIsReported) {
   EXPECT_THAT(report.mismatched,
               ::testing::ElementsAre("stacked (from e.5): index 5 outside the model's 2"));
   EXPECT_THAT(report.missing, ::testing::ElementsAre("stacked[1]"));
+}
+
+// Loading by name is the identity mapping: reports name each tensor once, and a dtype LibTorch
+// lacks is listed with the other problems before anything is copied (not thrown mid-load).
+TEST(Mapping, ByNameReportsEveryProblemOnceNamed) {
+  const fs::path dir = scratch();
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("f4":{"dtype":"F4","shape":[2,2],"data_offsets":[4,6]},)"
+                             R"("stray":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}})";
+  std::string bytes(8, '\0');
+  const uint64_t size = header.size();
+  std::memcpy(bytes.data(), &size, 8);
+  bytes += header + std::string(10, '\0');
+  std::ofstream(dir / "odd.safetensors", std::ios::binary) << bytes;
+  at::Tensor a = at::full({2}, 7.0f), f4 = at::zeros({2, 2}), b = at::zeros({1});
+  try {
+    weights::load_safetensors({{"a", a}, {"f4", f4}, {"b", b}},
+                              {(dir / "odd.safetensors").string()});
+    FAIL() << "loaded";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::StartsWith("the checkpoint does not fit the "
+                                                             "model:\nmissing from the checkpoint "
+                                                             "(1):\n  b\n"));
+    EXPECT_THAT(e.report.unexpected, ::testing::ElementsAre("stray"));
+    ASSERT_EQ(e.report.mismatched.size(), 2u);
+    EXPECT_EQ(e.report.mismatched[0], "a: checkpoint [1], model [2]");
+    EXPECT_THAT(e.report.mismatched[1],
+                ::testing::StartsWith("f4: safetensors dtype F4 is not supported by LibTorch"));
+  }
+  EXPECT_TRUE(at::equal(a, at::full({2}, 7.0f)));  // nothing copied
 }
 
 // Renamed tensors are copied chunk by chunk, converting dtype, into whole or stacked targets;
