@@ -2,6 +2,8 @@
 // reported at once as FILE:LINE:COL with the key's path, as config files are.
 #include <regex>
 
+#include "framework/config/config.h"  // before codec.h, which builds on it
+#include "framework/config/codec.h"
 #include "framework/config/diagnostics.h"
 #include "framework/config/load.h"
 #include "framework/weights/mapping.h"
@@ -24,16 +26,10 @@ std::optional<std::string> text(const Node& node, const std::string& path, Diagn
 }
 
 std::optional<int64_t> integer(const Node& node, const std::string& path, Diagnostics& d) {
-  if (node.is_scalar() && !node.quoted) {
-    try {
-      size_t used = 0;
-      const int64_t out = std::stoll(node.text, &used);
-      if (used == node.text.size()) return out;
-    } catch (const std::exception&) {
-    }
-  }
-  d.error(node.mark, path, "expected an integer, found " + node.describe());
-  return std::nullopt;
+  std::optional<int64_t> n;
+  if (node.is_scalar() && !node.quoted) n = config::parse_integer(node.text);
+  if (!n) d.error(node.mark, path, "expected an integer, found " + node.describe());
+  return n;
 }
 
 void parse_slice(const Node& node, const std::string& path, MappingRule& rule, Diagnostics& d) {

@@ -56,6 +56,16 @@ inline ::testing::AssertionResult close(const at::Tensor& a, const at::Tensor& b
          << y.flatten()[at_index].item<double>();
 }
 
+// --set overrides that shrink configs/gpt2.yaml to a model tests build in milliseconds.
+inline const std::vector<std::string> kSmallGpt2 = {
+    "model.hidden_size=64",
+    "model.decoder.num_layers=2",
+    "model.decoder.block.mixer.heads=4",
+    "model.decoder.block.mlp.intermediate_size=256",
+    "model.embeddings.vocab_size=100",
+    "model.embeddings.max_positions=32",
+};
+
 inline const char* reference_python() { return "/usr/bin/python3"; }
 
 // Whether Debian's python3 with torch is there (tests skip their reference part otherwise).

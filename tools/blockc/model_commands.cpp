@@ -17,6 +17,7 @@
 #include "framework/build/dtype.h"
 #include "blocks/models/summary.h"
 #include "blocks/registry.h"
+#include "framework/config/codec.h"
 #include "framework/config/diff.h"
 #include "framework/config/document.h"
 #include "framework/config/emit.h"
@@ -70,28 +71,15 @@ std::optional<blocks::config::Document> load_hf(const ModelArgs& args, HfFolder&
   return doc;
 }
 
-// The model_type of a Hugging Face folder's config.json, or empty.
-std::string model_type_of(const std::string& folder) {
+// A scalar of a Hugging Face folder's config.json (model_type, max_position_embeddings...), or
+// nullopt when the file or key is missing or not a scalar.
+std::optional<std::string> config_value(const std::string& folder, const std::string& key) {
   blocks::config::Diagnostics diagnostics;
   auto raw = blocks::config::load_file((std::filesystem::path(folder) / "config.json").string(),
                                        diagnostics);
-  const blocks::config::Node* type = raw && raw->is_mapping() ? raw->find("model_type") : nullptr;
-  return type && type->is_scalar() ? type->text : "";
-}
-
-// max_position_embeddings of a Hugging Face folder's config.json, if it has one.
-std::optional<int64_t> max_positions_of(const std::string& folder) {
-  blocks::config::Diagnostics diagnostics;
-  auto raw = blocks::config::load_file((std::filesystem::path(folder) / "config.json").string(),
-                                       diagnostics);
-  const blocks::config::Node* n =
-      raw && raw->is_mapping() ? raw->find("max_position_embeddings") : nullptr;
+  const blocks::config::Node* n = raw && raw->is_mapping() ? raw->find(key) : nullptr;
   if (!n || !n->is_scalar()) return std::nullopt;
-  try {
-    return std::stoll(n->text);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  return n->text;
 }
 
 // A document from its JSON dump (or a converted config.json); problems go to stderr.
@@ -166,7 +154,7 @@ Sources sources_of(const ModelArgs& args, const HfFolder* folder) {
   if (folder && args.weights.empty()) sources.files = blocks::weights::checkpoint_files(args.model);
   for (const auto& w : args.weights) {
     if (is_hf_folder(w)) {
-      const std::string type = model_type_of(w);
+      const std::string type = config_value(w, "model_type").value_or("");
       if (!sources.model_type.empty() && type != sources.model_type)
         throw blocks::weights::MappingError("--weights " + w + " is a " + type +
                                             " checkpoint, the others " + sources.model_type);
@@ -196,14 +184,14 @@ void load_weights(const ModelArgs& args, const Sources& sources, blocks::Model& 
   }
 }
 
-// The dtype most of the checkpoint's floating-point bytes are in (float32 when none).
+// The dtype (of those models build in) most of the checkpoint's bytes are in (float32 when none).
 at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
   std::map<at::ScalarType, uint64_t> bytes;
   for (const auto& path : files) {
     const auto file = blocks::weights::SafetensorsFile::open(path);
     for (const auto& info : file.tensors()) {
       const auto type = blocks::weights::scalar_type(info.dtype);
-      if (at::isFloatingType(type)) bytes[type] += info.end - info.begin;
+      if (blocks::build::dtype_to_name(type)) bytes[type] += info.end - info.begin;
     }
   }
   at::ScalarType best = at::kFloat;
@@ -213,19 +201,9 @@ at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
   return best;
 }
 
-// Hugging Face's torch_dtype names.
-std::string dtype_json_name(at::ScalarType type) {
-  switch (type) {
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    case at::kDouble: return "float64";
-    default: return "float32";
-  }
-}
-
 std::optional<at::ScalarType> dtype_of(const std::string& name) {
   auto dtype = blocks::build::dtype_from_name(name);
-  if (!dtype) spdlog::error("unknown dtype '{}' ({})", name, blocks::build::kDtypeNames);
+  if (!dtype) spdlog::error("unknown dtype '{}' ({})", name, blocks::build::dtype_names());
   return dtype;
 }
 
@@ -432,7 +410,8 @@ int run_export(const ModelArgs& args) {
   blocks::config::Diagnostics diagnostics;
   blocks::hf::ExportOptions options;
   options.model_type = args.model_type.empty() ? p.model_type : args.model_type;
-  options.torch_dtype = dtype_json_name(p.model.parameters.front().tensor.scalar_type());
+  options.torch_dtype =
+      blocks::build::dtype_to_name(p.model.parameters.front().tensor.scalar_type()).value();
   if (args.max_positions > 0) options.max_position_embeddings = args.max_positions;
   // Rotary models keep no position table: the context length comes from the folder the
   // weights came from, if any.
@@ -442,7 +421,8 @@ int run_export(const ModelArgs& args) {
          return all;
        }())
     if (is_hf_folder(source) && !options.max_position_embeddings)
-      options.max_position_embeddings = max_positions_of(source);
+      if (auto n = config_value(source, "max_position_embeddings"))
+        options.max_position_embeddings = blocks::config::parse_integer(*n);
   auto config = blocks::hf::export_config(p.doc.dump(), options, diagnostics);
   if (!config) {
     std::cerr << diagnostics.format();

@@ -6,15 +6,6 @@
 namespace blocks::testing {
 namespace {
 
-const std::vector<std::string> kSmallGpt2 = {
-    "model.hidden_size=64",
-    "model.decoder.num_layers=2",
-    "model.decoder.block.mixer.heads=4",
-    "model.decoder.block.mlp.intermediate_size=256",
-    "model.embeddings.vocab_size=100",
-    "model.embeddings.max_positions=32",
-};
-
 const std::vector<std::string> kSmallLlama = {
     "model.hidden_size=64",
     "model.decoder.num_layers=2",

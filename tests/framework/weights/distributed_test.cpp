@@ -30,14 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace w = weights;
 
-const std::vector<std::string> kSets = {
-    "model.hidden_size=64",
-    "model.decoder.num_layers=2",
-    "model.decoder.block.mixer.heads=4",
-    "model.decoder.block.mlp.intermediate_size=256",
-    "model.embeddings.vocab_size=100",
-    "model.embeddings.max_positions=32",
-};
+const std::vector<std::string>& kSets = kSmallGpt2;
 const std::string kConfig = BLOCKS_SOURCE_DIR "/configs/gpt2.yaml";
 const std::string kTool = BLOCKS_BINARY_DIR "/blocks_load_check";
 
@@ -145,12 +138,6 @@ std::vector<std::pair<std::string, at::Tensor>> targets_of(const Model& model) {
   return targets;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> detached(const Model& model) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor.detach());
-  return out;
-}
-
 class DistributedLoad : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -170,9 +157,9 @@ class DistributedLoad : public ::testing::Test {
     w::write_safetensors((dir_ / "wrong.safetensors").string(), targets_of(wrong));
     // The same models in Hugging Face GPT-2 names (Conv1D transposes, fused c_attn).
     w::write_safetensors((dir_ / "hf.safetensors").string(),
-                         w::export_mapped(detached(model), w::hf_mapping("gpt2")));
+                         w::export_mapped(targets_of(model), w::hf_mapping("gpt2")));
     w::write_safetensors((dir_ / "hf_wrong.safetensors").string(),
-                         w::export_mapped(detached(wrong), w::hf_mapping("gpt2")));
+                         w::export_mapped(targets_of(wrong), w::hf_mapping("gpt2")));
     // The single-process reference: load_safetensors into a fresh model.
     Model fresh = small_model();
     w::load_safetensors(targets_of(fresh), {(dir_ / "model.safetensors").string()});
@@ -347,6 +334,24 @@ TEST_F(DistributedLoad, TorchrunNoPythonLaunchesEveryRank) {
   }
 }
 
+TEST_F(DistributedLoad, ToolRefusesTwoMappingsAndUnknownFamilies) {
+  const std::string file = (dir_ / "hf.safetensors").string();
+  auto results = launch(1, {"--weights", file, "--hf", "gpt2", "--map", "m.yaml", "--strategy",
+                            "single"},
+                        run_dir("two_maps"));
+  EXPECT_EQ(results[0].exit_code, 2);
+  EXPECT_NE(results[0].err.find("blocks_load_check: --hf and --map exclude each other"),
+            std::string::npos)
+      << results[0].err;
+  results = launch(1, {"--weights", file, "--hf", "bert", "--strategy", "single"},
+                   run_dir("bert"));
+  EXPECT_EQ(results[0].exit_code, 2);
+  EXPECT_NE(results[0].err.find("no built-in name mapping for model_type 'bert' (known: gpt2, "
+                                "llama, mistral, mixtral, qwen2)"),
+            std::string::npos)
+      << results[0].err;
+}
+
 TEST_F(DistributedLoad, ToolWithoutRankIsAnEnvironmentError) {
   const auto results =
       launch(1, {"--weights", (dir_ / "model.safetensors").string(), "--strategy",
@@ -417,6 +422,15 @@ TEST(ProcessGroupEnv, ListsEveryMissingOrInvalidVariable) {
                                       {"MASTER_ADDR", "127.0.0.1"},
                                       {"MASTER_PORT", "29500"}});
   EXPECT_NE(high.find("RANK=2 is not below WORLD_SIZE=2"), std::string::npos) << high;
+
+  // torchrun's agent store needs the attempt number for its key prefix.
+  EXPECT_EQ(env_error({{"RANK", "0"},
+                       {"WORLD_SIZE", "2"},
+                       {"MASTER_ADDR", "127.0.0.1"},
+                       {"MASTER_PORT", "29500"},
+                       {"TORCHELASTIC_USE_AGENT_STORE", "True"}}),
+            "the launcher environment (as torchrun sets it) is incomplete:\n"
+            "  TORCHELASTIC_RESTART_COUNT is not set");
 }
 
 TEST(LoadStrategy, ParsesNames) {

@@ -6,12 +6,14 @@
 // `blockc forward --model FOLDER` work; a bad checkpoint gives one report.
 #include <gmock/gmock.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/hf/config.h"
+#include "framework/hf/export_config.h"
 #include "framework/weights/mapping.h"
 #include "tests/support/blockc_run.h"
 #include "tests/support/torch_support.h"
@@ -204,6 +206,33 @@ TEST(HfWeights, LlamaFolderMatchesReference) { expect_matches_reference("llama")
 TEST(HfWeights, Qwen2FolderMatchesReference) { expect_matches_reference("qwen2"); }
 TEST(HfWeights, MixtralFolderMatchesReference) { expect_matches_reference("mixtral"); }
 
+// The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
+std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
+                                                 const std::set<std::string>& buffers_end = {}) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& file : weights::checkpoint_files(dir.string()))
+    for (auto& [name, t] : file_tensors(file)) {
+      bool buffer = false;
+      for (const auto& end : buffers_end)
+        buffer |= name.size() >= end.size() &&
+                  name.compare(name.size() - end.size(), end.size(), end) == 0;
+      if (!buffer) out[name] = t;
+    }
+  return out;
+}
+
+void expect_same_tensors(const std::map<std::string, at::Tensor>& got,
+                         const std::map<std::string, at::Tensor>& want) {
+  std::vector<std::string> got_names, want_names;
+  for (const auto& [name, t] : got) got_names.push_back(name);
+  for (const auto& [name, t] : want) want_names.push_back(name);
+  ASSERT_EQ(got_names, want_names);
+  for (const auto& [name, t] : want) {
+    EXPECT_EQ(got.at(name).scalar_type(), t.scalar_type()) << name;
+    EXPECT_TRUE(at::equal(got.at(name), t)) << name << " differs";
+  }
+}
+
 // HF -> blocks -> HF gives every original tensor back bit for bit (buffers are not parameters).
 void expect_round_trip(const std::string& family, const std::set<std::string>& buffers_end) {
   if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
@@ -214,23 +243,7 @@ void expect_round_trip(const std::string& family, const std::set<std::string>& b
   for (const auto& p : model.parameters) named.emplace_back(p.name, p.tensor.detach());
   const fs::path out = f.dir.parent_path() / (f.dir.filename().string() + "_export.safetensors");
   weights::write_safetensors(out.string(), weights::export_mapped(named, mapping));
-  auto original = file_tensors(f.dir / "model.safetensors");
-  auto exported = file_tensors(out);
-  for (auto it = original.begin(); it != original.end();) {
-    bool buffer = false;
-    for (const auto& end : buffers_end)
-      buffer |= it->first.size() >= end.size() &&
-                it->first.compare(it->first.size() - end.size(), end.size(), end) == 0;
-    it = buffer ? original.erase(it) : std::next(it);
-  }
-  std::vector<std::string> want, got;
-  for (const auto& [name, t] : original) want.push_back(name);
-  for (const auto& [name, t] : exported) got.push_back(name);
-  ASSERT_EQ(got, want);
-  for (const auto& [name, t] : original) {
-    EXPECT_EQ(exported[name].scalar_type(), t.scalar_type()) << name;
-    EXPECT_TRUE(at::equal(exported[name], t)) << name << " differs";
-  }
+  expect_same_tensors(file_tensors(out), folder_tensors(f.dir, buffers_end));
 }
 
 TEST(HfWeights, Gpt2RoundTripIsBitIdentical) {
@@ -398,33 +411,6 @@ TEST(HfWeights, YamlMappingFile) {
   EXPECT_THROW(weights::load_mapping_file(path.string()), weights::MappingError);
 }
 
-// The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
-std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
-                                                 const std::set<std::string>& buffers_end = {}) {
-  std::map<std::string, at::Tensor> out;
-  for (const auto& file : weights::checkpoint_files(dir.string()))
-    for (auto& [name, t] : file_tensors(file)) {
-      bool buffer = false;
-      for (const auto& end : buffers_end)
-        buffer |= name.size() >= end.size() &&
-                  name.compare(name.size() - end.size(), end.size(), end) == 0;
-      if (!buffer) out[name] = t;
-    }
-  return out;
-}
-
-void expect_same_tensors(const std::map<std::string, at::Tensor>& got,
-                         const std::map<std::string, at::Tensor>& want) {
-  std::vector<std::string> got_names, want_names;
-  for (const auto& [name, t] : got) got_names.push_back(name);
-  for (const auto& [name, t] : want) want_names.push_back(name);
-  ASSERT_EQ(got_names, want_names);
-  for (const auto& [name, t] : want) {
-    EXPECT_EQ(got.at(name).scalar_type(), t.scalar_type()) << name;
-    EXPECT_TRUE(at::equal(got.at(name), t)) << name << " differs";
-  }
-}
-
 // The resolved document of a folder's config.json, as `blockc import hf` reads it.
 std::string resolved(const fs::path& dir) { return hf_document(dir).dump().dump(); }
 
@@ -575,6 +561,28 @@ TEST(HfWeights, TiedCheckpointWithItsOwnLmHead) {
                                        "model.embed_tokens.weight; untie the model's head to "
                                        "load both"));
   }
+}
+
+TEST(HfWeights, WeightsOfAnotherFamilyAreRefused) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& llama = folder("llama");
+  const Folder& gpt2 = folder("gpt2");
+  const fs::path in = llama.dir.parent_path() / "family_in.safetensors";
+  weights::write_safetensors(in.string(), {{"tokens", llama.tokens}});
+  auto r = blockc("forward --model " + llama.dir.string() + " --weights " + gpt2.dir.string() +
+                  " --input " + in.string() + " --output " +
+                  (llama.dir.parent_path() / "family_out.safetensors").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "blockc: error: --weights " + gpt2.dir.string() +
+                       " is a gpt2 checkpoint, the others llama\n");
+}
+
+// Import, export and name tables each list the families they know: they must list the same.
+TEST(HfWeights, EveryFamilyHasImportExportAndNames) {
+  auto exported = hf::export_model_types();
+  std::sort(exported.begin(), exported.end());
+  EXPECT_EQ(exported, hf::supported_model_types());
+  EXPECT_EQ(weights::hf_mapping_names(), hf::supported_model_types());
 }
 
 TEST(HfWeights, UnknownFamilyListsTheKnownOnes) {
