@@ -27,7 +27,7 @@
 
 #include "blocks/models/language_model_module.h"
 #include "blocks/registry.h"
-#include "framework/build/torch_version.h"
+#include "framework/nn/torch_version.h"
 #include "framework/config/document.h"
 
 namespace {
@@ -113,7 +113,7 @@ blocks::LanguageModel& model() {
                                                   diagnostics);
     if (!doc) fail("the benchmark config does not load:\n" + diagnostics.format());
     blocks::Model built = blocks::build_model(*doc->model, at::TensorOptions().dtype(at::kFloat));
-    blocks::build::initialize(built.parameters, /*seed=*/0);
+    blocks::nn::initialize(built.parameters, /*seed=*/0);
     built.module->eval();
     return built;
   }();
@@ -224,7 +224,7 @@ void attention_only(benchmark::State& state, bool grouped) {
       cache_v[l].narrow(2, keys - 1, 1).copy_(v_new);
       const at::Tensor k = cache_k[l].narrow(2, 0, keys), v = cache_v[l].narrow(2, 0, keys);
       if (grouped) {
-        const at::Tensor out = blocks::build::attention(q.view({1, kGroups, per_group, kHeadSize}),
+        const at::Tensor out = blocks::nn::attention(q.view({1, kGroups, per_group, kHeadSize}),
                                                         k, v, {}, 0.0, false, scale);
         benchmark::DoNotOptimize(out.view({1, kHeads, 1, kHeadSize}));
         continue;
@@ -236,7 +236,7 @@ void attention_only(benchmark::State& state, bool grouped) {
               .unsqueeze(0)
               .unsqueeze(0);
       benchmark::DoNotOptimize(
-          blocks::build::attention(q, repeat(k), repeat(v), mask, 0.0, false, scale));
+          blocks::nn::attention(q, repeat(k), repeat(v), mask, 0.0, false, scale));
     }
     totals.add(state, watch);
   }

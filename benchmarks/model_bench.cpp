@@ -33,7 +33,7 @@
 
 #include "blocks/models/language_model_module.h"
 #include "blocks/registry.h"
-#include "framework/build/torch_version.h"
+#include "framework/nn/torch_version.h"
 #include "framework/config/document.h"
 
 namespace {
@@ -83,7 +83,7 @@ blocks::Model build_yaml_model(at::Device device) {
   if (!doc) fail("the benchmark config does not load:\n" + diagnostics.format());
   blocks::Model model =
       blocks::build_model(*doc->model, at::TensorOptions().dtype(at::kFloat).device(device));
-  blocks::build::initialize(model.parameters, /*seed=*/0);
+  blocks::nn::initialize(model.parameters, /*seed=*/0);
   return model;
 }
 
@@ -149,7 +149,7 @@ struct Attention : torch::nn::Module {
     k = k * cos + rotate_half(k) * sin;
     k = repeat_kv(k, heads / groups);
     v = repeat_kv(v, heads / groups);
-    const at::Tensor out = blocks::build::attention(q, k, v, {}, 0.0, /*causal=*/true, scale);
+    const at::Tensor out = blocks::nn::attention(q, k, v, {}, 0.0, /*causal=*/true, scale);
     return at::linear(out.transpose(1, 2).reshape({b, t, heads * head_size}), o_proj);
   }
   int64_t heads, groups, head_size;

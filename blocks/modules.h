@@ -10,13 +10,13 @@
 #include <utility>
 #include <vector>
 
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 
 namespace blocks {
 
-using build::Builder;
-using build::InputError;
-using build::child_path;
+using nn::Builder;
+using nn::InputError;
+using nn::child_path;
 
 // Keys, values and recurrent states of earlier tokens, one slot per attention or Mamba layer,
 // for incremental decoding. Attention keys and values live in buffers of `capacity` tokens

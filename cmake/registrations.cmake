@@ -3,12 +3,12 @@
 # time so a new registration needs no re-configure.
 # Inputs: SOURCES (;-separated, passed with | separators), OUTPUT, KIND:
 #   types:   void register_NAME(config::Registry& registry)        -> register_all_types
-#   modules: void register_modules_NAME(build::ModuleRegistry& modules) -> register_all_modules
+#   modules: void register_modules_NAME(nn::ModuleRegistry& modules) -> register_all_modules
 string(REPLACE "|" ";" SOURCES "${SOURCES}")
 if(KIND STREQUAL "modules")
-  set(parameter "build::ModuleRegistry& modules")
+  set(parameter "nn::ModuleRegistry& modules")
   set(prefix "register_modules_")
-  set(header "framework/build/builder.h")
+  set(header "framework/nn/builder.h")
   set(all "register_all_modules")
   set(name "modules")
 else()
@@ -18,11 +18,24 @@ else()
   set(all "register_all_types")
   set(name "registry")
 endif()
+# Any function at the start of a line taking the registry is meant as a registration: one the
+# exact pattern misses (a misspelt prefix, another parameter name, capitals) stops the build
+# instead of leaving its types silently unregistered.
+string(REGEX REPLACE "&.*" "" registry_type "${parameter}")
 set(functions "")
+# blocks/registry.cpp calls the generated function and registers the kinds: it is the caller.
+list(FILTER SOURCES EXCLUDE REGEX "/blocks/registry\\.cpp$")
 foreach(source ${SOURCES})
-  file(STRINGS ${source} lines REGEX "^void ${prefix}[a-z0-9_]+\\(${parameter}\\)")
-  foreach(line ${lines})
+  file(STRINGS ${source} candidates REGEX "^void [A-Za-z0-9_]+\\(${registry_type}&")
+  foreach(line ${candidates})
+    if(NOT line MATCHES "^void ${prefix}[a-z0-9_]+\\(${parameter}\\)")
+      message(FATAL_ERROR "${source}: '${line}' takes the registry but is not a registration "
+                          "function: write it as 'void ${prefix}NAME(${parameter})'")
+    endif()
     string(REGEX REPLACE "^void (${prefix}[a-z0-9_]+)\\(.*" "\\1" fn "${line}")
+    if(fn IN_LIST functions)
+      message(FATAL_ERROR "${source}: ${fn} is defined twice")
+    endif()
     list(APPEND functions ${fn})
   endforeach()
 endforeach()

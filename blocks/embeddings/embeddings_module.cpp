@@ -56,7 +56,7 @@ at::Tensor Embeddings::forward(const at::Tensor& tokens, const at::Tensor& embed
   return blocks::dropout(x, dropout_, is_training());
 }
 
-void register_modules_embeddings(build::ModuleRegistry& modules) {
+void register_modules_embeddings(nn::ModuleRegistry& modules) {
   modules.add<EmbeddingsConfig>([](const EmbeddingsConfig& c, Builder& b,
                                    const std::string& path) {
     return std::make_shared<Embeddings>(c, b, path);

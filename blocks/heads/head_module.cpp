@@ -12,11 +12,11 @@ Head::Head(const HeadConfig& c, Builder& b, const std::string& path) : path_(pat
 
 at::Tensor Head::forward(const at::Tensor& x) {
   const at::Tensor& matrix = output ? output->weight : tied_;
-  if (!matrix.defined()) throw build::BuildError(path_ + ": tied head used before tie()");
+  if (!matrix.defined()) throw nn::BuildError(path_ + ": tied head used before tie()");
   return at::linear(normalization->forward(x), matrix);
 }
 
-void register_modules_head(build::ModuleRegistry& modules) {
+void register_modules_head(nn::ModuleRegistry& modules) {
   modules.add<HeadConfig>([](const HeadConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Head>(c, b, path);
   });

@@ -15,7 +15,7 @@ namespace blocks {
 
 namespace {
 
-using build::InitTarget;
+using nn::InitTarget;
 
 // torch.nn.init.trunc_normal_ with bounds mean -/+ truncation * std.
 void normal(InitTarget& t, double mean, double std, std::optional<double> truncation) {
@@ -55,7 +55,7 @@ void xavier(InitTarget& t, double g, const std::string& distribution) {
 
 }  // namespace
 
-void register_modules_initializers(build::ModuleRegistry& modules) {
+void register_modules_initializers(nn::ModuleRegistry& modules) {
   modules.add_initializer<FillInitConfig>(
       [](const FillInitConfig& c, InitTarget& t) { t.values.fill_(c.value); });
   modules.add_initializer<ZerosInitConfig>(

@@ -90,7 +90,7 @@ int64_t merge_adapters(torch::nn::Module& root) {
   return merged;
 }
 
-void register_modules_linear(build::ModuleRegistry& modules) {
+void register_modules_linear(nn::ModuleRegistry& modules) {
   modules.add<LinearConfig>([](const LinearConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Linear>(c, b, path);
   });

@@ -6,7 +6,7 @@
 #include "blocks/linear/linear_module.h"
 #include "blocks/mixers/attention.h"
 #include "blocks/modules.h"
-#include "framework/build/torch_version.h"
+#include "framework/nn/torch_version.h"
 
 namespace blocks {
 
@@ -62,11 +62,11 @@ class Attention : public MixerModule {
       // keys, so the cache is never copied out per head (at 1024 cached tokens this halves
       // attention's cost). A single query's mask depends on the key only, so it broadcasts.
       const at::Tensor rows = q.reshape({batch, groups_, heads_ / groups_, head_size_});
-      out = build::attention(rows, k, v, mask, dropout, false, scale_)
+      out = nn::attention(rows, k, v, mask, dropout, false, scale_)
                 .reshape({batch, heads_, 1, head_size_});
     } else {
       if (groups_ != heads_) std::tie(k, v) = repeat_groups(k, v);
-      out = build::attention(q, k, v, mask, dropout, causal_ && !mask.defined(), scale_);
+      out = nn::attention(q, k, v, mask, dropout, causal_ && !mask.defined(), scale_);
     }
     out = out.transpose(1, 2).reshape({batch, tokens, heads_ * head_size_});
     return output_->forward(inner(out));
@@ -150,7 +150,7 @@ class Attention : public MixerModule {
 
 }  // namespace
 
-void register_modules_attention(build::ModuleRegistry& modules) {
+void register_modules_attention(nn::ModuleRegistry& modules) {
   modules.add<AttentionConfig>([](const AttentionConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Attention>(c, b, path);
   });

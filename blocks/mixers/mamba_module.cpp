@@ -22,8 +22,8 @@ void check_scan_inputs(const at::Tensor& u, const at::Tensor& delta, const at::T
                   B.size(1) == A.size(1) && B.size(2) == u.size(2) && C.sizes() == B.sizes() &&
                   D.dim() == 1 && D.size(0) == u.size(1);
   if (!ok)
-    throw std::invalid_argument(
-        "selective_scan: expected u, delta [batch, inner, T], A [inner, N], B, C [batch, N, T], "
+    throw InputError(
+        "selective_scan", "expected u, delta [batch, inner, T], A [inner, N], B, C [batch, N, T], "
         "D [inner]; got u " + c10::str(u.sizes()) + ", delta " + c10::str(delta.sizes()) +
         ", A " + c10::str(A.sizes()) + ", B " + c10::str(B.sizes()) + ", C " +
         c10::str(C.sizes()) + ", D " + c10::str(D.sizes()));
@@ -67,7 +67,7 @@ at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& delta_in,
                           const at::Tensor& D_in, at::Tensor* final_state, int64_t chunk,
                           const at::Tensor& initial_state) {
   check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in);
-  if (chunk < 1) throw std::invalid_argument("selective_scan: chunk must be >= 1");
+  if (chunk < 1) throw InputError("selective_scan", "chunk must be >= 1");
   const at::Tensor u = f32(u_in), delta = f32(delta_in), A = f32(A_in), B = f32(B_in),
                    C = f32(C_in), D = f32(D_in);
   const int64_t tokens = u.size(2);
@@ -231,7 +231,7 @@ class Mamba : public MixerModule {
 
 }  // namespace
 
-void register_modules_mamba(build::ModuleRegistry& modules) {
+void register_modules_mamba(nn::ModuleRegistry& modules) {
   modules.add<MambaConfig>([](const MambaConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Mamba>(c, b, path);
   });

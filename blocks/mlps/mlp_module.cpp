@@ -16,7 +16,7 @@ Activation activation_from_name(const std::string& name) {
   if (name == "squared_relu") return Activation::squared_relu;
   if (name == "silu") return Activation::silu;
   if (name == "identity") return Activation::identity;
-  throw build::BuildError("unknown activation `" + name + "`");
+  throw nn::BuildError("unknown activation `" + name + "`");
 }
 
 const char* activation_name(Activation activation) {
@@ -79,7 +79,7 @@ class GatedMlp : public MlpModule {
 
 }  // namespace
 
-void register_modules_mlp(build::ModuleRegistry& modules) {
+void register_modules_mlp(nn::ModuleRegistry& modules) {
   modules.add<MlpLayerConfig>([](const MlpLayerConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Mlp>(c, b, path);
   });

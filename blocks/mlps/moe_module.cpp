@@ -158,7 +158,7 @@ class Moe : public MlpModule {
 
 }  // namespace
 
-void register_modules_moe(build::ModuleRegistry& modules) {
+void register_modules_moe(nn::ModuleRegistry& modules) {
   modules.add<MoeConfig>([](const MoeConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<Moe>(c, b, path);
   });

@@ -61,14 +61,14 @@ ModelOutput LanguageModel::forward(const ModelInput& input) {
 
 Model build_model(const config::Config& model, at::TensorOptions options,
                   const std::string& path) {
-  Builder builder(build::module_registry(), options);
+  Builder builder(nn::module_registry(), options);
   Model built;
   built.module = builder.build_as<LanguageModel>(model, path);
   built.parameters = builder.table(*built.module);
   return built;
 }
 
-void register_modules_language_model(build::ModuleRegistry& modules) {
+void register_modules_language_model(nn::ModuleRegistry& modules) {
   modules.add<LanguageModelConfig>([](const LanguageModelConfig& c, Builder& b,
                                       const std::string& path) {
     return std::make_shared<LanguageModel>(c, b, path);

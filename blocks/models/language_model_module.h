@@ -2,7 +2,7 @@
 //
 //   auto doc = config::load_document("configs/llama3-8b.yaml", blocks::registry(), {}, diags);
 //   blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(at::kBFloat16));
-//   build::initialize(model.parameters, /*seed=*/0);
+//   nn::initialize(model.parameters, /*seed=*/0);
 //   at::Tensor logits = model.module->forward(tokens).logits;
 #pragma once
 
@@ -46,11 +46,11 @@ class LanguageModel : public torch::nn::Module {
 
 struct Model {
   std::shared_ptr<LanguageModel> module;
-  build::ParameterTable parameters;
+  nn::ParameterTable parameters;
 };
 
 // Builds the modules of a resolved model config (parameters uninitialised; see
-// build::initialize). On the meta device nothing is allocated (summaries of 70B configs).
+// nn::initialize). On the meta device nothing is allocated (summaries of 70B configs).
 Model build_model(const config::Config& model, at::TensorOptions options = {},
                   const std::string& path = "model");
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 
 namespace blocks {
 
@@ -22,9 +22,9 @@ struct SummaryTotals {
   double flops_per_token = 0;
 };
 
-SummaryTotals summary_totals(const config::Config& model, const build::ParameterTable& table,
+SummaryTotals summary_totals(const config::Config& model, const nn::ParameterTable& table,
                              int64_t context);
-std::string summarize(const config::Config& model, const build::ParameterTable& table,
+std::string summarize(const config::Config& model, const nn::ParameterTable& table,
                       const SummaryOptions& options);
 
 }  // namespace blocks

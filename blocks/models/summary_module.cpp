@@ -60,7 +60,7 @@ std::string parent_of(const std::string& path) {
 }
 
 // Multiply-accumulates per token of one record, as a matrix the token passes through.
-double record_macs(const build::ParameterRecord& record, const Tree& tree) {
+double record_macs(const nn::ParameterRecord& record, const Tree& tree) {
   auto it = tree.configs.find(record.config_path);
   if (it == tree.configs.end()) return 0;
   if (const auto* linear = dynamic_cast<const LinearConfig*>(it->second)) {
@@ -113,7 +113,7 @@ struct Node {
 
 }  // namespace
 
-SummaryTotals summary_totals(const config::Config& model, const build::ParameterTable& table,
+SummaryTotals summary_totals(const config::Config& model, const nn::ParameterTable& table,
                              int64_t context) {
   const Tree tree = config_tree(model);
   SummaryTotals totals;
@@ -128,7 +128,7 @@ SummaryTotals summary_totals(const config::Config& model, const build::Parameter
   return totals;
 }
 
-std::string summarize(const config::Config& model, const build::ParameterTable& table,
+std::string summarize(const config::Config& model, const nn::ParameterTable& table,
                       const SummaryOptions& options) {
   const Tree tree = config_tree(model);
   std::map<std::string, Node> nodes;

@@ -99,7 +99,7 @@ class NoNorm : public NormModule {
 
 }  // namespace
 
-void register_modules_normalization(build::ModuleRegistry& modules) {
+void register_modules_normalization(nn::ModuleRegistry& modules) {
   modules.add<LayerNormConfig>([](const LayerNormConfig& c, Builder& b, const std::string& path) {
     return std::make_shared<LayerNorm>(c, b, path);
   });

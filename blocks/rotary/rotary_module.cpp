@@ -108,7 +108,7 @@ class NoRotary : public RotaryModule {
 
 // Rotary modules need the head size, which only the attention knows: it passes it through the
 // builder before building its rotary child.
-void register_modules_rotary(build::ModuleRegistry& modules) {
+void register_modules_rotary(nn::ModuleRegistry& modules) {
   modules.add<NoRotaryConfig>([](const NoRotaryConfig&, Builder&, const std::string&) {
     return std::make_shared<NoRotary>();
   });

@@ -73,7 +73,7 @@ std::shared_ptr<Sequence> build_layered(const LayeredSequence& c, Builder& b,
 
 }  // namespace
 
-void register_modules_sequences(build::ModuleRegistry& modules) {
+void register_modules_sequences(nn::ModuleRegistry& modules) {
   modules.add<FixedSequenceConfig>(build_fixed);
   modules.add<RepeatSequenceConfig>(
       [](const RepeatSequenceConfig& c, Builder& b, const std::string& path) {

@@ -67,7 +67,7 @@ class Transformer : public BlockModule {
 
 }  // namespace
 
-void register_modules_transformer(build::ModuleRegistry& modules) {
+void register_modules_transformer(nn::ModuleRegistry& modules) {
   modules.add<TransformerConfig>([](const TransformerConfig& c, Builder& b,
                                     const std::string& path) {
     return std::make_shared<Transformer>(c, b, path);

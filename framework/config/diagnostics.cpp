@@ -44,6 +44,6 @@ void Diagnostics::append(const Diagnostics& other) {
 }
 
 ConfigError::ConfigError(Diagnostics diagnostics)
-    : diagnostics_(std::move(diagnostics)), text_(diagnostics_.format()) {}
+    : Error(diagnostics.format()), diagnostics_(std::move(diagnostics)) {}
 
 }  // namespace blocks::config

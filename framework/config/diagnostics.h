@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/config/error.h"
 #include "framework/config/mark.h"
 
 namespace blocks::config {
@@ -35,15 +36,13 @@ class Diagnostics {
 
 // Thrown only where a caller asked for a value and there is none to return
 // (e.g. blocks::load_model on an invalid file); carries every diagnostic.
-class ConfigError : public std::exception {
+class ConfigError : public Error {
  public:
   explicit ConfigError(Diagnostics diagnostics);
-  const char* what() const noexcept override { return text_.c_str(); }
   const Diagnostics& diagnostics() const { return diagnostics_; }
 
  private:
   Diagnostics diagnostics_;
-  std::string text_;
 };
 
 }  // namespace blocks::config

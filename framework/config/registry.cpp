@@ -5,7 +5,7 @@
 namespace blocks::config {
 
 void Registry::add_kind(std::string name, std::string doc, std::vector<std::string> also_accepts) {
-  if (kind(name)) throw std::logic_error("kind '" + name + "' is registered twice");
+  if (kind(name)) throw RegistrationError("kind '" + name + "' is registered twice");
   std::vector<std::string> accepts{name};
   accepts.insert(accepts.end(), also_accepts.begin(), also_accepts.end());
   types_[name];
@@ -15,16 +15,16 @@ void Registry::add_kind(std::string name, std::string doc, std::vector<std::stri
 void Registry::add_type(const TypeInfo& info) {
   auto it = types_.find(info.kind);
   if (it == types_.end())
-    throw std::logic_error("type '" + info.name + "' names unknown kind '" + info.kind + "'");
+    throw RegistrationError("type '" + info.name + "' names unknown kind '" + info.kind + "'");
   if (it->second.count(info.name))
-    throw std::logic_error(info.kind + " type '" + info.name + "' is registered twice");
+    throw RegistrationError(info.kind + " type '" + info.name + "' is registered twice");
   // A slot that accepts several kinds must still find one type per name.
   for (const auto& k : kinds_) {
     const bool accepts =
         std::find(k.accepts.begin(), k.accepts.end(), info.kind) != k.accepts.end();
     const TypeInfo* other = accepts ? find(k.name, info.name) : nullptr;
     if (other)
-      throw std::logic_error(info.kind + " type '" + info.name + "' collides with " + other->kind +
+      throw RegistrationError(info.kind + " type '" + info.name + "' collides with " + other->kind +
                              " type '" + info.name + "' in " + k.name + " slots");
   }
   it->second[info.name] = &info;

@@ -133,7 +133,7 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
     }
   }
   verdict = Verdict::decode(broadcast_text(group, verdict.encode()));
-  if (verdict.status == "error") throw std::runtime_error(verdict.message);
+  if (verdict.status == "error") throw DistributedError(verdict.message);
   if (verdict.status == "load")
     throw LoadError(std::string("the checkpoint does not fit the model") +
                         (mapping && !mapping->name.empty() ? " (mapping " + mapping->name + ")"
@@ -141,7 +141,7 @@ LoadReport load_mem_efficient(const std::vector<std::pair<std::string, at::Tenso
                         ":\n" + verdict.report.format(),
                     verdict.report);
   if (verdict.mask.size() != targets.size())
-    throw std::runtime_error("load_distributed: rank 0 has " + std::to_string(verdict.mask.size()) +
+    throw DistributedError("load_distributed: rank 0 has " + std::to_string(verdict.mask.size()) +
                              " targets, rank " + std::to_string(group->getRank()) + " has " +
                              std::to_string(targets.size()));
 
@@ -232,8 +232,7 @@ ProcessGroupEnv ProcessGroupEnv::from_env() {
 LoadStrategy parse_load_strategy(const std::string& name) {
   if (name == "mem_efficient") return LoadStrategy::mem_efficient;
   if (name == "free_for_all") return LoadStrategy::free_for_all;
-  throw std::invalid_argument("unknown load strategy '" + name +
-                              "' (mem_efficient, free_for_all)");
+  throw DistributedError("unknown load strategy '" + name + "' (mem_efficient, free_for_all)");
 }
 
 const char* load_strategy_name(LoadStrategy strategy) {
@@ -273,7 +272,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(const ProcessGroupEnv&
       gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, gloo);
 #else
-    throw std::runtime_error(
+    throw DistributedError(
         "init_process_group: blocks was built without the gloo headers (Debian: libgloo-dev), "
         "so the Gloo process group is unavailable");
 #endif
@@ -283,7 +282,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> init_process_group(const ProcessGroupEnv&
   nccl->timeout = timeout;
   return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, nccl);
 #else
-  throw std::runtime_error("init_process_group: this LibTorch build has no NCCL");
+  throw DistributedError("init_process_group: this LibTorch build has no NCCL");
 #endif
 }
 

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "framework/config/error.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
 
@@ -42,9 +43,16 @@ class ProcessGroup;
 namespace blocks::weights {
 
 // A missing or invalid launcher variable; the message names the variable and the value.
-class ProcessGroupEnvError : public std::runtime_error {
+class ProcessGroupEnvError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
+};
+
+// A collective load or process group that cannot go on: the failing rank's message reaches
+// every rank, so none waits for a peer that gave up.
+class DistributedError : public Error {
+ public:
+  using Error::Error;
 };
 
 struct ProcessGroupEnv {

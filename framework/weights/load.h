@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "framework/config/error.h"
+
 namespace blocks::weights {
 
 struct LoadReport {
@@ -23,10 +25,10 @@ struct LoadReport {
   std::string format() const;
 };
 
-class LoadError : public std::runtime_error {
+class LoadError : public Error {
  public:
   LoadError(const std::string& what, LoadReport report)
-      : std::runtime_error(what), report(std::move(report)) {}
+      : Error(what), report(std::move(report)) {}
   LoadReport report;
 };
 

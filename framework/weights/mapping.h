@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "framework/config/error.h"
 #include "framework/weights/load.h"
 
 namespace blocks::weights {
@@ -70,9 +71,9 @@ struct Mapping {
   std::optional<LayerRange> layers;
 };
 
-class MappingError : public std::runtime_error {
+class MappingError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // The rotary row permutation of `rule` (rows of `t` grouped in heads of `head_size`; 1-D biases

@@ -19,14 +19,16 @@
 #include <utility>
 #include <vector>
 
+#include "framework/config/error.h"
+
 namespace blocks::weights {
 
 // A file that is not valid safetensors, or cannot be read or written; the message names the
 // file and what is wrong ("model.safetensors: tensor `x`: data_offsets [0, 12] hold 12 bytes,
 // but F32 [2, 2] needs 16").
-class SafetensorsError : public std::runtime_error {
+class SafetensorsError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct TensorInfo {

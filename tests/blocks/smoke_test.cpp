@@ -60,7 +60,7 @@ TEST_P(Smoke, ForwardShapeAndBackward) {
   const config::Document doc = document(text.text());
   const auto options = at::TensorOptions().dtype(c.dtype).device(c.device);
   Model model = build_model(*doc.model, options);
-  build::initialize(model.parameters, 1);
+  nn::initialize(model.parameters, 1);
   model.module->train();
   const at::Tensor ids =
       at::randint(0, 100, {2, 7}, at::TensorOptions().dtype(at::kLong).device(c.device));

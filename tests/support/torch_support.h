@@ -22,7 +22,7 @@ inline Model build_text(const std::string& text, at::ScalarType dtype = at::kFlo
                         uint64_t seed = 0) {
   const config::Document doc = document(text);
   Model model = build_model(*doc.model, at::TensorOptions().dtype(dtype));
-  build::initialize(model.parameters, seed);
+  nn::initialize(model.parameters, seed);
   return model;
 }
 

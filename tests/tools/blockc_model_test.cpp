@@ -79,7 +79,7 @@ TEST(BlockcModel, InitThenForwardMatchesTheModelBuiltHere) {
     options.sets.push_back(set);
   const config::Document doc = zoo("gpt2", options);
   Model model = build_model(*doc.model);
-  build::initialize(model.parameters, 5);
+  nn::initialize(model.parameters, 5);
   model.module->eval();
   EXPECT_TRUE(at::equal(logits, model.module->forward(ids).logits.detach()));
 }

@@ -14,7 +14,7 @@
 #include <variant>
 
 #include "blocks/models/language_model_module.h"
-#include "framework/build/dtype.h"
+#include "framework/nn/dtype.h"
 #include "blocks/models/summary.h"
 #include "blocks/registry.h"
 #include "framework/config/codec.h"
@@ -191,7 +191,7 @@ at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
     const auto file = blocks::weights::SafetensorsFile::open(path);
     for (const auto& info : file.tensors()) {
       const auto type = blocks::weights::scalar_type(info.dtype);
-      if (blocks::build::dtype_to_name(type)) bytes[type] += info.end - info.begin;
+      if (blocks::nn::dtype_to_name(type)) bytes[type] += info.end - info.begin;
     }
   }
   at::ScalarType best = at::kFloat;
@@ -202,8 +202,8 @@ at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
 }
 
 std::optional<at::ScalarType> dtype_of(const std::string& name) {
-  auto dtype = blocks::build::dtype_from_name(name);
-  if (!dtype) spdlog::error("unknown dtype '{}' ({})", name, blocks::build::dtype_names());
+  auto dtype = blocks::nn::dtype_from_name(name);
+  if (!dtype) spdlog::error("unknown dtype '{}' ({})", name, blocks::nn::dtype_names());
   return dtype;
 }
 
@@ -231,7 +231,7 @@ int run_init(const ModelArgs& args) {
   if (!dtype) return 2;
   blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
   spdlog::debug("initializing {} tensors with seed {}", model.parameters.size(), args.seed);
-  blocks::build::initialize(model.parameters, args.seed, blocks::build::module_registry(),
+  blocks::nn::initialize(model.parameters, args.seed, blocks::nn::module_registry(),
                             progress_bar("initializing"));
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : model.parameters) tensors.emplace_back(p.name, p.tensor.detach());
@@ -291,7 +291,7 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
   spdlog::debug("building in {}", c10::toString(*dtype));
   blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
   if (random) {
-    blocks::build::initialize(model.parameters, args.seed, blocks::build::module_registry(),
+    blocks::nn::initialize(model.parameters, args.seed, blocks::nn::module_registry(),
                               progress_bar("initializing"));
   } else {
     try {
@@ -411,7 +411,7 @@ int run_export(const ModelArgs& args) {
   blocks::hf::ExportOptions options;
   options.model_type = args.model_type.empty() ? p.model_type : args.model_type;
   options.torch_dtype =
-      blocks::build::dtype_to_name(p.model.parameters.front().tensor.scalar_type()).value();
+      blocks::nn::dtype_to_name(p.model.parameters.front().tensor.scalar_type()).value();
   if (args.max_positions > 0) options.max_position_embeddings = args.max_positions;
   // Rotary models keep no position table: the context length comes from the folder the
   // weights came from, if any.

@@ -2,7 +2,7 @@
 // them over so that its other commands never load LibTorch.
 #include <spdlog/spdlog.h>
 
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
 #include "framework/weights/safetensors.h"
@@ -26,21 +26,8 @@ int main(int argc, char** argv) {
     if (model.init->parsed()) return blockc::run_init(model.args);
     if (model.forward->parsed()) return blockc::run_forward(model.args);
     if (model.export_->parsed()) return blockc::run_export(model.args);
-  } catch (const blocks::weights::LoadError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const blocks::weights::MappingError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const blocks::weights::SafetensorsError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const std::invalid_argument& e) {  // bad inputs, named by module path
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const blocks::build::BuildError& e) {
-    spdlog::error("{}", e.what());
-    return 1;
+  } catch (const blocks::Error& e) {
+    return blockc::report(e);
   }
   return 2;
 }

@@ -27,7 +27,7 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
-#include "framework/build/dtype.h"
+#include "framework/nn/dtype.h"
 #include "blocks/models/language_model_module.h"
 #include "blocks/registry.h"
 #include "framework/config/document.h"
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   } catch (const w::MappingError& e) {
     return usage(e.what());
   }
-  const auto parsed = blocks::build::dtype_from_name(dtype_name);
+  const auto parsed = blocks::nn::dtype_from_name(dtype_name);
   if (!parsed) return usage("unknown dtype " + dtype_name);
   const at::ScalarType dtype = *parsed;
 

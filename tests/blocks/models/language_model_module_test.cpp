@@ -21,7 +21,7 @@ Model small(const std::string& name, std::vector<std::string> sets, uint64_t see
   options.sets = std::move(sets);
   const config::Document doc = zoo(name, options);
   Model model = build_model(*doc.model);
-  build::initialize(model.parameters, seed);
+  nn::initialize(model.parameters, seed);
   model.module->eval();
   return model;
 }

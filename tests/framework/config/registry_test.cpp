@@ -94,7 +94,7 @@ template <class F>
 std::string logic_error_of(F&& f) {
   try {
     f();
-  } catch (const std::logic_error& e) {
+  } catch (const RegistrationError& e) {
     return e.what();
   }
   return "(no std::logic_error)";

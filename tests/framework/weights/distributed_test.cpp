@@ -147,13 +147,13 @@ class DistributedLoad : public ::testing::Test {
     char pattern[] = "/tmp/blocks_distributed_XXXXXX";
     dir_ = mkdtemp(pattern);
     Model model = small_model();
-    build::initialize(model.parameters, /*seed=*/11);
+    nn::initialize(model.parameters, /*seed=*/11);
     w::write_safetensors((dir_ / "model.safetensors").string(), targets_of(model));
     // A checkpoint of another width: every rank must refuse it with the same report.
     auto other = kSets;
     other[3] = "model.decoder.block.mlp.intermediate_size=128";
     Model wrong = small_model(other);
-    build::initialize(wrong.parameters, /*seed=*/11);
+    nn::initialize(wrong.parameters, /*seed=*/11);
     w::write_safetensors((dir_ / "wrong.safetensors").string(), targets_of(wrong));
     // The same models in Hugging Face GPT-2 names (Conv1D transposes, fused c_attn).
     w::write_safetensors((dir_ / "hf.safetensors").string(),
@@ -436,7 +436,7 @@ TEST(ProcessGroupEnv, ListsEveryMissingOrInvalidVariable) {
 TEST(LoadStrategy, ParsesNames) {
   EXPECT_EQ(w::parse_load_strategy("mem_efficient"), w::LoadStrategy::mem_efficient);
   EXPECT_EQ(w::parse_load_strategy("free_for_all"), w::LoadStrategy::free_for_all);
-  EXPECT_THROW(w::parse_load_strategy("fast"), std::invalid_argument);
+  EXPECT_THROW(w::parse_load_strategy("fast"), w::DistributedError);
 }
 
 }  // namespace

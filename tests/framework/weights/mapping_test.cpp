@@ -449,7 +449,7 @@ TEST(Mapping, BlockcForwardChecksAHuggingFaceFoldersArchitecture) {
   auto doc = config::load_document((dir / "model.yaml").string(), registry(), diagnostics);
   ASSERT_TRUE(doc) << diagnostics.format();
   Model model = build_model(*doc->model);
-  build::initialize(model.parameters, 11);
+  nn::initialize(model.parameters, 11);
   write(dir / "hf" / "model.safetensors",
         weights::export_mapped(named(model), weights::hf_mapping("llama")));
   const at::Tensor ids = at::randint(0, 100, {2, 6}, at::TensorOptions().dtype(at::kLong));

@@ -12,12 +12,12 @@
 #include <memory>
 #include <vector>
 
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 
 namespace blocks {
 
 template <class Options>
-std::vector<torch::optim::OptimizerParamGroup> param_groups(const build::ParameterTable& table,
+std::vector<torch::optim::OptimizerParamGroup> param_groups(const nn::ParameterTable& table,
                                                             const Options& base) {
   std::map<double, std::vector<at::Tensor>> by_scale;
   for (const auto& record : table) {

@@ -1,13 +1,13 @@
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
-namespace blocks::build {
+namespace blocks::nn {
 
 void ModuleRegistry::add(std::type_index type, Factory factory) {
   if (!factories_.emplace(type, std::move(factory)).second)
-    throw std::logic_error(std::string("module registered twice for ") + type.name());
+    throw RegistrationError(std::string("module registered twice for ") + type.name());
 }
 
 const Factory* ModuleRegistry::find(std::type_index type) const {
@@ -17,7 +17,7 @@ const Factory* ModuleRegistry::find(std::type_index type) const {
 
 void ModuleRegistry::add_initializer(std::type_index type, Initializer fill) {
   if (!initializers_.emplace(type, std::move(fill)).second)
-    throw std::logic_error(std::string("initializer registered twice for ") + type.name());
+    throw RegistrationError(std::string("initializer registered twice for ") + type.name());
 }
 
 const Initializer* ModuleRegistry::find_initializer(std::type_index type) const {
@@ -161,4 +161,4 @@ void initialize(const ParameterTable& table, uint64_t seed, const ModuleRegistry
   if (progress) progress(total, total);
 }
 
-}  // namespace blocks::build
+}  // namespace blocks::nn

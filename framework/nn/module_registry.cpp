@@ -1,13 +1,13 @@
 #include <mutex>
 
-#include "framework/build/builder.h"
+#include "framework/nn/builder.h"
 
 namespace blocks {
 // Generated from blocks/**/*_module.cpp by cmake/registrations.cmake.
-void register_all_modules(build::ModuleRegistry& modules);
+void register_all_modules(nn::ModuleRegistry& modules);
 }  // namespace blocks
 
-namespace blocks::build {
+namespace blocks::nn {
 
 const ModuleRegistry& module_registry() {
   static ModuleRegistry registry;
@@ -16,4 +16,4 @@ const ModuleRegistry& module_registry() {
   return registry;
 }
 
-}  // namespace blocks::build
+}  // namespace blocks::nn

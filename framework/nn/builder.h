@@ -1,12 +1,12 @@
 // Turns a resolved config tree into LibTorch modules (DESIGN principles 4 and 5). Each config
-// type registers a factory for its module (`void register_modules_NAME(build::ModuleRegistry&
+// type registers a factory for its module (`void register_modules_NAME(nn::ModuleRegistry&
 // modules)` in blocks/**/*_module.cpp, collected at build time like the config types); modules
 // take their typed, resolved config and ask the Builder for their children and parameters, so
 // parameter names follow the config tree and every parameter gets its metadata record.
 //
-//   build::Builder builder(build::module_registry(), at::TensorOptions().dtype(at::kFloat));
+//   nn::Builder builder(nn::module_registry(), at::TensorOptions().dtype(at::kFloat));
 //   auto model = builder.build_as<LanguageModel>(resolved_root, "model");
-//   build::ParameterTable table = builder.table(*model);
+//   nn::ParameterTable table = builder.table(*model);
 #pragma once
 
 #include <torch/nn/module.h>
@@ -20,21 +20,22 @@
 #include <vector>
 
 #include "framework/config/config.h"
+#include "framework/config/error.h"
 #include "framework/config/parameters.h"
 
-namespace blocks::build {
+namespace blocks::nn {
 
 // Bad inputs to a forward call (wrong dtype, width or length), named by module path.
-class InputError : public std::invalid_argument {
+class InputError : public Error {
  public:
   InputError(const std::string& path, const std::string& message)
-      : std::invalid_argument(path + ": " + message) {}
+      : Error(path + ": " + message) {}
 };
 
 // A config the builder cannot turn into a module (no factory, or a broken resolved tree).
-class BuildError : public std::logic_error {
+class BuildError : public Error {
  public:
-  using std::logic_error::logic_error;
+  using Error::Error;
 };
 
 class Builder;
@@ -151,9 +152,9 @@ class Builder {
 std::string child_path(const config::Config& parent, const std::string& parent_path,
                        const config::Config& child);
 
-}  // namespace blocks::build
+}  // namespace blocks::nn
 
-namespace blocks::build {
+namespace blocks::nn {
 
 // Fills every parameter of `table` from its initialization, deterministically for `seed`: each
 // parameter draws from a generator seeded by (seed, full name), so values do not depend on
@@ -163,4 +164,4 @@ void initialize(const ParameterTable& table, uint64_t seed,
                 const ModuleRegistry& registry = module_registry(),
                 const std::function<void(size_t, size_t)>& progress = {});
 
-}  // namespace blocks::build
+}  // namespace blocks::nn

@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace blocks::build {
+namespace blocks::nn {
 
 // The names, in one table: parsing and printing read the same pairs (Hugging Face's
 // torch_dtype uses these names too).
@@ -38,4 +38,4 @@ inline std::string dtype_names() {
   return out;
 }
 
-}  // namespace blocks::build
+}  // namespace blocks::nn

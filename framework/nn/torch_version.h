@@ -8,7 +8,7 @@
 #include <cmath>
 #include <optional>
 
-namespace blocks::build {
+namespace blocks::nn {
 
 inline constexpr bool kHasFusedAttention = TORCH_VERSION_MAJOR >= 2;
 
@@ -37,4 +37,4 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
 #endif
 }
 
-}  // namespace blocks::build
+}  // namespace blocks::nn

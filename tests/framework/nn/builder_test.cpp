@@ -9,7 +9,7 @@
 #include "blocks/mixers/attention.h"
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
-#include "framework/build/param_groups.h"
+#include "framework/nn/param_groups.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -48,7 +48,7 @@ TEST(Builder, PublishedSizesOnTheMetaDevice) {
   EXPECT_EQ(total("llama3-70b"), 70'553'706'496);
 }
 
-const build::ParameterRecord& record(const Model& model, const std::string& name) {
+const nn::ParameterRecord& record(const Model& model, const std::string& name) {
   for (const auto& p : model.parameters)
     if (p.name == name) return p;
   throw std::runtime_error("no parameter " + name);
@@ -222,7 +222,7 @@ TEST(Builder, MagnetoXavierLecunAndFillFromTheZoo) {
   options.sets = {"model.decoder.num_layers=4"};
   const config::Document doc = zoo("custom-init", options);
   Model model = build_model(*doc.model);
-  build::initialize(model.parameters, 3);
+  nn::initialize(model.parameters, 3);
   // Magneto: xavier uniform with gain sqrt(log(2N)), N = 4 layers; up is [3072, 768].
   const double magneto_bound = std::sqrt(std::log(8.0)) * std::sqrt(6.0 / (768 + 3072));
   const at::Tensor up = record(model, "decoder.0.mlp.up.weight").tensor;
@@ -272,7 +272,7 @@ namespace {
 std::string build_error(const std::function<void()>& run) {
   try {
     run();
-  } catch (const build::BuildError& e) {
+  } catch (const nn::BuildError& e) {
     return e.what();
   }
   return "no error";
@@ -282,7 +282,7 @@ std::string build_error(const std::function<void()>& run) {
 TEST(Builder, ErrorsNameTheConfigPath) {
   const config::Document doc = document(ModelText{}.text());
   const auto& model = static_cast<const LanguageModelConfig&>(*doc.model);
-  build::Builder builder(build::module_registry(), at::TensorOptions().device(at::kMeta));
+  nn::Builder builder(nn::module_registry(), at::TensorOptions().device(at::kMeta));
   torch::nn::Module module;
   const LinearConfig& query =
       static_cast<const AttentionConfig&>(
