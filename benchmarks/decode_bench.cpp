@@ -25,7 +25,7 @@
 #include <map>
 #include <string>
 
-#include "blocks/models/language_model_module.h"
+#include "blocks/models/model_module.h"
 #include "blocks/registry.h"
 #include "framework/nn/torch_version.h"
 #include "framework/config/document.h"
@@ -106,7 +106,7 @@ struct Totals {
   }
 };
 
-blocks::LanguageModel& model() {
+blocks::ModelModule& model() {
   static blocks::Model m = [] {
     blocks::config::Diagnostics diagnostics;
     auto doc = blocks::config::load_document_text(kText, "decode_bench.yaml", blocks::registry(),

@@ -15,12 +15,21 @@ using config::Declared;
 using config::Dynamic;
 using config::Fields;
 using config::Hint;
-using config::ResolveContext;
 using config::ParameterShape;
+using config::ResolveContext;
 using config::set_default;
 
+// Every model opens its own resolution scope (config::ResolveContext::open_model_scope) before
+// its type resolves: widths, layer counts, shortcuts and PEFT targets stay inside the model;
+// lr scales and trainable flags still multiply down from an enclosing model. `final` so that
+// no model type can forget it: types resolve in resolve_model.
 struct ModelConfig : config::Config {
   static constexpr std::string_view kind_name = "model";
+  void resolve(ResolveContext& ctx) final {
+    ctx.open_model_scope();
+    resolve_model(ctx);
+  }
+  virtual void resolve_model(ResolveContext&) {}
 };
 
 // A block, or a sequence of blocks standing where a block may stand.
@@ -59,6 +68,8 @@ struct InitializationConfig : config::Config {
 
 struct RotaryConfig : config::Config {
   static constexpr std::string_view kind_name = "rotary";
+  // Set by the attention during resolution, not a field: the width of each rotated head.
+  int64_t head_size = 0;
 };
 
 struct PeftConfig : config::Config {

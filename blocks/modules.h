@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,37 +16,44 @@
 namespace blocks {
 
 using nn::Builder;
-using nn::InputError;
 using nn::child_path;
+using nn::InputError;
 
-// Keys, values and recurrent states of earlier tokens, one slot per attention or Mamba layer,
-// for incremental decoding. Attention keys and values live in buffers of `capacity` tokens
-// allocated on first use, so appending a token copies only that token.
+// What earlier tokens left for incremental decoding, as named tensors per layer (CTranslate2's
+// DecoderState map): attention keeps "key" and "value" buffers of `capacity` tokens allocated on
+// first use (appending a token copies only that token), Mamba its "conv" and "ssm" states,
+// cross-attention the keys and values of its memory, computed once. A layer's state is keyed by
+// its place in the model (Step::layer) and its config path, so a shared block running at
+// several positions keeps one state per position.
 class DecodeCache {
  public:
+  using State = std::map<std::string, at::Tensor>;
   explicit DecodeCache(int64_t capacity) : capacity_(capacity) {}
-  struct Slot {
-    at::Tensor key, value;          // [batch, groups, capacity, head_size]
-    at::Tensor conv_state, ssm_state;  // Mamba: [batch, inner, kernel - 1], [batch, inner, N]
-  };
   int64_t capacity() const { return capacity_; }
   // Tokens already in the cache (positions 0..length-1).
   int64_t length() const { return length_; }
-  Slot& slot(int64_t index) {
-    if (index >= static_cast<int64_t>(slots_.size())) slots_.resize(index + 1);
-    return slots_[index];
-  }
+  // The state of the layer at `key` (see Step::cache_key), created empty on first use.
+  State& state(const std::string& key) { return states_[key]; }
+  const std::map<std::string, State>& states() const { return states_; }
   // Called by the model once all layers have seen `tokens` new tokens.
   void advance(int64_t tokens) { length_ += tokens; }
   void clear() {
-    slots_.clear();
+    states_.clear();
     length_ = 0;
   }
 
  private:
   int64_t capacity_;
   int64_t length_ = 0;
-  std::vector<Slot> slots_;
+  std::map<std::string, State> states_;
+};
+
+// A sequence that layers may attend to besides their input (an encoder's output for
+// cross-attention): values [batch, length, width] and, optionally, bool [batch, length], true
+// where a position is real.
+struct Memory {
+  at::Tensor values;
+  at::Tensor mask;
 };
 
 // What one forward call shares across layers.
@@ -55,8 +63,18 @@ struct Step {
   // when every token is real.
   at::Tensor key_mask;
   DecodeCache* cache = nullptr;
-  int64_t past = 0;                     // tokens already in the cache
+  int64_t past = 0;                    // tokens already in the cache
   std::vector<at::Tensor> aux_losses;  // weighted auxiliary losses (MoE balance, z-loss)
+  // Named memories for cross-attention layers; null when the model was given none.
+  const std::map<std::string, Memory>* memories = nullptr;
+  // Where in the model the running layer sits ("decoder.3"): sequences extend it per layer.
+  std::string layer;
+  // Outputs of the leaf blocks of the model's decoder, in order, when the caller asked for
+  // hidden states; null otherwise.
+  std::vector<at::Tensor>* block_outputs = nullptr;
+
+  // The decode-cache key of the module at config path `path` in the running layer.
+  std::string cache_key(const std::string& path) const { return layer + "|" + path; }
 };
 
 class NormModule : public torch::nn::Module {

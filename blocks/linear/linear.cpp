@@ -26,7 +26,7 @@ bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
 // PEFT targets are matched against every name on the path: the linear's own field name
 // (`query`), its parents' fields (`mlp`, `mixer`), and their kinds and types (`attention`).
 std::optional<bool> match_targets(const ResolveContext& ctx) {
-  auto& targets = ctx.state->targets;
+  auto& targets = ctx.scope->targets;
   if (targets.empty()) return std::nullopt;
   bool matched = false;
   for (auto& t : targets) {
@@ -89,7 +89,7 @@ void LinearConfig::resolve(ResolveContext& ctx) {
                               ? defaults.bias_initialization
                               : Dynamic<InitializationConfig>(ZerosInitConfig{});
   const std::string name = own_name(ctx, "linear");
-  auto& seen = ctx.state->linear_names;
+  auto& seen = ctx.scope->linear_names;
   if (!name.empty() && std::find(seen.begin(), seen.end(), name) == seen.end())
     seen.push_back(name);
   if (!apply_peft) apply_peft = match_targets(ctx).value_or(defaults.apply_peft);
@@ -97,6 +97,8 @@ void LinearConfig::resolve(ResolveContext& ctx) {
   effective_lr_scale = ctx.lr_scale;
   trainable = effective_lr_scale > 0 && !ctx.peft_active;
   lora_rank = ctx.peft_rank;
+  lora_alpha = ctx.lora_alpha;
+  lora_dropout = ctx.lora_dropout;
 }
 
 std::vector<ParameterShape> LinearConfig::parameters() const {

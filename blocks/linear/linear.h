@@ -32,7 +32,10 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
   int64_t in_features = 0;
   int64_t out_features = 0;
   int64_t copies = 1;
-  int64_t lora_rank = 0;  // from the model's PEFT
+  // From the model's PEFT during resolution; not fields (the model's `peft` states them once).
+  int64_t lora_rank = 0;
+  double lora_alpha = 0.0;
+  double lora_dropout = 0.0;
 
   static void declare(Fields<LinearConfig>& f);
   void resolve(ResolveContext& ctx) override;

@@ -32,17 +32,17 @@ Linear::Linear(const LinearConfig& config, Builder& builder, const std::string& 
   const std::vector<int64_t> fans = {in_features, out_features};
   weight = builder.parameter(*this, config, path, "weight", config.weight_initialization.get(), {},
                              fans);
-  if (config.bias.value_or(false))
+  if (nn::resolved(config.bias, path, "bias"))
     bias = builder.parameter(*this, config, path, "bias", config.bias_initialization.get(), {},
                              fans);
-  if (config.apply_peft.value_or(false) && config.lora_rank > 0) {
+  if (nn::resolved(config.apply_peft, path, "apply_peft") && config.lora_rank > 0) {
     static const ZerosInitConfig zeros;
     lora_a = builder.parameter(*this, config, path, "lora_a", &lora_a_init(), {},
                                {in_features, config.lora_rank});
     lora_b = builder.parameter(*this, config, path, "lora_b", &zeros, {},
                                {config.lora_rank, out_features});
-    lora_scale = builder.lora_alpha / static_cast<double>(config.lora_rank);
-    lora_dropout = builder.lora_dropout;
+    lora_scale = config.lora_alpha / static_cast<double>(config.lora_rank);
+    lora_dropout = config.lora_dropout;
   }
 }
 

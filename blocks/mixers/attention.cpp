@@ -61,6 +61,7 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
   value.set_shape(hidden, head_groups.value_or(heads) * size);
   output.set_shape(heads * size, hidden);
   qk_norm->widths = {size, size};  // queries and keys, per head
+  rotary->head_size = size;
   apply_lr_scale(ctx, lr_scale);
 }
 

@@ -16,13 +16,12 @@ class Attention : public MixerModule {
  public:
   Attention(const AttentionConfig& c, Builder& b, const std::string& path)
       : heads_(c.heads),
-        groups_(c.head_groups.value_or(c.heads)),
-        head_size_(c.head_size.value_or(0)),
+        groups_(nn::resolved(c.head_groups, path, "head_groups")),
+        head_size_(nn::resolved(c.head_size, path, "head_size")),
         causal_(c.causal),
         window_(c.window_size.value_or(0)),
-        scale_(c.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(head_size_)))),
+        scale_(nn::resolved(c.softmax_scale, path, "softmax_scale")),
         dropout_(c.dropout),
-        slot_(b.next_cache_slot()),
         path_(path) {
     query_ = register_module("query", b.build_as<Linear>(c.query, child_path(c, path, c.query)));
     key_ = register_module("key", b.build_as<Linear>(c.key, child_path(c, path, c.key)));
@@ -33,7 +32,6 @@ class Attention : public MixerModule {
       qk_norm_ = register_module(
           "qk_norm", b.build_as<NormModule>(*c.qk_norm, child_path(c, path, *c.qk_norm)));
     if (c.rotary && c.rotary.type_name() != "none") {
-      b.head_size = head_size_;
       rotary_ = register_module(
           "rotary", b.build_as<RotaryModule>(*c.rotary, child_path(c, path, *c.rotary)));
     }
@@ -91,25 +89,28 @@ class Attention : public MixerModule {
     return {repeat(k), repeat(v)};
   }
 
-  // Writes this call's keys and values at [past, past + tokens) of the slot's buffers and
-  // returns views of everything cached so far.
+  // Writes this call's keys and values at [past, past + tokens) of the layer's "key" and
+  // "value" buffers [batch, groups, capacity, head_size] and returns views of everything cached
+  // so far.
   std::pair<at::Tensor, at::Tensor> append_to_cache(const at::Tensor& k, const at::Tensor& v,
                                                     Step& step) {
-    DecodeCache::Slot& slot = step.cache->slot(slot_);
+    DecodeCache::State& state = step.cache->state(step.cache_key(path_));
+    at::Tensor& keys = state["key"];
+    at::Tensor& values = state["value"];
     const int64_t batch = k.size(0), tokens = k.size(2), end = step.past + tokens;
     if (end > step.cache->capacity())
       throw InputError(path_, "the decoding cache holds " +
                                   std::to_string(step.cache->capacity()) + " tokens; " +
                                   std::to_string(end) + " were asked for");
-    if (!slot.key.defined() || slot.key.size(0) != batch) {
+    if (!keys.defined() || keys.size(0) != batch) {
       if (step.past > 0)
         throw InputError(path_, "the decoding cache was filled with a different batch size");
-      slot.key = at::empty({batch, groups_, step.cache->capacity(), head_size_}, k.options());
-      slot.value = at::empty_like(slot.key);
+      keys = at::empty({batch, groups_, step.cache->capacity(), head_size_}, k.options());
+      values = at::empty_like(keys);
     }
-    slot.key.narrow(2, step.past, tokens).copy_(k);
-    slot.value.narrow(2, step.past, tokens).copy_(v);
-    return {slot.key.narrow(2, 0, end), slot.value.narrow(2, 0, end)};
+    keys.narrow(2, step.past, tokens).copy_(k);
+    values.narrow(2, step.past, tokens).copy_(v);
+    return {keys.narrow(2, 0, end), values.narrow(2, 0, end)};
   }
 
   // Boolean [batch or 1, 1, tokens, keys] (true: may attend), or undefined when the fused
@@ -141,7 +142,6 @@ class Attention : public MixerModule {
   bool causal_;
   int64_t window_;
   double scale_, dropout_;
-  int64_t slot_;
   std::string path_;
   std::shared_ptr<Linear> query_, key_, value_, output_;
   std::shared_ptr<NormModule> qk_norm_;

@@ -130,7 +130,6 @@ class Mamba : public MixerModule {
         state_size_(c.state_size),
         kernel_(c.conv_kernel_size),
         dt_rank_(c.dt_rank.value_or(0)),
-        slot_(b.next_cache_slot()),
         path_(path) {
     input_ = register_module("input", b.build_as<Linear>(c.input, child_path(c, path, c.input)));
     conv_ = register_module("conv", b.build_as<Weight>(c.conv, child_path(c, path, c.conv)));
@@ -155,7 +154,7 @@ class Mamba : public MixerModule {
   at::Tensor forward(const at::Tensor& x, Step& step) override {
     check_input(x);
     const std::vector<at::Tensor> xz = input_->forward(x).chunk(2, -1);
-    DecodeCache::Slot* slot = step.cache ? &cache_slot(step, x.size(0)) : nullptr;
+    DecodeCache::State* slot = step.cache ? &cache_state(step, x.size(0)) : nullptr;
     const at::Tensor u = at::silu(convolve(xz[0].transpose(1, 2), slot, step.past));
     std::vector<at::Tensor> dt_b_c =
         selection_->forward(u.transpose(1, 2)).split({dt_rank_, state_size_, state_size_}, -1);
@@ -168,11 +167,11 @@ class Mamba : public MixerModule {
     const at::Tensor A = -at::exp(f32(a_log_->weight));
     at::Tensor final_state;
     const at::Tensor initial_state =
-        slot && step.past > 0 ? slot->ssm_state : at::Tensor();
+        slot && step.past > 0 ? (*slot)["ssm"] : at::Tensor();
     const auto scan = u.is_cuda() ? selective_scan : selective_scan_naive;
     at::Tensor y = scan(u, delta, A, dt_b_c[1].transpose(1, 2), dt_b_c[2].transpose(1, 2),
                         d_->weight, slot ? &final_state : nullptr, kScanChunk, initial_state);
-    if (slot) slot->ssm_state = final_state;
+    if (slot) (*slot)["ssm"] = final_state;
     y = y * at::silu(f32(xz[1]).transpose(1, 2));
     return output_->forward(inner(y.transpose(1, 2).to(x.scalar_type())));
   }
@@ -197,9 +196,10 @@ class Mamba : public MixerModule {
                                   std::to_string(hidden_) + "], got " + c10::str(x.sizes()));
   }
 
-  DecodeCache::Slot& cache_slot(const Step& step, int64_t batch) const {
-    DecodeCache::Slot& slot = step.cache->slot(slot_);
-    if (step.past > 0 && (!slot.ssm_state.defined() || slot.ssm_state.size(0) != batch))
+  // The layer's "conv" [batch, inner, kernel - 1] and "ssm" [batch, inner, state_size] states.
+  DecodeCache::State& cache_state(const Step& step, int64_t batch) const {
+    DecodeCache::State& slot = step.cache->state(step.cache_key(path_));
+    if (step.past > 0 && (!slot["ssm"].defined() || slot["ssm"].size(0) != batch))
       throw InputError(path_, "the decoding cache holds no state for this batch after " +
                                   std::to_string(step.past) + " tokens");
     return slot;
@@ -209,19 +209,18 @@ class Mamba : public MixerModule {
   // kernel - 1 inputs before the first token (zeros at the start of a sequence, the cached
   // ones when decoding continues), which is the reference's padding of kernel - 1 with the
   // first `tokens` outputs kept. Stores the new last kernel - 1 inputs in `slot`.
-  at::Tensor convolve(const at::Tensor& x, DecodeCache::Slot* slot, int64_t past) const {
+  at::Tensor convolve(const at::Tensor& x, DecodeCache::State* slot, int64_t past) const {
     const int64_t context = kernel_ - 1;
     const at::Tensor before = slot && past > 0
-                                  ? slot->conv_state.to(x.scalar_type())
+                                  ? (*slot)["conv"].to(x.scalar_type())
                                   : at::zeros({x.size(0), inner_, context}, x.options());
     const at::Tensor padded = at::cat({before, x}, -1);
-    if (slot) slot->conv_state = padded.narrow(-1, padded.size(-1) - context, context).clone();
+    if (slot) (*slot)["conv"] = padded.narrow(-1, padded.size(-1) - context, context).clone();
     const int64_t stride = 1, padding = 0, dilation = 1;  // named: a literal 0 is ambiguous
     return at::conv1d(padded, conv_->weight, conv_bias_, stride, padding, dilation, inner_);
   }
 
   int64_t hidden_, inner_, state_size_, kernel_, dt_rank_;
-  int64_t slot_;
   std::string path_;
   std::shared_ptr<Linear> input_, selection_, dt_, output_;
   std::shared_ptr<Weight> conv_, a_log_, d_;

@@ -23,14 +23,18 @@ void LanguageModelConfig::declare(Fields<LanguageModelConfig>& f) {
       .min(0);
 }
 
-void LanguageModelConfig::resolve(ResolveContext& ctx) {
+void LanguageModelConfig::resolve_model(ResolveContext& ctx) {
   take_shortcuts(add_linear_biases, init_std, ctx);
   ctx.hidden_size = hidden_size;
   ctx.num_layers = decoder ? decoder->layer_count() : 0;
   apply_lr_scale(ctx, lr_scale);
   set_default(peft, NoPeftConfig{});
   ctx.peft_active = peft.type_name() != "none";
-  if (const auto* lora = peft.as<LoraConfig>()) ctx.peft_rank = lora->rank;
+  if (const auto* lora = peft.as<LoraConfig>()) {
+    ctx.peft_rank = lora->rank;
+    ctx.lora_alpha = lora->alpha;
+    ctx.lora_dropout = lora->dropout;
+  }
   head.vocab_size = embeddings.vocab_size;
   if (auto* lora = peft.as<LoraConfig>(); lora && lora->targets) {
     for (size_t i = 0; i < lora->targets->size(); ++i) {
@@ -40,15 +44,15 @@ void LanguageModelConfig::resolve(ResolveContext& ctx) {
       if (t.layers && t.layers->size() == 2) target.layers = {(*t.layers)[0], (*t.layers)[1]};
       target.mark = t.mark.known() ? t.mark : lora->mark_of("targets");
       target.path = ctx.path_of("peft.targets[" + std::to_string(i) + "]");
-      ctx.state->targets.push_back(std::move(target));
+      ctx.scope->targets.push_back(std::move(target));
     }
   }
   ctx.number_layers = true;
 }
 
 void LanguageModelConfig::finish(ResolveContext& ctx) {
-  const auto length = ctx.state->decoder_length;
-  for (const auto& t : ctx.state->targets) {
+  const auto length = ctx.scope->decoder_length;
+  for (const auto& t : ctx.scope->targets) {
     // Reported already: a reversed range (LoraConfig::validate), a split shared block.
     if (t.reported || (t.layers && t.layers->first > t.layers->second)) continue;
     if (t.layers && length && t.layers->second >= *length) {
@@ -65,11 +69,11 @@ void LanguageModelConfig::finish(ResolveContext& ctx) {
       message += " in layers " + std::to_string(t.layers->first) + "-" +
                  std::to_string(t.layers->second) + " (the decoder has " +
                  std::to_string(ctx.num_layers) + " layers)";
-    } else if (auto guess = config::did_you_mean(t.name, ctx.state->linear_names)) {
+    } else if (auto guess = config::did_you_mean(t.name, ctx.scope->linear_names)) {
       message += "; did you mean '" + *guess + "'?";
     }
     ctx.state->diagnostics->error(
-        t.mark, t.path, message + " (linear names: " + config::join(ctx.state->linear_names) + ")");
+        t.mark, t.path, message + " (linear names: " + config::join(ctx.scope->linear_names) + ")");
   }
   if (auto* lora = peft.as<LoraConfig>()) lora->targets.reset();
 }

@@ -21,7 +21,7 @@ struct LanguageModelConfig : Declared<LanguageModelConfig, ModelConfig> {
   std::optional<bool> add_linear_biases;  // shortcut
   std::optional<double> init_std;         // shortcut
   static void declare(Fields<LanguageModelConfig>& f);
-  void resolve(ResolveContext& ctx) override;
+  void resolve_model(ResolveContext& ctx) override;
   void finish(ResolveContext& ctx) override;
 };
 

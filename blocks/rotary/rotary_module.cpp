@@ -68,7 +68,8 @@ class Rotary : public RotaryModule {
   }
 
   void pretty_print(std::ostream& s) const override {
-    s << "Rotary(layout=" << (interleaved_ ? "interleaved" : "half") << ", head_size=" << head_size_;
+    s << "Rotary(layout=" << (interleaved_ ? "interleaved" : "half")
+      << ", head_size=" << head_size_;
     if (scale_base_ > 0) s << ", xpos_scale_base=" << scale_base_;
     s << ")";
   }
@@ -106,24 +107,21 @@ class NoRotary : public RotaryModule {
 
 }  // namespace
 
-// Rotary modules need the head size, which only the attention knows: it passes it through the
-// builder before building its rotary child.
+// Rotary modules read the head size that the attention gave their config during resolution.
 void register_modules_rotary(nn::ModuleRegistry& modules) {
   modules.add<NoRotaryConfig>([](const NoRotaryConfig&, Builder&, const std::string&) {
     return std::make_shared<NoRotary>();
   });
-  modules.add<DefaultRotaryConfig>([](const DefaultRotaryConfig& c, Builder& b,
-                                      const std::string&) {
-    return std::make_shared<Rotary>(c.layout, b.head_size,
-                                    inverse_frequencies(c.theta, b.head_size));
+  modules.add<DefaultRotaryConfig>([](const DefaultRotaryConfig& c, Builder&, const std::string&) {
+    return std::make_shared<Rotary>(c.layout, c.head_size,
+                                    inverse_frequencies(c.theta, c.head_size));
   });
-  modules.add<Llama3RotaryConfig>([](const Llama3RotaryConfig& c, Builder& b,
-                                     const std::string&) {
-    return std::make_shared<Rotary>(c.layout, b.head_size, llama3_frequencies(c, b.head_size));
+  modules.add<Llama3RotaryConfig>([](const Llama3RotaryConfig& c, Builder&, const std::string&) {
+    return std::make_shared<Rotary>(c.layout, c.head_size, llama3_frequencies(c, c.head_size));
   });
-  modules.add<XposRotaryConfig>([](const XposRotaryConfig& c, Builder& b, const std::string&) {
-    return std::make_shared<Rotary>(c.layout, b.head_size,
-                                    inverse_frequencies(c.theta, b.head_size), c.scale_base);
+  modules.add<XposRotaryConfig>([](const XposRotaryConfig& c, Builder&, const std::string&) {
+    return std::make_shared<Rotary>(c.layout, c.head_size,
+                                    inverse_frequencies(c.theta, c.head_size), c.scale_base);
   });
 }
 

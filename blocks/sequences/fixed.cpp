@@ -13,7 +13,7 @@ void FixedSequenceConfig::declare(Fields<FixedSequenceConfig>& f) {
 void FixedSequenceConfig::resolve(ResolveContext& ctx) {
   numbering_ = ctx.number_layers;
   ctx.number_layers = false;
-  if (numbering_) ctx.state->decoder_length = static_cast<int64_t>(blocks.size());
+  if (numbering_) ctx.scope->decoder_length = static_cast<int64_t>(blocks.size());
   apply_lr_scale(ctx, lr_scale);
 }
 

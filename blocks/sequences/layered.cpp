@@ -68,10 +68,10 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
   ctx.number_layers = false;
   apply_lr_scale(ctx, lr_scale);
   if (!numbering_) return;
-  ctx.state->decoder_length = length();
+  ctx.scope->decoder_length = length();
   // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
   // explicit overrides, so the resolved config states what each layer is.
-  for (auto& target : ctx.state->targets) {
+  for (auto& target : ctx.scope->targets) {
     if (!target.layers) continue;
     const auto [first, last_named] = *target.layers;
     const int64_t last = std::min(last_named, length() - 1);

@@ -11,15 +11,24 @@ namespace blocks {
 
 namespace {
 
+// Each layer runs with Step::layer naming its position ("decoder.3", nested "decoder.3.1"), so
+// caches of shared blocks stay apart per position.
 class Sequence : public BlockModule {
  public:
   at::Tensor forward(const at::Tensor& x, Step& step) override {
+    const std::string outer = step.layer;
     at::Tensor h = x;
-    for (const auto& layer : layers_) h = layer->forward(h, step);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      step.layer = (outer.empty() ? "" : outer + ".") + std::to_string(i);
+      h = layers_[i]->forward(h, step);
+      if (step.block_outputs && !nested_[i]) step.block_outputs->push_back(h);
+    }
+    step.layer = outer;
     return h;
   }
   void add_layer(std::shared_ptr<BlockModule> layer, const std::string& name) {
     if (!name.empty()) register_module(name, layer);
+    nested_.push_back(std::dynamic_pointer_cast<Sequence>(layer) != nullptr);
     layers_.push_back(std::move(layer));
   }
   void pretty_print(std::ostream& s) const override {
@@ -28,6 +37,7 @@ class Sequence : public BlockModule {
 
  private:
   std::vector<std::shared_ptr<BlockModule>> layers_;
+  std::vector<bool> nested_;  // a sequence: its own leaf blocks report their outputs
 };
 
 std::shared_ptr<Sequence> build_fixed(const FixedSequenceConfig& c, Builder& b,

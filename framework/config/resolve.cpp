@@ -7,6 +7,18 @@ std::string ResolveContext::path_of(std::string_view field) const {
   return path.empty() ? std::string(field) : path + "." + std::string(field);
 }
 
+void ResolveContext::open_model_scope() {
+  ResolveContext fresh;
+  fresh.state = state;
+  fresh.path = std::move(path);
+  fresh.mark = mark;
+  fresh.lr_scale = lr_scale;
+  // The model's own kind and type stay matchable names (`language_model`); the parent's field
+  // names do not reach into it.
+  if (names.size() >= 2) fresh.names.assign(names.end() - 2, names.end());
+  *this = std::move(fresh);
+}
+
 void ResolveContext::error(const Config& at, std::string_view field, std::string message) const {
   Mark m = at.mark_of(field);
   if (!m.known()) m = mark;

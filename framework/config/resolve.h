@@ -25,27 +25,42 @@ struct LinearTarget {
 // State shared by the whole pass.
 struct ResolveState {
   Diagnostics* diagnostics = nullptr;
+};
+
+// What one model shares among its own configs, and nothing above or beside it: a LoRA target
+// of a decoder never matches a linear of the encoder next to it.
+struct ModelScope {
   std::vector<LinearTarget> targets;      // empty: no `targets` given
   std::vector<std::string> linear_names;  // every logical linear name seen, for suggestions
   std::optional<int64_t> decoder_length;  // layers of the sequence that numbers its layers
 };
 
+// What flows down one path of the tree: each child gets a copy, so what a config sets reaches
+// its own subtree only. The fields below `scope` are model-scoped: open_model_scope() clears
+// them, so a model inside a model never inherits its parent's width, shortcuts or PEFT.
 struct ResolveContext {
   std::shared_ptr<ResolveState> state;
+  std::shared_ptr<ModelScope> scope = std::make_shared<ModelScope>();
   std::string path;
   Mark mark;                       // nearest source mark, for values made by resolution
-  std::vector<std::string> names;  // field names, map keys, kinds and types from the root
+  std::vector<std::string> names;  // field names, map keys, kinds and types from the model
+  double lr_scale = 1.0;           // product of every lr_scale above, across models too
   std::optional<int64_t> hidden_size;
   int64_t num_layers = 0;  // blocks in the enclosing model's decoder
-  double lr_scale = 1.0;   // product of every lr_scale above
   std::optional<bool> add_linear_biases;
   std::optional<double> init_std;
-  bool peft_active = false;  // a PEFT method other than `none` is configured
-  int64_t peft_rank = 0;     // rank of LoRA adapters, when LoRA is configured
+  bool peft_active = false;   // a PEFT method other than `none` is configured
+  int64_t peft_rank = 0;      // rank of LoRA adapters, when LoRA is configured
+  double lora_alpha = 0.0;    // LoRA's scale numerator (alpha / rank)
+  double lora_dropout = 0.0;  // LoRA's dropout on the adapter input
   // Decoder layers (0-based) that this subtree stands for; null above the decoder.
   std::shared_ptr<const std::vector<int64_t>> layers;
   bool number_layers = false;  // the next sequence down is a decoder and numbers its layers
 
+  // Starts a model's own scope: clears every model-scoped value above and gives the model a
+  // fresh ModelScope; keeps the state, the path and the lr-scale product. Called by every model
+  // type (blocks::ModelConfig does it before its type's own resolution).
+  void open_model_scope();
   // Reports at the field's mark (or the nearest known one) with path `path.field`.
   void error(const Config& at, std::string_view field, std::string message) const;
   std::string path_of(std::string_view field) const;

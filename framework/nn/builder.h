@@ -82,6 +82,9 @@ class ModuleRegistry {
 
 // Every module type, registered once.
 const ModuleRegistry& module_registry();
+// Registers every module of blocks/ into `modules` (for programs that add module types of their
+// own next to blocks'; see blocks::register_all for the config side).
+void register_all(ModuleRegistry& modules);
 
 // How a parameter was made: its owner, initialization and optimizer metadata.
 struct ParameterRecord {
@@ -127,15 +130,6 @@ class Builder {
                        const config::Config* initialization, const std::string& local = {},
                        std::vector<int64_t> fans = {});
 
-  // Distinct slots for decoding caches (one per attention or Mamba layer).
-  int64_t next_cache_slot() { return cache_slots_++; }
-  int64_t cache_slots() const { return cache_slots_; }
-
-  // LoRA settings of the model being built (set by the model before its decoder).
-  double lora_alpha = 0.0;
-  double lora_dropout = 0.0;
-  // Head size of the attention being built, for its rotary child (which has no width field).
-  int64_t head_size = 0;
 
   // The parameter table of `root` (built by this builder), in module-tree order.
   ParameterTable table(const torch::nn::Module& root) const;
@@ -143,9 +137,17 @@ class Builder {
  private:
   const ModuleRegistry& registry_;
   at::TensorOptions options_;
-  int64_t cache_slots_ = 0;
   std::unordered_map<const void*, ParameterRecord> records_;
 };
+
+// A field that resolution always sets: modules read it as it is and re-apply no default, so an
+// unresolved config is a BuildError naming the field, never a silently different module.
+template <class T>
+const T& resolved(const std::optional<T>& value, const std::string& path, const char* field) {
+  if (!value)
+    throw BuildError(path + "." + field + " is unset: modules are built from resolved configs");
+  return *value;
+}
 
 // The config path of `child` inside `parent`: parent_path + the suffix its field gives
 // (".mixer", ".blocks[2]", ".overrides.3").

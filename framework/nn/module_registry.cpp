@@ -9,10 +9,12 @@ void register_all_modules(nn::ModuleRegistry& modules);
 
 namespace blocks::nn {
 
+void register_all(ModuleRegistry& modules) { register_all_modules(modules); }
+
 const ModuleRegistry& module_registry() {
   static ModuleRegistry registry;
   static std::once_flag once;
-  std::call_once(once, [] { register_all_modules(registry); });
+  std::call_once(once, [] { register_all(registry); });
   return registry;
 }
 

@@ -24,6 +24,8 @@ const Piece kPieces[] = {
      "{type: rms_norm}"},
     {"mamba_gated", "{type: mamba, state_size: 8}", "{type: gated, intermediate_size: 96}",
      "{type: rms_norm}"},
+    {"attention_llama3_unnormalized", "{type: attention, heads: 4, rotary: {type: llama3}}",
+     "{type: mlp, intermediate_size: 96}", "{type: none}"},
 };
 
 struct Case {
@@ -79,6 +81,23 @@ TEST_P(Smoke, ForwardShapeAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Blocks, Smoke, ::testing::ValuesIn(cases()), test_name);
+
+// The pieces above are a hand list: every registered type of the kinds a block holds must be in
+// one of them, so a new type cannot go without its smoke test.
+TEST(Smoke, EveryRegisteredTypeOfABlockIsInAPiece) {
+  std::string all;
+  for (const auto& piece : kPieces)
+    all += std::string(piece.mixer) + piece.mlp + piece.normalization;
+  for (const char* kind : {"mixer", "mlp", "normalization", "rotary"})
+    for (const auto* type : registry().types_of(kind)) {
+      // `rotary: {type: none}` is what attention without positions says; `none` norms are above.
+      if (std::string_view(kind) == "rotary" && type->name == "none") continue;
+      const std::string written = "type: " + type->name;
+      EXPECT_TRUE(all.find(written + ",") != std::string::npos ||
+                  all.find(written + "}") != std::string::npos)
+          << kind << " type `" << type->name << "` has no smoke piece";
+    }
+}
 
 }  // namespace
 }  // namespace blocks::testing

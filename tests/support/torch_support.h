@@ -26,6 +26,13 @@ inline Model build_text(const std::string& text, at::ScalarType dtype = at::kFlo
   return model;
 }
 
+// The language model module of `model` (built from a language_model config).
+inline LanguageModel& language_model(const Model& model) {
+  auto* lm = dynamic_cast<LanguageModel*>(model.module.get());
+  if (!lm) throw std::logic_error("the model is not a language_model");
+  return *lm;
+}
+
 // The module called `name` below `root` ("decoder.0.mixer"), as T; fails the test when absent.
 template <class T = torch::nn::Module>
 std::shared_ptr<T> find_module(const torch::nn::Module& root, const std::string& name) {
@@ -43,16 +50,15 @@ std::shared_ptr<T> find_module(const torch::nn::Module& root, const std::string&
 inline ::testing::AssertionResult close(const at::Tensor& a, const at::Tensor& b,
                                         double rtol = 1e-5, double atol = 1e-6) {
   if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure()
-           << "shapes differ: " << a.sizes() << " vs " << b.sizes();
+    return ::testing::AssertionFailure() << "shapes differ: " << a.sizes() << " vs " << b.sizes();
   const at::Tensor x = a.detach().to(at::kDouble).cpu(), y = b.detach().to(at::kDouble).cpu();
   const at::Tensor excess = (x - y).abs() - (atol + rtol * y.abs());
   const double worst = excess.numel() ? excess.max().item<double>() : 0.0;
   if (worst <= 0) return ::testing::AssertionSuccess();
   const int64_t at_index = excess.flatten().argmax().item<int64_t>();
   return ::testing::AssertionFailure()
-         << "max |a - b| = " << (x - y).abs().max().item<double>() << "; at flat index "
-         << at_index << ": " << x.flatten()[at_index].item<double>() << " vs "
+         << "max |a - b| = " << (x - y).abs().max().item<double>() << "; at flat index " << at_index
+         << ": " << x.flatten()[at_index].item<double>() << " vs "
          << y.flatten()[at_index].item<double>();
 }
 
@@ -93,9 +99,8 @@ inline std::map<std::string, at::Tensor> run_reference(
       << "inputs = load('" << (dir / "in.safetensors").string() << "')\nOUTPUT = '"
       << (dir / "out.safetensors").string() << "'\n"
       << script << "\n";
-  const std::string command = std::string(reference_python()) + " " +
-                              (dir / "script.py").string() + " 2>" +
-                              (dir / "stderr.txt").string();
+  const std::string command = std::string(reference_python()) + " " + (dir / "script.py").string() +
+                              " 2>" + (dir / "stderr.txt").string();
   if (std::system(command.c_str()) != 0) {
     std::ifstream err(dir / "stderr.txt");
     std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());

@@ -38,9 +38,14 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "checked against the model's architecture (repeatable)");
   c.forward->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
   c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
-  c.forward->add_option("--input", c.args.input, "safetensors with `tokens` int64 [batch, seq]")
+  c.forward->add_option("--input", c.args.input,
+                        "safetensors of the model's inputs by name: `tokens` (or `input_ids`) "
+                        "int64 [batch, seq], optional `attention_mask`, `positions`, ...")
       ->required();
   c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
+  c.forward->add_option("--hidden-state", c.args.hidden_states,
+                        "Also write this hidden state as `hidden.NAME` (embeddings, decoder.N, "
+                        "decoder; repeatable)");
   c.forward->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
   c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
 

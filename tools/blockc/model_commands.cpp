@@ -13,7 +13,7 @@
 #include <regex>
 #include <variant>
 
-#include "blocks/models/language_model_module.h"
+#include "blocks/models/model_module.h"
 #include "framework/nn/dtype.h"
 #include "blocks/models/summary.h"
 #include "blocks/registry.h"
@@ -368,23 +368,24 @@ std::optional<uint64_t> parse_size(const std::string& text) {
 
 int run_forward(const ModelArgs& args) {
   if (!weights_given(args)) return 2;
-  // The input is read before the weights: a wrong path should not wait for a long load.
-  const auto input = blocks::weights::SafetensorsFile::open(args.input);
-  if (!input.contains("tokens")) {
-    spdlog::error("{}: no tensor `tokens` (int64 [batch, sequence])", args.input);
-    return 1;
-  }
+  // The input is read before the weights: a wrong path should not wait for a long load. Every
+  // tensor of the file is an input by its name; the model refuses names it does not take.
+  const auto file = blocks::weights::SafetensorsFile::open(args.input);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& info : file.tensors()) tensors[info.name] = file.tensor(info.name);
+  blocks::ModelInput in = blocks::ModelInput::from_tensors(std::move(tensors));
+  in.hidden_states = args.hidden_states;
   auto prepared = prepare(args, /*keep_checkpoint_dtype=*/false);
   if (auto* code = std::get_if<int>(&prepared)) return *code;
   blocks::Model& model = std::get<Prepared>(prepared).model;
   model.module->eval();
-  blocks::ModelInput in;
-  in.tokens = input.tensor("tokens");
-  if (input.contains("attention_mask")) in.attention_mask = input.tensor("attention_mask");
   c10::InferenceMode inference;
-  const at::Tensor logits = model.module->forward(in).logits.to(at::kFloat);
-  blocks::weights::write_safetensors(args.output, {{"logits", logits}}, {{"format", "pt"}});
-  spdlog::debug("wrote logits {} to {}", c10::str(logits.sizes()), args.output);
+  blocks::ModelOutput out = model.module->forward(in);
+  std::vector<std::pair<std::string, at::Tensor>> written = {{"logits", out.logits.to(at::kFloat)}};
+  for (const auto& name : args.hidden_states)
+    written.emplace_back("hidden." + name, out.hidden_states.at(name).to(at::kFloat));
+  blocks::weights::write_safetensors(args.output, written, {{"format", "pt"}});
+  spdlog::debug("wrote logits {} to {}", c10::str(out.logits.sizes()), args.output);
   return 0;
 }
 

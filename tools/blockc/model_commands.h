@@ -14,6 +14,7 @@ struct ModelArgs {
   std::vector<std::string> sets;   // --set overrides
   std::vector<std::string> weights;
   std::string input, output;
+  std::vector<std::string> hidden_states;  // forward --hidden-state
   std::string dtype = "float32";
   bool dtype_given = false;
   std::string to = "blocks";          // export: blocks or hf

@@ -28,7 +28,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "framework/nn/dtype.h"
-#include "blocks/models/language_model_module.h"
+#include "blocks/models/model_module.h"
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/weights/distributed.h"

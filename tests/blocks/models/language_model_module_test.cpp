@@ -88,9 +88,9 @@ TEST(LanguageModelModule, InputEmbeddingsGiveTheSameLogitsAsTokens) {
   Model model = small("gpt2", kSmallGpt2);
   const at::Tensor ids = tokens(2, 10);
   ModelInput input;
-  input.embeddings = at::embedding(model.module->embeddings->word->weight, ids);
-  EXPECT_TRUE(close(model.module->forward(input).logits, model.module->forward(ids).logits, 1e-6,
-                    1e-6));
+  input.embeddings = at::embedding(language_model(model).embeddings->word->weight, ids);
+  EXPECT_TRUE(
+      close(model.module->forward(input).logits, model.module->forward(ids).logits, 1e-6, 1e-6));
 }
 
 // Prefill then one token at a time through the cache equals one pass over the whole sequence.
@@ -122,6 +122,24 @@ TEST(LanguageModelModule, CachedDecodingMatchesFullForwardWithWindowAndGroups) {
   expect_cached_decoding_matches(small("mistral-7b", sets));
 }
 
+// A shared attention block runs at two positions: each keeps its own keys and values in the
+// cache (keyed by position), so decoding still equals the full pass.
+TEST(LanguageModelModule, CachedDecodingMatchesFullForwardWithSharedBlocks) {
+  const std::string block =
+      "        type: transformer\n"
+      "        mixer: {type: attention, heads: 4, rotary: {type: default}}\n"
+      "        mlp: {type: gated, intermediate_size: 96}\n"
+      "        normalization: {type: rms_norm}\n";
+  Model model = build_text(
+      "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
+      "  embeddings: {vocab_size: 100}\n  decoder:\n    type: pattern\n"
+      "    pattern: [a, s, a, s]\n    shared: [s]\n    blocks:\n      a:\n" +
+          block + "      s:\n" + block + "  head:\n    normalization: {type: rms_norm}\n",
+      at::kFloat, 5);
+  model.module->eval();
+  expect_cached_decoding_matches(model);
+}
+
 TEST(LanguageModelModule, CacheOverflowIsAnError) {
   Model model = small("llama3-8b", kSmallLlama);
   DecodeCache cache = model.module->make_cache(4);
@@ -145,7 +163,8 @@ TEST(LanguageModelModule, LeftPaddingWithMaskMatchesUnpadded) {
   const at::Tensor expected = model.module->forward(ids).logits;
   ModelInput input;
   input.tokens = at::cat({at::zeros({1, 3}, ids.options()), ids}, 1);
-  input.attention_mask = at::cat({at::zeros({1, 3}, ids.options()), at::ones({1, 6}, ids.options())}, 1);
+  input.attention_mask =
+      at::cat({at::zeros({1, 3}, ids.options()), at::ones({1, 6}, ids.options())}, 1);
   input.positions = at::clamp_min(at::arange(-3, 6, ids.options()), 0).unsqueeze(0);
   const at::Tensor padded = model.module->forward(input).logits;
   EXPECT_FALSE(padded.isnan().any().item<bool>());
@@ -164,13 +183,19 @@ std::string error_of(const std::function<void()>& run) {
 TEST(LanguageModelModule, BadInputsNameTheModule) {
   Model model = small("gpt2", kSmallGpt2);
   auto& lm = *model.module;
-  EXPECT_EQ(error_of([&] { lm.forward(at::zeros({1, 4})); }),
-            "model.embeddings: token ids must be int64 (or int32), got Float");
+  EXPECT_EQ(error_of([&] {
+              lm.forward(at::zeros({1, 4}));
+            }),
+            "model: input `tokens` must be integer, got Float");
   EXPECT_EQ(error_of([&] { lm.forward(at::zeros({4}, at::kLong)); }),
-            "model: inputs must be [batch, tokens, ...], got shape [4]");
-  EXPECT_EQ(error_of([&] { lm.forward(at::full({1, 4}, 100, at::kLong)); }),
+            "model: input `tokens` must have 2 dimensions, got shape [4]");
+  EXPECT_EQ(error_of([&] {
+              lm.forward(at::full({1, 4}, 100, at::kLong));
+            }),
             "model.embeddings: token ids must lie in [0, 100), got values in [100, 100]");
-  EXPECT_EQ(error_of([&] { lm.forward(at::zeros({1, 33}, at::kLong)); }),
+  EXPECT_EQ(error_of([&] {
+              lm.forward(at::zeros({1, 33}, at::kLong));
+            }),
             "model.embeddings: position 32 is past the position table (max_positions 32)");
   ModelInput wide;
   wide.embeddings = at::zeros({1, 4, 65});
@@ -185,7 +210,57 @@ TEST(LanguageModelModule, BadInputsNameTheModule) {
   both.tokens = at::zeros({1, 4}, at::kLong);
   both.embeddings = at::zeros({1, 4, 64});
   EXPECT_EQ(error_of([&] { lm.forward(both); }),
-            "model: give exactly one of token ids and input embeddings");
+            "model: give exactly one of the inputs tokens, embeddings, got tokens, embeddings");
+  EXPECT_EQ(error_of([&] { lm.forward(ModelInput{}); }),
+            "model: give exactly one of the inputs tokens, embeddings, got none");
+  ModelInput extra{.tokens = at::zeros({1, 4}, at::kLong)};
+  extra.named["pixel_values"] = at::zeros({1, 3, 8, 8});
+  EXPECT_EQ(error_of([&] { lm.forward(extra); }),
+            "model: unexpected input tensor `pixel_values`; this model takes: tokens, embeddings, "
+            "attention_mask, positions");
+  ModelInput hidden{.tokens = at::zeros({1, 4}, at::kLong)};
+  hidden.hidden_states = {"decoder.2"};
+  EXPECT_EQ(error_of([&] { lm.forward(hidden); }),
+            "model: no hidden state `decoder.2`; this model has: embeddings, decoder.0, decoder.1, "
+            "decoder");
+}
+
+// Hugging Face's input names are the same inputs; a name and its alias together are refused.
+TEST(LanguageModelModule, InputsFromNamedTensors) {
+  Model model = small("gpt2", kSmallGpt2);
+  const at::Tensor ids = tokens(2, 5);
+  ModelInput input =
+      ModelInput::from_tensors({{"input_ids", ids}, {"attention_mask", at::ones({2, 5})}});
+  EXPECT_TRUE(input.tokens.equal(ids));
+  EXPECT_TRUE(input.named.empty());
+  EXPECT_TRUE(close(model.module->forward(input).logits, model.module->forward(ids).logits, 0, 0));
+  EXPECT_EQ(error_of([&] {
+              ModelInput::from_tensors({{"input_ids", ids}, {"tokens", ids}});
+            }),
+            "input: `input_ids` and `tokens` are the same input; give one of them");
+}
+
+// Hidden states on request: the embeddings, each block's output, the decoder's output (which the
+// head turns into the logits).
+TEST(LanguageModelModule, HiddenStatesOnRequest) {
+  Model model = small("llama3-8b", kSmallLlama);
+  LanguageModel& lm = language_model(model);
+  const at::Tensor ids = tokens(2, 6);
+  ModelInput input{.tokens = ids};
+  input.hidden_states = {"embeddings", "decoder.0", "decoder.1", "decoder"};
+  const ModelOutput out = lm.forward(input);
+  ASSERT_EQ(out.hidden_states.size(), 4u);
+  EXPECT_TRUE(close(out.hidden_states.at("embeddings"),
+                    at::embedding(lm.embeddings->word->weight, ids), 0, 0));
+  EXPECT_TRUE(close(out.hidden_states.at("decoder.1"), out.hidden_states.at("decoder"), 0, 0));
+  EXPECT_TRUE(close(lm.head->forward(out.hidden_states.at("decoder")), out.logits, 0, 0));
+  Step step;
+  step.positions = at::arange(6).unsqueeze(0).expand({2, 6});
+  auto block0 = find_module<BlockModule>(lm, "decoder.0");
+  ASSERT_TRUE(block0);
+  EXPECT_TRUE(close(block0->forward(out.hidden_states.at("embeddings"), step),
+                    out.hidden_states.at("decoder.0"), 1e-6, 1e-6));
+  EXPECT_TRUE(lm.forward(ids).hidden_states.empty());
 }
 
 TEST(LanguageModelModule, BackwardReachesEveryParameter) {
