@@ -20,8 +20,9 @@ bool has_type(const at::Tensor& t, InputSpec::Type type) {
       return at::isIntegralType(t.scalar_type(), /*includeBool=*/false);
     case InputSpec::Type::floating:
       return at::isFloatingType(t.scalar_type());
-    case InputSpec::Type::mask:
-      return at::isIntegralType(t.scalar_type(), /*includeBool=*/true);
+    case InputSpec::Type::mask:  // 1 / 0 in any element type, as tokenizers and files give it
+      return at::isIntegralType(t.scalar_type(), /*includeBool=*/true) ||
+             at::isFloatingType(t.scalar_type());
   }
   return false;
 }
@@ -41,7 +42,7 @@ std::string to_string(InputSpec::Type type) {
     case InputSpec::Type::floating:
       return "floating-point";
     case InputSpec::Type::mask:
-      return "bool or integer";
+      return "a mask (bool, or numbers 1 and 0)";
   }
   return "?";
 }

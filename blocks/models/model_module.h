@@ -50,7 +50,7 @@ struct ModelOutput {
 // One input a model takes: its name, element type, rank, and whether it must be given. Inputs
 // of one `one_of` group exclude each other and one of them must be given (tokens | embeddings).
 struct InputSpec {
-  enum class Type { integer, floating, mask };  // mask: bool or integer 0/1
+  enum class Type { integer, floating, mask };  // mask: bool, or 1 / 0 in any element type
   std::string name;
   Type type = Type::floating;
   int64_t rank = 0;

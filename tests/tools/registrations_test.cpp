@@ -14,14 +14,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct Collected {
   int status;
   std::string output;
 };
 
 // Runs the script on one source with `text`; returns its exit status, its output and, in
 // `generated`, the file it wrote.
-Run collect(const std::string& text, const std::string& kind, std::string* generated = nullptr) {
+Collected collect(const std::string& text, const std::string& kind, std::string* generated = nullptr) {
   const fs::path dir =
       fs::path(::testing::TempDir()) /
       ("registrations_" +
@@ -33,7 +33,7 @@ Run collect(const std::string& text, const std::string& kind, std::string* gener
   const std::string command = "cmake -DSOURCES=" + (dir / "type.cpp").string() +
                               " -DOUTPUT=" + out.string() + " -DKIND=" + kind +
                               " -P " BLOCKS_SOURCE_DIR "/cmake/registrations.cmake 2>&1";
-  Run run{0, ""};
+  Collected run{0, ""};
   FILE* pipe = popen(command.c_str(), "r");
   char buffer[512];
   while (fgets(buffer, sizeof buffer, pipe)) run.output += buffer;
@@ -55,7 +55,7 @@ Run collect(const std::string& text, const std::string& kind, std::string* gener
 
 TEST(Registrations, CollectsEveryRegistrationFunction) {
   std::string generated;
-  const Run run = collect(
+  const Collected run = collect(
       "void register_beta(config::Registry& registry) {}\n"
       "void register_alpha(config::Registry& registry) {}\n",
       "types", &generated);
@@ -66,7 +66,7 @@ TEST(Registrations, CollectsEveryRegistrationFunction) {
 }
 
 TEST(Registrations, AMisspeltPrefixStopsTheBuild) {
-  const Run run = collect("void regster_attention(config::Registry& registry) {}\n", "types");
+  const Collected run = collect("void regster_attention(config::Registry& registry) {}\n", "types");
   EXPECT_NE(run.status, 0);
   EXPECT_NE(run.output.find("'void regster_attention(config::Registry& registry) {}' takes the "
                             "registry but is not a registration function: write it as 'void "
@@ -76,7 +76,7 @@ TEST(Registrations, AMisspeltPrefixStopsTheBuild) {
 }
 
 TEST(Registrations, AnotherParameterNameStopsTheBuild) {
-  const Run run = collect("void register_modules_mamba(nn::ModuleRegistry& m) {}\n", "modules");
+  const Collected run = collect("void register_modules_mamba(nn::ModuleRegistry& m) {}\n", "modules");
   EXPECT_NE(run.status, 0);
   EXPECT_NE(run.output.find("write it as 'void register_modules_NAME(nn::ModuleRegistry& "
                             "modules)'"),
@@ -85,7 +85,7 @@ TEST(Registrations, AnotherParameterNameStopsTheBuild) {
 }
 
 TEST(Registrations, ADuplicateStopsTheBuild) {
-  const Run run = collect(
+  const Collected run = collect(
       "void register_moe(config::Registry& registry) {}\n"
       "void register_moe(config::Registry& registry) {}\n",
       "types");

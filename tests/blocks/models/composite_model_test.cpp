@@ -158,7 +158,7 @@ TEST(CompositeModel, TargetsMatchOnlyTheirOwnModel) {
   config::Diagnostics d;
   auto doc = load(pair_text("    peft: {type: lora, rank: 4, targets: [gate]}\n"), d);
   EXPECT_FALSE(doc);
-  EXPECT_NE(d.format().find("pair.yaml:8:37: error: model.first.peft.targets[0]: target 'gate' "
+  EXPECT_NE(d.format().find("pair.yaml:8:43: error: model.first.peft.targets[0]: target 'gate' "
                             "matches no linear layer (linear names: query, key, value, output, "
                             "up, down)"),
             std::string::npos)
