@@ -32,13 +32,13 @@ std::string child_path(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }
 
-// An `extends` value: "FILE" or "FILE#PATH". A file name holding '#' is split at the last one.
+// An `extends` value: "FILE" or "FILE#PATH" (so FILE cannot hold '#').
 struct Reference {
   std::string file;
   std::optional<std::string> path;
 
   explicit Reference(const std::string& text) {
-    const size_t hash = text.rfind('#');
+    const size_t hash = text.find('#');
     file = text.substr(0, hash);
     if (hash != std::string::npos) path = text.substr(hash + 1);
   }
@@ -228,19 +228,20 @@ class Composer {
     };
     const std::string where = " of " + ref.file;
     for (const PathPart& p : split_path(*ref.path)) {
-      const std::string here = walked.empty() ? "the top" : "'" + walked + "'";
+      const std::string place = walked.empty() ? "at the top" : "in '" + walked + "'";
       if (cur->is_mapping()) {
         const Node* next = cur->find(p.name);
-        if (!next) return fail(missing_key(*cur, p.name, here + where));
+        if (!next) return fail(missing_key(*cur, p.name, place + where));
         cur = next;
       } else if (cur->is_sequence()) {
         const auto k = parse_integer(p.name);
         if (!k || *k < 0 || static_cast<size_t>(*k) >= cur->items.size())
-          return fail("no item '" + p.name + "' in " + here + where + " (the list has " +
+          return fail("no item '" + p.name + "' " + place + where + " (the list has " +
                       std::to_string(cur->items.size()) + " items)");
         cur = &cur->items[static_cast<size_t>(*k)];
       } else {
-        return fail(here + where + " is " + cur->describe() + ", which has no '" + p.name + "'");
+        return fail("'" + walked + "'" + where + " is " + cur->describe() + ", which has no '" +
+                    p.name + "'");
       }
       walked = ref.path->substr(0, p.offset + p.name.size());
     }
@@ -250,11 +251,10 @@ class Composer {
     return *cur;
   }
 
-  static std::string missing_key(const Node& map, const std::string& key,
-                                 const std::string& here) {
+  static std::string missing_key(const Node& map, const std::string& key, const std::string& here) {
     std::vector<std::string> keys;
     for (const auto& e : map.entries) keys.push_back(e.key);
-    std::string message = "no '" + key + "' in " + here;
+    std::string message = "no '" + key + "' " + here;
     if (auto guess = did_you_mean(key, keys)) message += "; did you mean '" + *guess + "'?";
     return message + (keys.empty() ? " (it is empty)" : " (keys there: " + join(keys) + ")");
   }
@@ -266,8 +266,8 @@ class Composer {
       problem = "'" + r.shown + "' holds " + doc.describe() + ", not a mapping to mount";
     else if (doc.find("version"))
       problem = "'" + r.shown +
-                "' is a whole config (it has 'version'); name the part to mount, e.g. '" +
-                r.shown + "#model'";
+                "' is a whole config (it has 'version'); name the part to mount, e.g. '" + r.shown +
+                "#model'";
     if (problem.empty()) return true;
     diagnostics_.error(r.from, r.extends_path, problem);
     return false;

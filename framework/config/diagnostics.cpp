@@ -21,8 +21,7 @@ void Diagnostics::error(Mark mark, std::string path, std::string message) {
   if (mark.known()) {
     for (auto& d : items_) {
       if (d.mark.known() && *d.mark.file == *mark.file && d.mark.line == mark.line &&
-          d.mark.column == mark.column && d.message == message &&
-          d.mark.chain() == mark.chain()) {
+          d.mark.column == mark.column && d.message == message && d.mark.chain() == mark.chain()) {
         if (path.size() < d.path.size()) d.path = std::move(path);
         return;
       }
