@@ -25,7 +25,7 @@ void Registry::add_type(const TypeInfo& info) {
     const TypeInfo* other = accepts ? find(k.name, info.name) : nullptr;
     if (other)
       throw RegistrationError(info.kind + " type '" + info.name + "' collides with " + other->kind +
-                              " type '" + info.name + "' in " + k.name + " slots");
+                             " type '" + info.name + "' in " + k.name + " slots");
   }
   it->second[info.name] = &info;
 }
