@@ -194,11 +194,11 @@ std::string reference_markdown(const Registry& registry) {
       "do not appear in resolved configs. \"from parent\" defaults are set by the enclosing\n"
       "config during resolution.\n\n"
       "Besides its fields, any config node may say `extends:` to mount a base below its own\n"
-      "keys: `FILE#PATH` takes the mapping at PATH in the config FILE (`decoder: {extends:\n"
-      "\"llama3-8b.yaml#model.decoder\", num_layers: 2}`), `FILE` a whole file without\n"
-      "`version`, and a list several in order. FILE is relative to the file that says it; the\n"
-      "merge is the type-aware deep merge of a file's top-level `extends` (a new `type:` drops\n"
-      "the old type's fields).\n\n";
+      "keys: `FILE#PATH` takes the mapping at PATH in the config FILE, `FILE` a whole file\n"
+      "without `version`, and a list several in order, as in\n"
+      "`decoder: {extends: \"llama3-8b.yaml#model.decoder\", num_layers: 2}`. FILE is relative\n"
+      "to the file that says it; the merge is the type-aware deep merge of a file's top-level\n"
+      "`extends` (a new `type:` drops the old type's fields).\n\n";
   out += "## Kinds\n\n| kind | types | description |\n|---|---|---|\n";
   for (const KindInfo* k : registry.kinds()) {
     std::vector<std::string> names;

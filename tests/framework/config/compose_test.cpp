@@ -41,6 +41,10 @@ class TempDir {
     return p.string();
   }
   std::string at(const std::string& name) const { return (path_ / name).string(); }
+  // A zoo config as a path relative to this directory, as a file here would name it.
+  std::string zoo(const std::string& name) const {
+    return fs::relative(fs::absolute("configs/" + name), path_).string();
+  }
 
  private:
   fs::path path_;
@@ -86,8 +90,6 @@ std::optional<Document> load(const std::string& path, Diagnostics& d,
   return config::load_document(path, registry(), d, options);
 }
 
-std::string zoo(const std::string& name) { return fs::absolute("configs/" + name).string(); }
-
 // --- the zoo's Llama 3 8B, mounted ---
 
 TEST(Mount, ZooDecoderWithAnOverrideResolvesAsTheOriginalWithThatOverride) {
@@ -98,7 +100,7 @@ model:
   hidden_size: 4096
   add_linear_biases: false
   embeddings: {vocab_size: 128256}
-  decoder: {extends: ")" + zoo("llama3-8b.yaml") +
+  decoder: {extends: ")" + dir.zoo("llama3-8b.yaml") +
                                              R"(#model.decoder", num_layers: 2}
   head: {normalization: {type: rms_norm, epsilon: 1.0e-5}, tied: false}
 )");
@@ -127,7 +129,7 @@ TEST(Mount, EveryZooModelMountedWholeResolvesToTheOriginal) {
     if (entry.path().extension() != ".yaml") continue;
     const std::string name = entry.path().filename().string();
     const auto top =
-        dir.write("top-" + name, "version: 1\nmodel: {extends: \"" + zoo(name) + "#model\"}\n");
+        dir.write("top-" + name, "version: 1\nmodel: {extends: \"" + dir.zoo(name) + "#model\"}\n");
     Diagnostics d;
     auto mounted = load(top, d);
     ASSERT_TRUE(mounted) << name << "\n" << d.format();
@@ -263,7 +265,7 @@ model:
   EXPECT_EQ(block_of(*doc).mlp.as<MlpLayerConfig>()->intermediate_size, 96);
   EXPECT_EQ(mixer->mark_of("window_size").chain(),
             "mounted from " + dir.at("parts/block.yaml") + ":1:10, mounted from " +
-                dir.at("parts/decoder.yaml") + ":6:21, mounted from " + dir.at("top.yaml") +
+                dir.at("parts/decoder.yaml") + ":6:22, mounted from " + dir.at("top.yaml") +
                 ":6:22");
 }
 
@@ -275,11 +277,11 @@ TEST(Mount, AWholeConfigMountedAsAFragmentIsAnError) {
   Diagnostics d;
   EXPECT_FALSE(load(top, d));
   EXPECT_EQ(d.format(), top +
-                            ":6:22: error: model.decoder.extends: 'base.yaml' is a whole config "
+                            ":6:23: error: model.decoder.extends: 'base.yaml' is a whole config "
                             "(it has 'version'); name the part to mount, e.g. "
                             "'base.yaml#model'\n" +
                             top +
-                            ":6:33: error: model.decoder.extends: 'list.yaml' holds a "
+                            ":6:34: error: model.decoder.extends: 'list.yaml' holds a "
                             "list, not a mapping to mount\n");
 }
 
@@ -304,10 +306,10 @@ model:
   Diagnostics d;
   EXPECT_FALSE(load(top, d));
   EXPECT_EQ(d.format(), dir.at("base.yaml") +
-                            ":13:49: error: model.decoder.block.normalization.epsilon: must be "
+                            ":13:48: error: model.decoder.block.normalization.epsilon: must be "
                             "> 0, found 0 (mounted from " +
-                            dir.at("mid.yaml") + ":6:23, mounted from " + top + ":6:22)\n" + top +
-                            ":5:29: error: model.embeddings.vocab_size: must be >= 1, found 0\n");
+                            dir.at("mid.yaml") + ":6:22, mounted from " + top + ":6:22)\n" + top +
+                            ":5:28: error: model.embeddings.vocab_size: must be >= 1, found 0\n");
 }
 
 TEST(Mount, ErrorsInAFileTheTopExtendsNameTheChain) {
@@ -336,10 +338,10 @@ TEST(Mount, OneFileMountedTwiceReportsItsErrorOncePerMount) {
   EXPECT_FALSE(load(top, d));
   const std::string heads = dir.at("block.yaml") + ":2:33: error: ";
   const std::string message = ": must be >= 1, found 0 (mounted from " + top;
-  EXPECT_NE(d.format().find(heads + "model.decoder.blocks[0].mixer.heads" + message + ":6:35)\n"),
+  EXPECT_NE(d.format().find(heads + "model.decoder.blocks[0].mixer.heads" + message + ":6:45)\n"),
             std::string::npos)
       << d.format();
-  EXPECT_NE(d.format().find(heads + "model.decoder.blocks[1].mixer.heads" + message + ":6:58)\n"),
+  EXPECT_NE(d.format().find(heads + "model.decoder.blocks[1].mixer.heads" + message + ":6:68)\n"),
             std::string::npos)
       << d.format();
 }
@@ -356,10 +358,10 @@ TEST(Mount, LoaderErrorsOfAMountedFileNameTheChainToo) {
   EXPECT_EQ(d.format(), dir.at("bare.yaml") +
                             ":1:1: error: version: missing required field 'version' (the "
                             "current version is 1) (mounted from " +
-                            top + ":6:46)\n" + dir.at("base.yaml") +
+                            top + ":6:50)\n" + dir.at("base.yaml") +
                             ":16:1: error: duplicate key 'version' (first written at line 1) "
                             "(mounted from " +
-                            top + ":6:22)\n");
+                            top + ":6:23)\n");
 }
 
 TEST(Mount, ACycleThroughMountsIsAnErrorNamingTheChain) {
@@ -397,9 +399,9 @@ TEST(Mount, PathErrorsSayWhichPartIsMissingAndWhatIsThere) {
   dir.write("base.yaml", kBase);
   const std::string at = ":6:22: error: model.decoder.extends: ";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"base.yaml#model.nope",
-       "no 'nope' in 'model' of base.yaml (keys there: type, hidden_size, embeddings, decoder, "
-       "head)"},
+      {"base.yaml#model.vision_tower",
+       "no 'vision_tower' in 'model' of base.yaml (keys there: type, hidden_size, embeddings, "
+       "decoder, head)"},
       {"base.yaml#modle.decoder",
        "no 'modle' at the top of base.yaml; did you mean 'model'? (keys there: version, model)"},
       {"base.yaml#model.decoder.block.mixer.heads",
