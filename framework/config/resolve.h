@@ -37,6 +37,7 @@ struct ResolveContext {
   std::vector<std::string> names;  // field names, map keys, kinds and types from the root
   std::optional<int64_t> hidden_size;
   int64_t num_layers = 0;  // blocks in the enclosing model's decoder
+  bool learned_positions = false;  // the enclosing model adds learned position embeddings
   double lr_scale = 1.0;   // product of every lr_scale above
   std::optional<bool> add_linear_biases;
   std::optional<double> init_std;

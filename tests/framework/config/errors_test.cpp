@@ -24,7 +24,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 4}
+      mixer: {type: attention, rotary: {type: none}, heads: 4}
       mlp: {type: mlp}
       normalization: {type: rms_norm}
   head:
@@ -77,7 +77,7 @@ TEST(Errors, UnknownTypeOfABlockSlotListsSequencesToo) {
 }
 
 TEST(Errors, MissingTypeListsTheValidOnes) {
-  EXPECT_EQ(errors(replace(kModel, "{type: attention, heads: 4}", "{heads: 4}")),
+  EXPECT_EQ(errors(replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{heads: 4}")),
             "test.yaml:11:14: error: model.decoder.block.mixer: missing 'type' of mixer (valid: "
             "attention, mamba)\n");
 }
@@ -151,7 +151,7 @@ TEST(Errors, NumbersMustBeFinite) {
 // --- required fields ---
 
 TEST(Errors, MissingRequiredField) {
-  EXPECT_EQ(errors(replace(kModel, "{type: attention, heads: 4}", "{type: attention}")),
+  EXPECT_EQ(errors(replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{type: attention, rotary: {type: none}}")),
             "test.yaml:11:14: error: model.decoder.block.mixer: missing required field 'heads'\n");
 }
 
@@ -190,7 +190,7 @@ model:
     blocks:
       a:
         type: transformer
-        mixer: {type: attention, heads: 4}
+        mixer: {type: attention, rotary: {type: none}, heads: 4}
         mlp: {type: mlp}
         normalization: {type: rms_norm}
       m:
@@ -314,7 +314,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: "4"}
+      mixer: {type: attention, rotary: {type: none}, heads: "4"}
       mlp: {type: mlp, dropout: 2}
       normalization: {type: rms_nrom}
   head:
@@ -346,7 +346,7 @@ model:
     blocks:
       a:
         type: transformer
-        mixer: {type: attention, heads: 4, head_groups: 3}
+        mixer: {type: attention, rotary: {type: none}, heads: 4, head_groups: 3}
         mlp: {type: moe, experts: 2, top_k: 3, intermediate_size: 8}
         normalization: {type: rms_norm}
     pattern: [a, b]
@@ -384,7 +384,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 8, head_groups: 3}
+      mixer: {type: attention, rotary: {type: none}, heads: 8, head_groups: 3}
       mlp: {type: mlp, dropout: 2, up: {weight_initialization: {type: uniform, low: a, high: -1}}}
       normalization: {type: rms_norm}
   head:
@@ -427,7 +427,7 @@ model:
     type: fixed
     blocks:
       - type: transformer
-        mixer: &attn {type: attention, heads: 4, head_groups: 3}
+        mixer: &attn {type: attention, rotary: {type: none}, heads: 4, head_groups: 3}
         mlp: {type: mlp}
         normalization: {type: rms_norm}
       - type: transformer
