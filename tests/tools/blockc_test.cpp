@@ -146,7 +146,11 @@ TEST(Blockc, DiffListsALinearBiasAsArchitecture) {
                 "heads: 4, query: {bias: true}, key: {bias: true}, value: {bias: true}}");
   auto r = blockc("diff " + write("a.yaml", kSmall) + " " + write("b.yaml", other));
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "@@DIFF@@");
+  EXPECT_EQ(r.out,
+            "architecture:\n"
+            "  model.decoder.block.mixer.query.bias: false -> true\n"
+            "  model.decoder.block.mixer.key.bias: false -> true\n"
+            "  model.decoder.block.mixer.value.bias: false -> true\n");
   EXPECT_NE(blockc("explain linear").out.find("bias: true or false"), std::string::npos);
 }
 

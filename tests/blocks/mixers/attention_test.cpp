@@ -81,9 +81,9 @@ TEST(Attention, CrossFieldRules) {
   m.hidden_size = 60;
   m.mixer = "{type: attention, rotary: {type: none}, heads: 8, head_groups: 3}";
   EXPECT_EQ(errors(m.text()),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
             "divisible by heads 8; set head_size explicitly\n"
-            "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (8) must be "
+            "test.yaml:11:77: error: model.decoder.block.mixer.head_groups: heads (8) must be "
             "divisible by head_groups (3)\n");
   ModelText odd;
   odd.mixer =
@@ -101,7 +101,10 @@ TEST(Attention, CrossFieldRules) {
 TEST(Attention, NoPositionalInformationIsAnErrorUnlessNoneIsWritten) {
   ModelText m;
   m.mixer = "{type: attention, heads: 4}";
-  EXPECT_EQ(errors(m.text()), "@@NOPOS@@");
+  EXPECT_EQ(errors(m.text()), "test.yaml:11:14: error: model.decoder.block.mixer.rotary: the model has no positional "
+            "information (no rotary embedding and no learned positions: embeddings.max_positions "
+            "is null); choose a rotary type, or write `rotary: {type: none}` for a model without "
+            "positions (NoPE)\n");
   // Written explicitly, it resolves, and the resolved text (which shows rotary none)
   // resolves to itself.
   m.mixer = "{type: attention, heads: 4, rotary: {type: none}}";

@@ -53,16 +53,19 @@ TEST(Transformer, OneBranchRules) {
   ModelText neither;
   neither.mixer = "";
   neither.mlp = "";
-  EXPECT_EQ(errors(neither.text()), "@@NEITHER@@");
+  EXPECT_EQ(errors(neither.text()), "test.yaml:10:7: error: model.decoder.block: a transformer block needs a mixer, an mlp "
+            "or both; it has neither\n");
   ModelText unused;
   unused.mlp = "";
   unused.mixer = "{type: mamba, state_size: 8}";
   unused.block_extra = "      mlp_normalization: {type: layer_norm}\n";
-  EXPECT_EQ(errors(unused.text()), "@@UNUSED@@");
+  EXPECT_EQ(errors(unused.text()), "test.yaml:13:26: error: model.decoder.block.mlp_normalization: is unused in a block "
+            "without an mlp (its one branch is normalized by `normalization`)\n");
   ModelText sub;
   sub.mlp = "";
   sub.block_extra = "      normalization_placement: sub\n";
-  EXPECT_EQ(errors(sub.text()), "@@SUB@@");
+  EXPECT_EQ(errors(sub.text()), "test.yaml:13:32: error: model.decoder.block.normalization_placement: sub needs both a "
+            "mixer and an MLP (this block has no mlp)\n");
   // `none` is no MLP type: leaving the key out is the one way to say it.
   ModelText none;
   none.mlp = "{type: none}";
