@@ -15,7 +15,9 @@ void AttentionConfig::declare(Fields<AttentionConfig>& f) {
   f.add("head_size", &AttentionConfig::head_size,
         "Dimension of each head; default: hidden_size / heads.")
       .min(1);
-  f.add("rotary", &AttentionConfig::rotary, "Rotary position embedding; default: none.");
+  f.add("rotary", &AttentionConfig::rotary,
+        "Rotary position embedding; required unless the model has learned positions (then "
+        "default: none); write {type: none} for a model without positions (NoPE).");
   f.add("causal", &AttentionConfig::causal, "Whether tokens attend only to earlier tokens.");
   f.add("window_size", &AttentionConfig::window_size,
         "Sliding window: each token attends to at most this many tokens; null: unlimited.")
@@ -47,6 +49,15 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
       head_size = *ctx.hidden_size / heads;
   }
   if (head_size) set_default(softmax_scale, 1.0 / std::sqrt(static_cast<double>(*head_size)));
+  // Without rotary or learned positions attention cannot tell token order apart except
+  // through the causal mask; models trained so (NoPE, Jamba) exist, but leaving `rotary` out
+  // by accident must not build one, so they say `rotary: {type: none}`. Checked before the
+  // default below, which writes that same explicit none into the resolved tree.
+  if (!rotary && !ctx.learned_positions)
+    ctx.error(*this, "rotary",
+              "the model has no positional information (no rotary embedding and no learned "
+              "positions: embeddings.max_positions is null); choose a rotary type, or write "
+              "`rotary: {type: none}` for a model without positions (NoPE)");
   set_default(rotary, NoRotaryConfig{});
   set_default(qk_norm, NoNormConfig{});
   // LoRA's default targets are the query and value projections (Hu et al. 2021, 4.2).

@@ -77,6 +77,11 @@ bool prepare(Node& doc, const std::string& name, Diagnostics& diagnostics,
     return false;
   }
   auto version = read_version(doc, diagnostics, versions);
+  if (!version && !doc.find("version")) {
+    // Reported; the rest is read as the current version, so that its errors are reported too.
+    doc.set("version", Node::scalar(std::to_string(versions.current), false, doc.mark), doc.mark);
+    return true;
+  }
   return version && migrate(doc, *version, diagnostics, versions);
 }
 

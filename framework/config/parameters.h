@@ -31,6 +31,9 @@ class Layout {
   virtual std::vector<int64_t> positions_of(const Config& child) const = 0;
   // Whether every position of `child` uses one set of weights.
   virtual bool shares_weights(const Config& child) const = 0;
+  // The name the block at `position` goes by before per-layer changes (a pattern's letter),
+  // or "" where blocks have no names; diagrams label layers with it.
+  virtual std::string name_at(int64_t /*position*/) const { return {}; }
 };
 
 struct ParameterCount {

@@ -17,7 +17,7 @@ struct Piece {
 const Piece kPieces[] = {
     {"attention_gated_rms", "{type: attention, heads: 4, head_groups: 2, rotary: {type: default}}",
      "{type: gated, intermediate_size: 96}", "{type: rms_norm}"},
-    {"attention_mlp_layer", "{type: attention, heads: 4, window_size: 3, qk_norm: {type: rms_norm}}",
+    {"attention_mlp_layer", "{type: attention, rotary: {type: none}, heads: 4, window_size: 3, qk_norm: {type: rms_norm}}",
      "{type: mlp, intermediate_size: 96}", "{type: layer_norm}"},
     {"attention_moe", "{type: attention, heads: 4, rotary: {type: xpos}}",
      "{type: moe, experts: 4, top_k: 2, intermediate_size: 32, shared_experts: 1}",
