@@ -23,6 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Without positions, which is fine for counting; `none` is written out as validation asks.
+const std::string kAttention = "{type: attention, heads: 4, rotary: {type: none}}";
+
 std::string slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -107,10 +110,11 @@ std::vector<config::Document> samples() {
   std::vector<config::Document> docs;
   for (const auto& name : zoo_names()) docs.push_back(zoo(name));
   ModelText moe;
-  moe.mixer = "{type: attention, heads: 4, qk_norm: {type: layer_norm}}";
+  moe.mixer = "{type: attention, heads: 4, rotary: {type: none}, qk_norm: {type: layer_norm}}";
   moe.mlp = "{type: moe, experts: 4, top_k: 2, intermediate_size: 32, shared_experts: 1}";
   docs.push_back(document(moe.text()));
   ModelText plain;
+  plain.mixer = kAttention;
   plain.mlp = "{type: mlp, intermediate_size: 128}";
   plain.normalization = "{type: layer_norm}";
   docs.push_back(document(plain.text()));
@@ -144,7 +148,7 @@ TEST(Summary, EveryTypeAnswersForItsOwnComputation) {
     const Flops short_context = flops_of(*doc.model, 64);
     const Flops f = flops_of(*doc.model, 4096);
     for (const auto& [path, c] : f.configs) {
-      seen.insert(c->type().name);
+      seen.insert(c->type().kind + "/" + c->type().name);
       const double own = f.own.at(path);
       EXPECT_GE(own, 0) << path;
       const double matrices = matrix_elements(*c);
@@ -165,13 +169,15 @@ TEST(Summary, EveryTypeAnswersForItsOwnComputation) {
     }
   }
   for (const auto* t : every_type())
-    EXPECT_TRUE(seen.count(t->name) || t->kind == "initialization")
+    EXPECT_TRUE(seen.count(t->kind + "/" + t->name) || t->kind == "initialization")
         << t->name << " (" << t->kind << ") appears in no sample model: add one to samples()";
 }
 
 TEST(Summary, AttentionCountsGroupedHeadsOfTheirOwnSizeInsideTheWindow) {
   ModelText text;
-  text.mixer = "{type: attention, heads: 4, head_groups: 2, head_size: 24, window_size: 100}";
+  text.mixer =
+      "{type: attention, heads: 4, head_groups: 2, head_size: 24, window_size: 100, "
+      "rotary: {type: none}}";
   const config::Document doc = document(text.text());
   const double hidden = 64, heads = 4, groups = 2, size = 24;
   // q, k, v and o: hidden -> heads x size, 2 x hidden -> groups x size, heads x size -> hidden.
@@ -189,6 +195,7 @@ TEST(Summary, AttentionCountsGroupedHeadsOfTheirOwnSizeInsideTheWindow) {
 
 TEST(Summary, MoeCountsTheRouterTheTopKExpertsAndTheSharedExperts) {
   ModelText text;
+  text.mixer = kAttention;
   text.mlp =
       "{type: moe, experts: 8, top_k: 2, intermediate_size: 32, shared_experts: 1, "
       "shared_intermediate_size: 48}";
@@ -226,6 +233,7 @@ TEST(Summary, MambaCountsItsProjectionsConvolutionAndScan) {
 
 TEST(Summary, HeadsMultiplyByTheVocabularyMatrixTiedOrNot) {
   ModelText text;
+  text.mixer = kAttention;
   const double logits = 2 * 100 * 64;  // vocab x hidden
   const config::Document untied = document(text.text());
   Flops f = flops_of(*untied.model, 2048);
@@ -243,7 +251,7 @@ TEST(Summary, HeadsMultiplyByTheVocabularyMatrixTiedOrNot) {
 TEST(Summary, SharedBlocksComputeAtEveryPosition) {
   const std::string block =
       "        type: transformer\n"
-      "        mixer: {type: attention, heads: 4}\n"
+      "        mixer: {type: attention, heads: 4, rotary: {type: none}}\n"
       "        mlp: {type: gated, intermediate_size: 128}\n"
       "        normalization: {type: rms_norm}\n";
   const std::string yaml =
