@@ -154,8 +154,7 @@ void WeightConfig::resolve(ResolveContext& ctx) {
 
 std::vector<ParameterShape> WeightConfig::parameters() const {
   if (shape.empty()) return {};
-  return {
-      {.name = "weight", .shape = shape, .lr_scale = effective_lr_scale, .trainable = trainable}};
+  return {{.name = "weight", .shape = shape, .lr_scale = effective_lr_scale, .trainable = trainable}};
 }
 
 double WeightConfig::forward_flops(const config::FlopContext& context) const {

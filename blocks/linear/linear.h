@@ -27,14 +27,14 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
     Dynamic<InitializationConfig> bias_initialization;
     bool apply_peft = false;
   } defaults;
+  // Of the `copies` below, how many each token passes through (MoE: top_k); unset: all. Set
+  // by the parent during resolution; not a field.
+  std::optional<int64_t> active_copies;
   // Shape, set by the parent during resolution; not fields. `copies` > 1 stacks independent
   // layers (MoE experts) into one [copies, out, in] weight.
   int64_t in_features = 0;
   int64_t out_features = 0;
   int64_t copies = 1;
-  // Of the `copies`, how many each token passes through (MoE: top_k); unset: all. Set by the
-  // parent during resolution; not a field.
-  std::optional<int64_t> active_copies;
   int64_t lora_rank = 0;  // from the model's PEFT
 
   static void declare(Fields<LinearConfig>& f);

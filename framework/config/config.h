@@ -74,9 +74,9 @@ class Config {
   // The parameters this config owns itself (not its children's), from the widths resolution
   // gave it; see parameters.h.
   virtual std::vector<struct ParameterShape> parameters() const;
-  // Forward FLOPs per token of this config's own computation, not its children's, once per
-  // position it runs at. The default is the rule every type starts from, so that a new type
-  // with weights never counts 0: 2 FLOPs (a multiply-accumulate) per element of every matrix
+  // Forward FLOPs per token of this config's own computation at one position it runs at, not
+  // its children's. The default is the rule every type starts from, so that a new type with
+  // weights never counts 0: 2 FLOPs (a multiply-accumulate) per element of every matrix
   // it owns (a parameter of rank >= 2: each token passes through each once); vectors (biases,
   // norm scales) are not counted. Types override it where a token does more than its
   // parameters say (attention's scores, Mamba's scan, a tied head's product with the
