@@ -26,6 +26,9 @@ void EmbeddingsConfig::resolve(ResolveContext& ctx) {
   const int64_t hidden = ctx.hidden_size.value_or(0);
   word.shape = {vocab_size, hidden};
   if (position && max_positions) position->shape = {*max_positions, hidden};
+  // Looked up, not multiplied: no FLOPs.
+  word.multiplied = false;
+  if (position) position->multiplied = false;
   apply_lr_scale(ctx, lr_scale);
 }
 

@@ -1,5 +1,6 @@
 #include "blocks/mixers/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "blocks/norms/normalization.h"
@@ -88,5 +89,12 @@ void AttentionConfig::validate(const ResolveContext& ctx) const {
 }
 
 void register_attention(config::Registry& registry) { registry.add<AttentionConfig>(); }
+
+double AttentionConfig::forward_flops(const config::FlopContext& context) const {
+  const int64_t span =
+      window_size ? std::min(*window_size, context.context_length) : context.context_length;
+  return config::Config::forward_flops(context) +
+         2.0 * 2.0 * static_cast<double>(span) * static_cast<double>(inner_width());
+}
 
 }  // namespace blocks
