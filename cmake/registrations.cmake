@@ -4,6 +4,7 @@
 # Inputs: SOURCES (;-separated, passed with | separators), OUTPUT, KIND:
 #   types:   void register_NAME(config::Registry& registry)        -> register_all_types
 #   modules: void register_modules_NAME(nn::ModuleRegistry& modules) -> register_all_modules
+cmake_policy(SET CMP0057 NEW)  # if(IN_LIST) in script mode
 string(REPLACE "|" ";" SOURCES "${SOURCES}")
 if(KIND STREQUAL "modules")
   set(parameter "nn::ModuleRegistry& modules")
