@@ -274,6 +274,10 @@ class Exporter {
                      " was asked for, but gpt2's n_positions is the position table's " +
                      std::to_string(*positions) + " rows");
     }
+    const double scale = r_.number(e + ".scale");
+    if (scale != 1.0)
+      refuse(e + ".scale", "embeddings scaled by " + show(scale),
+             f_.model_type + " does not scale its embeddings");
     dropout(e + ".dropout", "embd_pdrop", "on the embeddings");
   }
 
@@ -491,6 +495,12 @@ class Exporter {
     }
     if (!f_.rotary && !r_.boolean(path + ".bias"))
       refuse(path + ".bias", "a layer_norm without bias", "gpt2's LayerNorms have one");
+    if (f_.rotary) {
+      const double offset = r_.number(path + ".weight_offset");
+      if (offset != 0.0)
+        refuse(path + ".weight_offset", "a weight offset of " + show(offset),
+               f_.model_type + "'s RMSNorm scales by its weight alone");
+    }
     return r_.number(path + ".epsilon");
   }
 
