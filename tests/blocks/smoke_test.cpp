@@ -22,6 +22,11 @@ const Piece kPieces[] = {
     {"attention_moe", "{type: attention, heads: 4, rotary: {type: xpos}}",
      "{type: moe, experts: 4, top_k: 2, intermediate_size: 32, shared_experts: 1}",
      "{type: rms_norm}"},
+    {"attention_yarn_offset_rms",
+     "{type: attention, heads: 4, rotary: {type: yarn, scale_factor: 4, original_context_length: "
+     "64}}",
+     "{type: gated, intermediate_size: 96, activation: gelu_tanh}",
+     "{type: rms_norm, weight_offset: 1}"},
     {"mamba_gated", "{type: mamba, state_size: 8}", "{type: gated, intermediate_size: 96}",
      "{type: rms_norm}"},
 };
