@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "framework/hf/family.h"
+
 namespace blockc {
 
 void add_model_commands(CLI::App& app, ModelCommands& c) {
@@ -63,8 +65,8 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.export_->add_option("--to", c.args.to, "blocks (one safetensors file, default) or hf (a folder)")
       ->check(CLI::IsMember({"blocks", "hf"}));
   c.export_->add_option("--model-type", c.args.model_type,
-                        "Hugging Face family for --to hf (llama, mistral, mixtral, qwen2, gpt2); "
-                        "default: the --model folder's, else the first family that fits");
+                        "Hugging Face family for --to hf (" + blocks::hf::family_list() +
+                            "); default: the --model folder's, else the first family that fits");
   c.export_->add_option("--max-position-embeddings", c.args.max_positions,
                         "--to hf, rotary families: the context length config.json states "
                         "(default: the source folder's; else left out)")
