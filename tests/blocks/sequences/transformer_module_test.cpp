@@ -245,11 +245,12 @@ TEST(TransformerModule, NemotronHStylePatternOfOneBranchBlocks) {
   EXPECT_EQ(numel_below(model, "decoder.1."), mlp);
   EXPECT_EQ(numel_below(model, "decoder.3."), attention);
   EXPECT_EQ(numel_below(model, "decoder."), 2 * mamba + attention + 2 * mlp);
-  for (const auto& p : model.parameters)
-    if (p.name.rfind("decoder.1.", 0) == 0)
-      EXPECT_TRUE(p.name.rfind("decoder.1.mlp.", 0) == 0 ||
-                  p.name == "decoder.1.normalization.weight")
-          << p.name;
+  for (const auto& p : model.parameters) {
+    if (p.name.rfind("decoder.1.", 0) != 0) continue;
+    EXPECT_TRUE(p.name.rfind("decoder.1.mlp.", 0) == 0 ||
+                p.name == "decoder.1.normalization.weight")
+        << p.name;
+  }
 
   // The MLP-only block is x + mlp(norm(x)).
   model.module->eval();

@@ -43,7 +43,7 @@ TEST(Transformer, ABlockWithoutAnMlpHasNoMlpNormalization) {
 TEST(Transformer, ABlockWithoutAMixer) {
   ModelText m;
   m.mixer = "";
-  const auto& b = block_of(resolved(m.text()));
+  const auto b = block_of(resolved(m.text()));
   EXPECT_FALSE(b.contains("mixer"));
   EXPECT_FALSE(b.contains("mlp_normalization"));
   EXPECT_EQ(b["mlp"]["type"], "gated");
