@@ -83,8 +83,8 @@ at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
     const auto file = SafetensorsFile::open(path);
     for (const auto& info : file.tensors()) {
       const auto type = scalar_type(info.dtype);
-      if (nn::dtype_to_name(
-              type))  // the dtypes models build in bytes[type] += info.end - info.begin;
+      // The dtypes models build in.
+      if (nn::dtype_to_name(type)) bytes[type] += info.end - info.begin;
     }
   }
   at::ScalarType best = at::kFloat;
