@@ -17,11 +17,12 @@ namespace blocks::hf {
 struct Rotary {
   std::string type = "default";  // default, llama3 or yarn
   double theta = 10000.0;
-  double factor = 1.0;                                // llama3, yarn: scale_factor
+  double factor = 1.0;                                   // llama3, yarn: scale_factor
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
-  int64_t original_context = 0;                       // llama3, yarn
-  double beta_fast = 32.0, beta_slow = 1.0;           // yarn
-  std::optional<double> attention_factor;             // yarn; null: 0.1 ln(factor) + 1
+  int64_t original_context = 0;                          // llama3, yarn
+  double beta_fast = 32.0, beta_slow = 1.0;              // yarn
+  std::optional<double> attention_factor;                // yarn; null: 0.1 ln(factor) + 1
+  bool truncate = true;                                  // yarn: round the ramp's ends
 };
 
 struct Architecture {
@@ -40,7 +41,7 @@ struct Architecture {
   bool scale_embeddings = false;    // Gemma: embeddings times sqrt(hidden_size)
   int64_t learned_positions = 0;    // GPT-2's position table; 0: none
   bool rotary = true;
-  Rotary rope;                      // resolved from rope_theta and rope_scaling / rope_parameters
+  Rotary rope;  // resolved from rope_theta and rope_scaling / rope_parameters
   bool query_bias = false, key_bias = false, value_bias = false, output_bias = false;
   bool mlp_bias = false;
   // The window of each layer (0: none), resolved from the family's keys below.

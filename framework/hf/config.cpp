@@ -75,10 +75,10 @@ bool resolve_rotary(const Family& f, Architecture& a, Diagnostics& d) {
   }
   RopeKeys rope;
   if (node)
-    apply_keys(*node, path + ".", rope_keys(),
-               "not a rope parameter blocks converts (its rotary types are " +
-                   words(f.rope_types) + ")",
-               rope, d);
+    apply_keys(
+        *node, path + ".", rope_keys(),
+        "not a rope parameter blocks converts (its rotary types are " + words(f.rope_types) + ")",
+        rope, d);
   static const Node empty = Node::mapping();
   const Node& n = node ? *node : empty;
   Rotary& r = a.rope;
@@ -127,6 +127,7 @@ bool resolve_rotary(const Family& f, Architecture& a, Diagnostics& d) {
   r.beta_fast = rope.beta_fast.value_or(32.0);
   r.beta_slow = rope.beta_slow.value_or(1.0);
   r.attention_factor = rope.attention_factor;
+  r.truncate = rope.truncate.value_or(true);
   return true;
 }
 
@@ -147,6 +148,7 @@ Json rotary_json(const Architecture& a) {
     j["beta_fast"] = r.beta_fast;
     j["beta_slow"] = r.beta_slow;
     if (r.attention_factor) j["attention_factor"] = *r.attention_factor;
+    if (!r.truncate) j["truncate"] = false;
   }
   return j;
 }

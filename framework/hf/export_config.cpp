@@ -387,6 +387,7 @@ class Exporter {
       const Json& factor = r_.at(p + ".attention_factor");
       rope.attention_factor.reset();
       if (!factor.is_null()) rope.attention_factor = r_.number(p + ".attention_factor");
+      rope.truncate = r_.boolean(p + ".truncate");
     }
   }
 
@@ -514,7 +515,7 @@ class Exporter {
                                         : "qwen2 always has query, key and value biases");
       else
         refuse(b.path, "a bias on the " + b.linear + " projection",
-               f_.biases == Biases::qkv       ? "qwen2 has biases on query, key and value only"
+               f_.biases == Biases::qkv         ? "qwen2 has biases on query, key and value only"
                : f_.biases == Biases::attention ? f_.model_type + "'s MLP linears have none"
                                                 : f_.model_type + "'s linears have none");
     }

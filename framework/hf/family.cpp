@@ -14,8 +14,7 @@ namespace blocks::hf {
 
 void Families::add(Family family) {
   if (find(family.model_type))
-    throw RegistrationError("Hugging Face family '" + family.model_type +
-                            "' is registered twice");
+    throw RegistrationError("Hugging Face family '" + family.model_type + "' is registered twice");
   const auto at = std::upper_bound(
       all_.begin(), all_.end(), family,
       [](const Family& a, const Family& b) { return a.export_order < b.export_order; });

@@ -68,7 +68,7 @@ struct Family {
   Biases biases = Biases::none;
   Windows windows = Windows::none;
   bool embedding_dropout = false, residual_dropout = false;  // attention dropout: all have it
-  bool head_groups = true;  // num_key_value_heads and head_dim (gpt2: neither)
+  bool head_groups = true;          // num_key_value_heads and head_dim (gpt2: neither)
   bool scaled_embeddings = false;   // gemma: embeddings times sqrt(hidden_size), always
   double norm_weight_offset = 0.0;  // gemma: every RMSNorm is x / rms * (1 + weight)
   std::vector<Limit> limits;

@@ -102,9 +102,11 @@ const std::map<std::string, std::string>& activations() {
 }
 
 std::string hf_activation(const std::string& blocks_name, const std::string& tanh_name) {
-  static const std::map<std::string, std::string> names = {
-      {"silu", "silu"}, {"gelu", "gelu"}, {"relu", "relu"}, {"squared_relu", "relu2"},
-      {"identity", "linear"}};
+  static const std::map<std::string, std::string> names = {{"silu", "silu"},
+                                                           {"gelu", "gelu"},
+                                                           {"relu", "relu"},
+                                                           {"squared_relu", "relu2"},
+                                                           {"identity", "linear"}};
   if (blocks_name == "gelu_tanh") return tanh_name;
   const auto found = names.find(blocks_name);
   return found == names.end() ? "" : found->second;
@@ -235,6 +237,7 @@ const std::vector<BasicKey<RopeKeys>>& rope_keys() {
       {"beta_fast", to(&R::beta_fast), nullptr, "yarn beta_fast"},
       {"beta_slow", to(&R::beta_slow), nullptr, "yarn beta_slow"},
       {"attention_factor", to(&R::attention_factor), nullptr, "yarn attention_factor"},
+      {"truncate", to(&R::truncate), nullptr, "yarn truncate"},
   };
   return keys;
 }
@@ -253,6 +256,7 @@ nlohmann::json rope_scaling_json(const Rotary& rope) {
                         {"beta_fast", rope.beta_fast},
                         {"beta_slow", rope.beta_slow}};
     if (rope.attention_factor) j["attention_factor"] = *rope.attention_factor;
+    if (!rope.truncate) j["truncate"] = false;  // transformers' default: true
     return j;
   }
   return nullptr;

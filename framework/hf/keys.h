@@ -129,7 +129,8 @@ void apply_keys(const config::Node& mapping, const std::string& prefix,
   std::vector<std::string> names;
   for (const auto& k : keys) names.push_back(k.key);
   for (const auto& e : mapping.entries) {
-    auto rule = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.key == e.key; });
+    auto rule =
+        std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.key == e.key; });
     if (rule == keys.end()) {
       std::string message = unknown;
       if (auto guess = config::did_you_mean(e.key, names))
@@ -163,6 +164,7 @@ struct RopeKeys {
   std::string type_key;  // rope_type, or its legacy name type
   std::optional<double> theta, factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow,
       attention_factor;
+  std::optional<bool> truncate;
   int64_t original_context = 0;  // 0: not given
 };
 const std::vector<BasicKey<RopeKeys>>& rope_keys();

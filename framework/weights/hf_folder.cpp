@@ -83,7 +83,8 @@ at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
     const auto file = SafetensorsFile::open(path);
     for (const auto& info : file.tensors()) {
       const auto type = scalar_type(info.dtype);
-      if (nn::dtype_to_name(type))  // the dtypes models build in bytes[type] += info.end - info.begin;
+      // The dtypes models build in.
+      if (nn::dtype_to_name(type)) bytes[type] += info.end - info.begin;
     }
   }
   at::ScalarType best = at::kFloat;
@@ -100,8 +101,7 @@ LoadReport load_hf_folder(const NamedTensors& parameters, const std::string& fol
   return load_mapped(parameters, checkpoint_files(folder), hf_mapping(*type), true, progress);
 }
 
-void write_shards(const std::string& folder_name, const NamedTensors& tensors,
-                  uint64_t max_shard) {
+void write_shards(const std::string& folder_name, const NamedTensors& tensors, uint64_t max_shard) {
   const std::filesystem::path folder(folder_name);
   std::filesystem::create_directories(folder);
   std::vector<std::vector<size_t>> shards;

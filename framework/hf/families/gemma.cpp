@@ -13,8 +13,8 @@ using config::Diagnostics;
 using config::Node;
 
 Key hidden_activation() {
-  Key key = activation_key("hidden_activation", "mlp.activation; null: gelu_tanh",
-                           "gelu_pytorch_tanh");
+  Key key =
+      activation_key("hidden_activation", "mlp.activation; null: gelu_tanh", "gelu_pytorch_tanh");
   auto read = key.read;
   key.read = [read](const Node& v, const std::string& path, A& a, Diagnostics& d) {
     if (v.is_null())

@@ -20,8 +20,8 @@ Keys llama_core_keys() {
        size("num_key_value_heads", &A::head_groups, "mixer.head_groups; null: heads", 0),
        {"head_dim", count(&A::head_size, 0),
         [](const A& a, nlohmann::json& out) {  // only where it is not hidden_size / heads
-          const bool even = a.heads > 0 && a.hidden_size % a.heads == 0 &&
-                            a.head_size == a.hidden_size / a.heads;
+          const bool even =
+              a.heads > 0 && a.hidden_size % a.heads == 0 && a.head_size == a.hidden_size / a.heads;
           if (a.head_size && !even) out["head_dim"] = a.head_size;
         },
         "mixer.head_size; null: hidden_size / heads"},

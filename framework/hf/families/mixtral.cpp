@@ -29,7 +29,8 @@ Family mixtral() {
   f.keys = join_keys({
       common_keys(),
       llama_core_keys(),
-      {uniform_window_key(), size("num_local_experts", &A::experts, "mlp.experts"),
+      {uniform_window_key(),
+       size("num_local_experts", &A::experts, "mlp.experts"),
        size("num_experts_per_tok", &A::top_k, "mlp.top_k"),
        field("router_aux_loss_coef", &A::aux_loss_coefficient, "mlp.aux_loss_coefficient"),
        field("router_jitter_noise", &A::jitter, "mlp.jitter"),

@@ -15,9 +15,9 @@ Keys phi3_keys() {
   return join_keys({
       common_keys(),
       llama_core_keys(),
-      {uniform_window_key(), field("resid_pdrop", &A::residual_dropout, "block dropout"),
-       {"embd_pdrop", nullptr,
-        [](const A&, nlohmann::json& out) { out["embd_pdrop"] = 0.0; },
+      {uniform_window_key(),
+       field("resid_pdrop", &A::residual_dropout, "block dropout"),
+       {"embd_pdrop", nullptr, [](const A&, nlohmann::json& out) { out["embd_pdrop"] = 0.0; },
         "Phi3Model never applies it (no embedding dropout in modeling_phi3.py)"},
        {"original_max_position_embeddings", nullptr,
         [](const A& a, nlohmann::json& out) {
@@ -50,7 +50,8 @@ std::vector<TensorName> phi3_names() {
       {l + R"(self_attn\.o_proj\.weight)", {"decoder.$1.mixer.output.weight"}},
       {l + R"(post_attention_layernorm\.weight)", {"decoder.$1.mlp_normalization.weight"}},
       // Phi3MLP: gate, up = gate_up_proj(x).chunk(2, dim=-1).
-      {l + R"(mlp\.gate_up_proj\.weight)", {"decoder.$1.mlp.gate.weight", "decoder.$1.mlp.up.weight"}},
+      {l + R"(mlp\.gate_up_proj\.weight)",
+       {"decoder.$1.mlp.gate.weight", "decoder.$1.mlp.up.weight"}},
       {l + R"(mlp\.down_proj\.weight)", {"decoder.$1.mlp.down.weight"}},
       {R"(model\.norm\.weight)", {"head.normalization.weight"}},
       {R"(lm_head\.weight)", {"head.output.weight"}, false, 0, 0, /*tied=*/true},

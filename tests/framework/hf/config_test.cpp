@@ -398,9 +398,14 @@ TEST(HfConfig, UnknownModelTypeListsTheSupportedOnes) {
   std::string errors;
   EXPECT_FALSE(convert(R"({"model_type": "falcon", "hidden_size": 64})", &errors));
   EXPECT_EQ(errors,
-            "config.json:1:16: error: hf.model_type: unsupported model_type 'falcon' (supported: "
-            "gemma, gpt2, llama, mistral, mixtral, phi3, qwen2)\n");
+            "config.json:1:16: error: hf.model_type: unsupported model_type 'falcon' (supported: " +
+                hf::family_list() + ")\n");
   EXPECT_EQ(hf::supported_model_types(), hf::families().names());
+  EXPECT_EQ(hf::family_list(), config::join(hf::families().names()));
+  const auto names = hf::families().names();
+  ASSERT_GE(names.size(), 7u);  // gemma, gpt2, llama, mistral, mixtral, phi3, qwen2 at least
+  EXPECT_TRUE(hf::family_list(" or ").ends_with(", " + names[names.size() - 2] + " or " +
+                                                names.back()));
   EXPECT_FALSE(convert(R"([1, 2])", &errors));
   EXPECT_EQ(errors, "config.json:1:1: error: hf: a config.json holds an object, found a list\n");
 }
@@ -448,8 +453,7 @@ std::string first_line(const std::string& path) {
 // schemas/blocks.schema.json above it (the yaml-language-server resolves it from the file).
 TEST(HfConfig, SchemaLineFollowsTheOutputFile) {
   namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::temp_directory_path() / ("hf_schema_test_" + std::to_string(::getpid()));
+  const fs::path dir = fs::temp_directory_path() / ("hf_schema_test_" + std::to_string(::getpid()));
   fs::create_directories(dir / "schemas");
   fs::create_directories(dir / "configs" / "imported");
   std::ofstream(dir / "schemas" / "blocks.schema.json") << "{}\n";

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -137,7 +138,8 @@ Json small(const std::string& block_extra = "", const std::string& mixer_extra =
 struct Published {
   const char* fixture;
   const char* model_type;
-  const char* first_fit = nullptr;  // the family an export without a model type picks; null: its own
+  const char* first_fit =
+      nullptr;  // the family an export without a model type picks; null: its own
 };
 const Published kPublished[] = {{"Meta-Llama-3-8B", "llama"},
                                 {"Llama-3.1-8B", "llama"},
@@ -533,35 +535,42 @@ TEST(HfExportConfig, UnknownFieldsAndTypesAreRefused) {
       "resolved document (Document::dump())\n"))
       << unresolved;
   EXPECT_EQ(refusals(small(), "falcon"),
-            "model_type: cannot export to model_type 'falcon' (supported: gpt2, llama, mistral, "
-            "qwen2, mixtral, phi3, gemma)\n");
-  // The narrowest first: a plain Llama is not written as a Mistral without a window.
-  EXPECT_EQ(hf::export_model_types(), (std::vector<std::string>{"gpt2", "llama", "mistral",
-                                                                "qwen2", "mixtral", "phi3",
-                                                                "gemma"}));
+            "model_type: cannot export to model_type 'falcon' (supported: " +
+                config::join(hf::export_model_types()) + ")\n");
+  // Every registered family, the narrowest first: a plain Llama is not written as a Mistral
+  // without a window, nor a Mistral as a Phi-3 (which adds resid_pdrop).
+  auto order = hf::export_model_types();
+  const auto at = [&](const std::string& name) {
+    return std::find(order.begin(), order.end(), name) - order.begin();
+  };
+  for (const auto& [narrow, wide] : {std::pair{"gpt2", "llama"}, {"llama", "mistral"},
+                                     {"mistral", "qwen2"}, {"qwen2", "mixtral"},
+                                     {"mistral", "phi3"}, {"llama", "gemma"}})
+    EXPECT_LT(at(narrow), at(wide)) << narrow << " before " << wide;
+  std::sort(order.begin(), order.end());
+  EXPECT_EQ(order, hf::families().names());
 }
 
 // What gemma and phi3 cannot say (family files' Limit and capabilities).
 TEST(HfExportConfig, GemmaAndPhi3Refusals) {
   const std::string why = "gemma's RMSNorm scales by 1.0 + weight";
-  EXPECT_EQ(refusals(small(), "gemma"),
-            refusal("model.embeddings.scale", "embedding scale 1.0", "gemma",
-                    "gemma multiplies the embeddings by sqrt(hidden_size) = 8.0") +
-                refusal(kBlock + "normalization.weight_offset", "weight_offset 0.0", "gemma", why) +
-                refusal(kBlock + "mlp_normalization.weight_offset", "weight_offset 0.0", "gemma",
-                        why) +
-                refusal("model.head.normalization.weight_offset", "weight_offset 0.0", "gemma",
-                        why));
+  EXPECT_EQ(
+      refusals(small(), "gemma"),
+      refusal("model.embeddings.scale", "embedding scale 1.0", "gemma",
+              "gemma multiplies the embeddings by sqrt(hidden_size) = 8.0") +
+          refusal(kBlock + "normalization.weight_offset", "weight_offset 0.0", "gemma", why) +
+          refusal(kBlock + "mlp_normalization.weight_offset", "weight_offset 0.0", "gemma", why) +
+          refusal("model.head.normalization.weight_offset", "weight_offset 0.0", "gemma", why));
   EXPECT_EQ(refusals(small(), "phi3"),
             refusal(kBlock + "mixer.head_groups", "2 key/value heads for 4 query heads", "phi3",
                     "blocks' phi3 name table splits the fused qkv_proj in equal thirds, so key "
                     "and value need as many heads as the query"));
-  EXPECT_EQ(refusals(small("", "        rotary: {type: yarn, theta: 10000.0, scale_factor: 4.0, "
-                               "original_context_length: 1024}\n"),
+  EXPECT_EQ(refusals(small("",
+                           "        rotary: {type: yarn, theta: 10000.0, scale_factor: 4.0, "
+                           "original_context_length: 1024}\n"),
                      "phi3"),
             refusal(kBlock + "mixer.rotary", "yarn rotary", "phi3", "phi3 has default rotary") +
-                refusal(kBlock + "mixer.head_groups", "2 key/value heads for 4 query heads",
-                        "phi3",
+                refusal(kBlock + "mixer.head_groups", "2 key/value heads for 4 query heads", "phi3",
                         "blocks' phi3 name table splits the fused qkv_proj in equal thirds, so "
                         "key and value need as many heads as the query"));
 }

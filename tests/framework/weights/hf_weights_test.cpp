@@ -261,7 +261,6 @@ TEST(HfWeights, MixtralFolderMatchesReference) { expect_matches_reference("mixtr
 TEST(HfWeights, GemmaFolderMatchesReference) { expect_matches_reference("gemma"); }
 TEST(HfWeights, Phi3FolderMatchesReference) { expect_matches_reference("phi3"); }
 
-
 // The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
 std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
                                                  const std::set<std::string>& buffers_end = {}) {
@@ -547,10 +546,9 @@ void expect_cli_round_trip(const std::string& family, const std::set<std::string
   for (const char* key : {"max_position_embeddings", "n_positions"})
     if (original.contains(key)) EXPECT_EQ(config[key], original[key]) << key;
   expect_same_tensors(folder_tensors(out), folder_tensors(f.dir, buffers_end));
-  EXPECT_EQ(weights::SafetensorsFile::open((out / "model.safetensors").string())
-                .metadata()
-                .at("format"),
-            "pt");  // transformers refuses safetensors without it
+  EXPECT_EQ(
+      weights::SafetensorsFile::open((out / "model.safetensors").string()).metadata().at("format"),
+      "pt");  // transformers refuses safetensors without it
 }
 
 TEST(HfWeights, BlockcExportGpt2FolderRoundTrip) {
@@ -608,8 +606,8 @@ TEST(HfWeights, BlockcExportThroughBlocksNamesToShards) {
   r = blockc("export --model " + yaml.string() + " --weights " + second +
              " --to hf --max-position-embeddings 4096 -o " + (dir / "with_context").string());
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(config::Json::parse(std::ifstream(dir / "with_context" / "config.json"))
-                ["max_position_embeddings"],
+  EXPECT_EQ(config::Json::parse(
+                std::ifstream(dir / "with_context" / "config.json"))["max_position_embeddings"],
             4096);
   std::map<std::string, at::Tensor> want;
   for (const auto& [name, t] : folder_tensors(f.dir)) want[name] = t.to(at::kBFloat16);
@@ -635,8 +633,8 @@ TEST(HfWeights, BlockcExportRefusesAFamilyThatCannotHoldTheModel) {
   if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
   const Folder& f = folder("llama");
   const fs::path out = f.dir.parent_path() / "llama_as_gpt2";
-  auto r = blockc("export --model " + f.dir.string() + " --to hf --model-type gpt2 -o " +
-                  out.string());
+  auto r =
+      blockc("export --model " + f.dir.string() + " --to hf --model-type gpt2 -o " + out.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, HasSubstr("error: model."));
   EXPECT_THAT(r.err, HasSubstr("the model cannot be written as a Hugging Face gpt2 config"));
