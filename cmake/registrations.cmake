@@ -4,9 +4,16 @@
 # Inputs: SOURCES (;-separated, passed with | separators), OUTPUT, KIND:
 #   types:   void register_NAME(config::Registry& registry)        -> register_all_types
 #   modules: void register_modules_NAME(nn::ModuleRegistry& modules) -> register_all_modules
+#   hf_families: void register_hf_NAME(hf::Families& families)    -> register_all_hf_families
 cmake_policy(SET CMP0057 NEW)  # if(IN_LIST) in script mode
 string(REPLACE "|" ";" SOURCES "${SOURCES}")
-if(KIND STREQUAL "modules")
+if(KIND STREQUAL "hf_families")
+  set(parameter "hf::Families& families")
+  set(prefix "register_hf_")
+  set(header "framework/hf/family.h")
+  set(all "register_all_hf_families")
+  set(name "families")
+elseif(KIND STREQUAL "modules")
   set(parameter "nn::ModuleRegistry& modules")
   set(prefix "register_modules_")
   set(header "framework/nn/builder.h")

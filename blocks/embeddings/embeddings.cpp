@@ -12,6 +12,10 @@ void EmbeddingsConfig::declare(Fields<EmbeddingsConfig>& f) {
   f.add("position", &EmbeddingsConfig::position,
         "Position embedding matrix [max_positions, hidden_size]; only with max_positions.",
         Hint::optional);
+  f.add("scale", &EmbeddingsConfig::scale,
+        "Multiplies the token embeddings (or the given input embeddings), rounded to their dtype, "
+        "before position embeddings are added; Gemma: sqrt(hidden_size).")
+      .above(0);
   f.add("dropout", &EmbeddingsConfig::dropout, "Dropout on the summed embeddings.", Hint::optional)
       .min(0)
       .max(0.999);
@@ -26,6 +30,9 @@ void EmbeddingsConfig::resolve(ResolveContext& ctx) {
   const int64_t hidden = ctx.hidden_size.value_or(0);
   word.shape = {vocab_size, hidden};
   if (position && max_positions) position->shape = {*max_positions, hidden};
+  // Looked up, not multiplied: no FLOPs.
+  word.multiplied = false;
+  if (position) position->multiplied = false;
   apply_lr_scale(ctx, lr_scale);
 }
 

@@ -1,5 +1,6 @@
 // Input embeddings of a language model: token embeddings and, optionally, learned absolute
-// position embeddings (GPT-2).
+// position embeddings (GPT-2); a constant scale on the token embeddings (Gemma: sqrt(hidden),
+// as transformers' GemmaModel multiplies by a `normalizer` in the activation dtype).
 #pragma once
 
 #include "blocks/kinds.h"
@@ -15,6 +16,7 @@ struct EmbeddingsConfig : Declared<EmbeddingsConfig, config::Config> {
   std::optional<int64_t> max_positions;
   WeightConfig word;
   std::optional<WeightConfig> position;  // present iff max_positions is set
+  double scale = 1.0;
   double dropout = 0.0;
   double lr_scale = 1.0;
   static void declare(Fields<EmbeddingsConfig>& f);

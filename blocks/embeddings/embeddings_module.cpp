@@ -6,6 +6,7 @@ Embeddings::Embeddings(const EmbeddingsConfig& c, Builder& b, const std::string&
     : vocab_size_(c.vocab_size),
       hidden_size_(c.word.shape.at(1)),
       max_positions_(c.max_positions.value_or(0)),
+      scale_(c.scale),
       dropout_(c.dropout),
       path_(path) {
   word = register_module("word", b.build_as<Weight>(c.word, child_path(c, path, c.word)));
@@ -45,6 +46,9 @@ at::Tensor Embeddings::forward(const at::Tensor& tokens, const at::Tensor& embed
                                   std::string(c10::toString(embeddings.scalar_type())));
     x = embeddings.to(word->weight.scalar_type());
   }
+  // A 0-dim tensor of x's dtype, as transformers' Gemma builds its normalizer: the factor is
+  // rounded to bfloat16 in a bfloat16 model (sqrt(3072) = 55.43 becomes 55.5).
+  if (scale_ != 1.0) x = x * at::scalar_tensor(scale_, x.options());
   if (position) {
     const int64_t last = positions.numel() ? positions.max().item<int64_t>() : 0;
     if (last >= max_positions_)

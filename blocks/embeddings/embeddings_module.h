@@ -18,7 +18,7 @@ class Embeddings : public torch::nn::Module {
 
  private:
   int64_t vocab_size_, hidden_size_, max_positions_;
-  double dropout_;
+  double scale_, dropout_;
   std::string path_;
 };
 

@@ -17,9 +17,15 @@ void HeadConfig::resolve(ResolveContext& ctx) {
   else if (output)
     ctx.error(*this, "output", "is set but tied is true: a tied head has no output matrix");
   const int64_t hidden = ctx.hidden_size.value_or(0);
+  hidden_size = hidden;
   if (normalization) normalization->widths = {hidden};
   if (output && !tied) output->shape = {vocab_size, hidden};
   apply_lr_scale(ctx, lr_scale);
+}
+
+double HeadConfig::forward_flops(const config::FlopContext& context) const {
+  const double product = tied ? 2.0 * static_cast<double>(vocab_size) * hidden_size : 0;
+  return config::Config::forward_flops(context) + product;
 }
 
 }  // namespace blocks

@@ -127,6 +127,14 @@ std::vector<ParameterShape> LinearConfig::parameters() const {
   return out;
 }
 
+double LinearConfig::forward_flops(const config::FlopContext&) const {
+  double elements = 0;
+  for (const auto& p : parameters())
+    if (p.name != "bias") elements += static_cast<double>(p.numel());
+  return 2 * elements / static_cast<double>(copies) *
+         static_cast<double>(active_copies.value_or(copies));
+}
+
 void WeightConfig::declare(Fields<WeightConfig>& f) {
   f.add("initialization", &WeightConfig::initialization,
         "Initialization; null: the parent decides.", Hint::optional);
@@ -149,6 +157,10 @@ void WeightConfig::resolve(ResolveContext& ctx) {
 std::vector<ParameterShape> WeightConfig::parameters() const {
   if (shape.empty()) return {};
   return {{.name = "weight", .shape = shape, .lr_scale = effective_lr_scale, .trainable = trainable}};
+}
+
+double WeightConfig::forward_flops(const config::FlopContext& context) const {
+  return multiplied ? config::Config::forward_flops(context) : 0;
 }
 
 }  // namespace blocks

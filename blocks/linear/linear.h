@@ -27,6 +27,9 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
     Dynamic<InitializationConfig> bias_initialization;
     bool apply_peft = false;
   } defaults;
+  // Of the `copies` below, how many each token passes through (MoE: top_k); unset: all. Set
+  // by the parent during resolution; not a field.
+  std::optional<int64_t> active_copies;
   // Shape, set by the parent during resolution; not fields. `copies` > 1 stacks independent
   // layers (MoE experts) into one [copies, out, in] weight.
   int64_t in_features = 0;
@@ -41,6 +44,8 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
   void resolve(ResolveContext& ctx) override;
   // weight [out, in], bias [out]; with LoRA, lora_a [rank, in] and lora_b [out, rank].
   std::vector<ParameterShape> parameters() const override;
+  // Weight and LoRA adapters of the active copies; the bias is added, not multiplied.
+  double forward_flops(const config::FlopContext& context) const override;
   void set_shape(int64_t in, int64_t out, int64_t count = 1) {
     in_features = in;
     out_features = out;
@@ -61,10 +66,15 @@ struct WeightConfig : Declared<WeightConfig, config::Config> {
 
   Dynamic<InitializationConfig> default_initialization;  // set by the parent; not a field
   std::vector<int64_t> shape;                            // set by the parent; not a field
+  // Whether each token multiplies through this weight (an output matrix, a convolution);
+  // false for lookups (embeddings) and weights its owner counts itself (Mamba's A, in the
+  // scan). Set by the parent during resolution; not a field.
+  bool multiplied = true;
 
   static void declare(Fields<WeightConfig>& f);
   void resolve(ResolveContext& ctx) override;
   std::vector<ParameterShape> parameters() const override;
+  double forward_flops(const config::FlopContext& context) const override;
 };
 
 // The default weight initialization of linears: normal(0, init_std), where init_std comes

@@ -1,5 +1,6 @@
 #include "blocks/mixers/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "blocks/norms/normalization.h"
@@ -15,7 +16,9 @@ void AttentionConfig::declare(Fields<AttentionConfig>& f) {
   f.add("head_size", &AttentionConfig::head_size,
         "Dimension of each head; default: hidden_size / heads.")
       .min(1);
-  f.add("rotary", &AttentionConfig::rotary, "Rotary position embedding; default: none.");
+  f.add("rotary", &AttentionConfig::rotary,
+        "Rotary position embedding; required unless the model has learned positions (then "
+        "default: none); write {type: none} for a model without positions (NoPE).");
   f.add("causal", &AttentionConfig::causal, "Whether tokens attend only to earlier tokens.");
   f.add("window_size", &AttentionConfig::window_size,
         "Sliding window: each token attends to at most this many tokens; null: unlimited.")
@@ -47,6 +50,15 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
       head_size = *ctx.hidden_size / heads;
   }
   if (head_size) set_default(softmax_scale, 1.0 / std::sqrt(static_cast<double>(*head_size)));
+  // Without rotary or learned positions attention cannot tell token order apart except
+  // through the causal mask; models trained so (NoPE, Jamba) exist, but leaving `rotary` out
+  // by accident must not build one, so they say `rotary: {type: none}`. Checked before the
+  // default below, which writes that same explicit none into the resolved tree.
+  if (!rotary && !ctx.learned_positions)
+    ctx.error(*this, "rotary",
+              "the model has no positional information (no rotary embedding and no learned "
+              "positions: embeddings.max_positions is null); choose a rotary type, or write "
+              "`rotary: {type: none}` for a model without positions (NoPE)");
   set_default(rotary, NoRotaryConfig{});
   set_default(qk_norm, NoNormConfig{});
   // LoRA's default targets are the query and value projections (Hu et al. 2021, 4.2).
@@ -77,5 +89,12 @@ void AttentionConfig::validate(const ResolveContext& ctx) const {
 }
 
 void register_attention(config::Registry& registry) { registry.add<AttentionConfig>(); }
+
+double AttentionConfig::forward_flops(const config::FlopContext& context) const {
+  const int64_t span =
+      window_size ? std::min(*window_size, context.context_length) : context.context_length;
+  return config::Config::forward_flops(context) +
+         2.0 * 2.0 * static_cast<double>(span) * static_cast<double>(inner_width());
+}
 
 }  // namespace blocks

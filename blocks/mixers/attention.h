@@ -28,6 +28,9 @@ struct AttentionConfig : Declared<AttentionConfig, MixerConfig> {
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t inner_width() const override { return heads * head_size.value_or(0); }
+  // Scores q.k and the weighted sum of values over the context (the window, if shorter), for
+  // every query head; the projections are the linears' own.
+  double forward_flops(const config::FlopContext& context) const override;
   // Query, key and value side by side, then the output projection.
   std::vector<config::FlowStage> flow() const override {
     return {{.fields = {"query", "key", "value"}, .parallel = true}, {.fields = {"output"}}};

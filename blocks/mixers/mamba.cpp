@@ -53,6 +53,7 @@ void MambaConfig::resolve(ResolveContext& ctx) {
   output.set_shape(inner, ctx.hidden_size.value_or(0));
   conv.shape = {inner, 1, conv_kernel_size};
   a_log.shape = {inner, state_size};
+  a_log.multiplied = false;  // A enters the scan elementwise; forward_flops counts it there
   d.shape = {inner};
   state_normalization->widths = {rank, state_size, state_size};  // dt, B and C
   apply_lr_scale(ctx, lr_scale);
@@ -67,5 +68,10 @@ std::vector<ParameterShape> MambaConfig::parameters() const {
 }
 
 void register_mamba(config::Registry& registry) { registry.add<MambaConfig>(); }
+
+double MambaConfig::forward_flops(const config::FlopContext& context) const {
+  return config::Config::forward_flops(context) +
+         2.0 * 3.0 * static_cast<double>(inner) * static_cast<double>(state_size);
+}
 
 }  // namespace blocks

@@ -33,6 +33,9 @@ struct MambaConfig : Declared<MambaConfig, MixerConfig> {
   }
   // The convolution's bias, which has no config of its own (it trains like `conv`).
   std::vector<ParameterShape> parameters() const override;
+  // The selective scan, about 3 x inner x state_size multiply-accumulates per token (dA * h,
+  // dB * x, C . h); the projections and the convolution are their configs' own.
+  double forward_flops(const config::FlopContext& context) const override;
 };
 
 }  // namespace blocks

@@ -22,11 +22,12 @@ void check_scan_inputs(const at::Tensor& u, const at::Tensor& delta, const at::T
                   B.size(1) == A.size(1) && B.size(2) == u.size(2) && C.sizes() == B.sizes() &&
                   D.dim() == 1 && D.size(0) == u.size(1);
   if (!ok)
-    throw InputError(
-        "selective_scan", "expected u, delta [batch, inner, T], A [inner, N], B, C [batch, N, T], "
-        "D [inner]; got u " + c10::str(u.sizes()) + ", delta " + c10::str(delta.sizes()) +
-        ", A " + c10::str(A.sizes()) + ", B " + c10::str(B.sizes()) + ", C " +
-        c10::str(C.sizes()) + ", D " + c10::str(D.sizes()));
+    throw InputError("selective_scan",
+                     "expected u, delta [batch, inner, T], A [inner, N], B, C [batch, N, T], "
+                     "D [inner]; got u " +
+                         c10::str(u.sizes()) + ", delta " + c10::str(delta.sizes()) + ", A " +
+                         c10::str(A.sizes()) + ", B " + c10::str(B.sizes()) + ", C " +
+                         c10::str(C.sizes()) + ", D " + c10::str(D.sizes()));
 }
 
 at::Tensor f32(const at::Tensor& t) { return t.to(at::kFloat); }
@@ -45,17 +46,16 @@ at::Tensor start_state(const at::Tensor& initial, const at::Tensor& u, int64_t s
 at::Tensor decay_matrix(const at::Tensor& log_decay) {
   const int64_t length = log_decay.size(-1);
   const auto flags = log_decay.options().dtype(at::kBool);
-  const at::Tensor after_s = at::ones({length, length}, flags).tril(-1);  // [t, s]: r = t > s
+  const at::Tensor after_s = at::ones({length, length}, flags).tril(-1);      // [t, s]: r = t > s
   const at::Tensor terms = at::where(after_s, log_decay.unsqueeze(-1), 0.0);  // [t, s]: ld_t
-  const at::Tensor later = at::ones({length, length}, flags).triu(1);  // [t, s]: s > t
+  const at::Tensor later = at::ones({length, length}, flags).triu(1);         // [t, s]: s > t
   return terms.cumsum(-2).masked_fill(later, -std::numeric_limits<float>::infinity()).exp();
 }
 
 // The states h_t [batch, inner, N, L] of one chunk from its log-decays delta A and its inputs
 // delta B u (both [batch, inner, N, L]) and the state h0 carried in:
 //   h_t = sum_{s <= t} exp(cs_t - cs_s) dbu_s + exp(cs_t) h0.
-at::Tensor chunk_states(const at::Tensor& log_decay, const at::Tensor& dbu,
-                        const at::Tensor& h0) {
+at::Tensor chunk_states(const at::Tensor& log_decay, const at::Tensor& dbu, const at::Tensor& h0) {
   const at::Tensor carried = log_decay.cumsum(-1).exp() * h0.unsqueeze(-1);
   return at::matmul(decay_matrix(log_decay), dbu.unsqueeze(-1)).squeeze(-1) + carried;
 }
@@ -119,9 +119,11 @@ UniformInitConfig conv_bias_init(int64_t kernel) {
   return init;
 }
 
-// Inputs [batch, tokens, hidden] in and out. Step::key_mask (padding) is ignored, as in the
-// reference: a recurrence has no keys to mask, so padded tokens flow into the state like any
-// other; pad on the right (or not at all) to keep them out of the real tokens' outputs.
+// Inputs [batch, tokens, hidden] in and out. Padded tokens (false in Step::key_mask) are
+// zeroed before the causal convolution and again after it, as transformers' MambaMixer and
+// JambaMambaMixer do with `attention_mask`: the convolution window of a real token then sees
+// zeros where the pads were (as at the start of an unpadded sequence), and a zero u adds
+// nothing to the state, so left padding leaves the real tokens' outputs as without it.
 class Mamba : public MixerModule {
  public:
   Mamba(const MambaConfig& c, Builder& b, const std::string& path)
@@ -137,25 +139,27 @@ class Mamba : public MixerModule {
       const UniformInitConfig init = conv_bias_init(kernel_);
       conv_bias_ = b.parameter(*conv_, c, path, "conv.bias", &init, "bias");
     }
-    selection_ = register_module(
-        "selection", b.build_as<Linear>(c.selection, child_path(c, path, c.selection)));
+    selection_ = register_module("selection",
+                                 b.build_as<Linear>(c.selection, child_path(c, path, c.selection)));
     dt_ = register_module("dt", b.build_as<Linear>(c.dt, child_path(c, path, c.dt)));
     output_ =
         register_module("output", b.build_as<Linear>(c.output, child_path(c, path, c.output)));
     a_log_ = register_module("a_log", b.build_as<Weight>(c.a_log, child_path(c, path, c.a_log)));
     d_ = register_module("d", b.build_as<Weight>(c.d, child_path(c, path, c.d)));
     if (c.state_normalization && c.state_normalization.type_name() != "none")
-      state_norm_ = register_module(
-          "state_normalization",
-          b.build_as<NormModule>(*c.state_normalization,
-                                 child_path(c, path, *c.state_normalization)));
+      state_norm_ =
+          register_module("state_normalization",
+                          b.build_as<NormModule>(*c.state_normalization,
+                                                 child_path(c, path, *c.state_normalization)));
   }
 
   at::Tensor forward(const at::Tensor& x, Step& step) override {
     check_input(x);
     const std::vector<at::Tensor> xz = input_->forward(x).chunk(2, -1);
     DecodeCache::State* slot = step.cache ? &cache_state(step, x.size(0)) : nullptr;
-    const at::Tensor u = at::silu(convolve(xz[0].transpose(1, 2), slot, step.past));
+    const at::Tensor real = new_tokens_mask(step, x);  // [batch, 1, tokens] or undefined
+    const at::Tensor u = zero_padding(
+        at::silu(convolve(zero_padding(xz[0].transpose(1, 2), real), slot, step.past)), real);
     std::vector<at::Tensor> dt_b_c =
         selection_->forward(u.transpose(1, 2)).split({dt_rank_, state_size_, state_size_}, -1);
     if (state_norm_)
@@ -166,8 +170,7 @@ class Mamba : public MixerModule {
     const at::Tensor delta = at::softplus(f32(dt_->forward(dt_b_c[0])).transpose(1, 2));
     const at::Tensor A = -at::exp(f32(a_log_->weight));
     at::Tensor final_state;
-    const at::Tensor initial_state =
-        slot && step.past > 0 ? (*slot)["ssm"] : at::Tensor();
+    const at::Tensor initial_state = slot && step.past > 0 ? (*slot)["ssm"] : at::Tensor();
     const auto scan = u.is_cuda() ? selective_scan : selective_scan_naive;
     at::Tensor y = scan(u, delta, A, dt_b_c[1].transpose(1, 2), dt_b_c[2].transpose(1, 2),
                         d_->weight, slot ? &final_state : nullptr, kScanChunk, initial_state);
@@ -192,8 +195,24 @@ class Mamba : public MixerModule {
 
   void check_input(const at::Tensor& x) const {
     if (x.dim() != 3 || x.size(2) != hidden_)
-      throw InputError(path_, "expected input of shape [batch, tokens, " +
-                                  std::to_string(hidden_) + "], got " + c10::str(x.sizes()));
+      throw InputError(path_, "expected input of shape [batch, tokens, " + std::to_string(hidden_) +
+                                  "], got " + c10::str(x.sizes()));
+  }
+
+  // The padding mask of the new tokens, shaped to multiply [batch, inner, tokens].
+  at::Tensor new_tokens_mask(const Step& step, const at::Tensor& x) const {
+    if (!step.key_mask.defined()) return {};
+    const int64_t batch = x.size(0), tokens = x.size(1);
+    if (step.key_mask.sizes() != at::IntArrayRef{batch, step.past + tokens})
+      throw InputError(path_, "the padding mask must be [" + std::to_string(batch) + ", " +
+                                  std::to_string(step.past + tokens) +
+                                  "] (batch, cached + new tokens), got " +
+                                  c10::str(step.key_mask.sizes()));
+    return step.key_mask.narrow(1, step.past, tokens).unsqueeze(1);
+  }
+
+  static at::Tensor zero_padding(const at::Tensor& x, const at::Tensor& real) {
+    return real.defined() ? x * real.to(x.scalar_type()) : x;
   }
 
   // The layer's "conv" [batch, inner, kernel - 1] and "ssm" [batch, inner, state_size] states.

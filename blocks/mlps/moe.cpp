@@ -55,6 +55,7 @@ void MoeConfig::resolve(ResolveContext& ctx) {
   gate.set_shape(gated ? hidden : 0, gated ? intermediate_size : 0, experts);
   up.set_shape(hidden, intermediate_size, experts);
   down.set_shape(intermediate_size, hidden, experts);
+  for (LinearConfig* expert : {&gate, &up, &down}) expert->active_copies = top_k;  // for FLOPs
   if (shared_experts > 0) {
     const int64_t width = shared_experts * shared_intermediate_size.value_or(intermediate_size);
     set_default(shared_gate, LinearConfig{});

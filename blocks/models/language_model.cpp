@@ -27,6 +27,7 @@ void LanguageModelConfig::resolve_model(ResolveContext& ctx) {
   take_shortcuts(add_linear_biases, init_std, ctx);
   ctx.hidden_size = hidden_size;
   ctx.num_layers = decoder ? decoder->layer_count() : 0;
+  ctx.learned_positions = embeddings.max_positions.has_value();
   apply_lr_scale(ctx, lr_scale);
   set_default(peft, NoPeftConfig{});
   ctx.peft_active = peft.type_name() != "none";

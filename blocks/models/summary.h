@@ -10,15 +10,15 @@
 namespace blocks {
 
 struct SummaryOptions {
-  int depth = 4;            // config-path levels below the model to show
-  int64_t context = 2048;   // sequence length for the attention term of the FLOPs
-  std::string title;        // first line, e.g. the file name
+  int depth = 4;           // config-path levels below the model to show
+  int64_t context = 2048;  // sequence length for the attention term of the FLOPs
+  std::string title;       // first line, e.g. the file name
 };
 
 struct SummaryTotals {
   int64_t parameters = 0, trainable = 0, tensors = 0;
-  // Forward FLOPs per token: 2 x the multiply-accumulates of every matrix a token passes
-  // through (MoE: top_k of the experts) plus attention's 2 x 2 x context x width per layer.
+  // Forward FLOPs per token: what each config reports for its own computation
+  // (config::Config::forward_flops), once per position it runs at.
   double flops_per_token = 0;
 };
 

@@ -4,14 +4,8 @@
 #include <set>
 #include <sstream>
 
-#include "blocks/heads/head.h"
-#include "blocks/linear/linear.h"
-#include "blocks/mixers/attention.h"
-#include "blocks/mixers/mamba.h"
-#include "blocks/mlps/moe.h"
 #include "blocks/models/summary.h"
 #include "framework/config/parameters.h"
-#include "framework/config/resolve.h"
 
 namespace blocks {
 
@@ -38,72 +32,17 @@ std::string scaled(double n, const char* unit) {
   return text;
 }
 
-// Configs by path, and how many module instances each stands for.
-struct Tree {
-  std::map<std::string, const config::Config*> configs;
+// How many module instances each config path stands for (its weights' copies).
+std::map<std::string, int64_t> copies_by_path(const config::Config& model) {
   std::map<std::string, int64_t> copies;
-};
-
-Tree config_tree(const config::Config& model) {
-  Tree tree;
-  config::count_parameters(model, [&](const config::Config& c, const std::string& path,
-                                      int64_t copies) {
-    tree.configs[path] = &c;
-    tree.copies[path] = copies;
-  });
-  return tree;
+  config::count_parameters(
+      model, [&](const config::Config&, const std::string& path, int64_t n) { copies[path] = n; });
+  return copies;
 }
 
 std::string parent_of(const std::string& path) {
   const size_t dot = path.rfind('.');
   return dot == std::string::npos ? std::string() : path.substr(0, dot);
-}
-
-// Multiply-accumulates per token of one record, as a matrix the token passes through.
-double record_macs(const nn::ParameterRecord& record, const Tree& tree) {
-  auto it = tree.configs.find(record.config_path);
-  if (it == tree.configs.end()) return 0;
-  if (const auto* linear = dynamic_cast<const LinearConfig*>(it->second)) {
-    if (record.declared_name == "bias") return 0;
-    const double per_copy = static_cast<double>(record.numel()) / linear->copies;
-    if (linear->copies == 1) return per_copy;
-    auto parent = tree.configs.find(parent_of(record.config_path));
-    const auto* moe = parent == tree.configs.end() ? nullptr
-                                                   : dynamic_cast<const MoeConfig*>(parent->second);
-    return per_copy * (moe ? moe->top_k : linear->copies);
-  }
-  // The untied output matrix; Mamba's depthwise convolution (its weight, not its bias).
-  auto parent = tree.configs.find(parent_of(record.config_path));
-  if (parent == tree.configs.end()) return 0;
-  if (const auto* head = dynamic_cast<const HeadConfig*>(parent->second))
-    return head->output && it->second == &*head->output ? static_cast<double>(record.numel()) : 0;
-  if (const auto* mamba = dynamic_cast<const MambaConfig*>(parent->second))
-    return it->second == &mamba->conv && record.declared_name == "weight"
-               ? static_cast<double>(record.numel())
-               : 0;
-  return 0;
-}
-
-// Attention scores and the weighted sum of values (2 x context x width MACs each token),
-// Mamba's scan (about 3 x inner x state MACs), and a tied head's product with the embeddings.
-double extra_macs(const Tree& tree, int64_t context) {
-  double macs = 0;
-  for (const auto& [path, config] : tree.configs) {
-    const double copies = static_cast<double>(tree.copies.at(path));
-    if (const auto* a = dynamic_cast<const AttentionConfig*>(config)) {
-      const int64_t span = a->window_size ? std::min(*a->window_size, context) : context;
-      macs += copies * 2.0 * span * a->inner_width();
-    } else if (const auto* m = dynamic_cast<const MambaConfig*>(config)) {
-      macs += copies * 3.0 * m->inner * m->state_size;
-    } else if (const auto* h = dynamic_cast<const HeadConfig*>(config)) {
-      if (h->tied) {
-        auto word = tree.configs.find(parent_of(path) + ".embeddings.word");
-        if (word != tree.configs.end())
-          for (const auto& p : word->second->parameters()) macs += copies * p.numel();
-      }
-    }
-  }
-  return macs;
 }
 
 struct Node {
@@ -115,22 +54,19 @@ struct Node {
 
 SummaryTotals summary_totals(const config::Config& model, const nn::ParameterTable& table,
                              int64_t context) {
-  const Tree tree = config_tree(model);
   SummaryTotals totals;
-  double macs = extra_macs(tree, context);
   for (const auto& record : table) {
     totals.parameters += record.numel();
     if (record.trainable) totals.trainable += record.numel();
     ++totals.tensors;
-    macs += record_macs(record, tree);
   }
-  totals.flops_per_token = 2 * macs;
+  totals.flops_per_token = config::count_forward_flops(model, {.context_length = context});
   return totals;
 }
 
 std::string summarize(const config::Config& model, const nn::ParameterTable& table,
                       const SummaryOptions& options) {
-  const Tree tree = config_tree(model);
+  const std::map<std::string, int64_t> copies_of = copies_by_path(model);
   std::map<std::string, Node> nodes;
   for (const auto& record : table) {
     for (std::string path = record.config_path; !path.empty(); path = parent_of(path)) {
@@ -149,7 +85,7 @@ std::string summarize(const config::Config& model, const nn::ParameterTable& tab
   for (const auto& [path, node] : nodes) {
     const int depth = static_cast<int>(std::count(path.begin(), path.end(), '.'));
     if (depth > options.depth) continue;
-    const int64_t copies = tree.copies.count(path) ? tree.copies.at(path) : 1;
+    const int64_t copies = copies_of.count(path) ? copies_of.at(path) : 1;
     const std::string name =
         std::string(2 * depth, ' ') + (depth == 0 ? path : path.substr(path.rfind('.') + 1));
     std::string lr = node.lr_scales.size() == 1 ? "" : "mixed";

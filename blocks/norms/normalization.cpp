@@ -8,10 +8,12 @@ namespace blocks {
 namespace {
 // The fields every normalization with a learned scale shares, declared once.
 template <class C>
-void declare_scale(Fields<C>& f) {
+void declare_epsilon(Fields<C>& f) {
   f.add("epsilon", &C::epsilon, "Added to the variance for numerical stability.").above(0);
-  f.add("weight_initialization", &C::weight_initialization,
-        "Initialization of the scale; null: ones.", Hint::optional);
+}
+template <class C>
+void declare_weight_initialization(Fields<C>& f, const char* doc) {
+  f.add("weight_initialization", &C::weight_initialization, doc, Hint::optional);
 }
 template <class C>
 void declare_training(Fields<C>& f) {
@@ -22,7 +24,6 @@ void declare_training(Fields<C>& f) {
 }
 template <class C>
 void resolve_training(C& c, ResolveContext& ctx) {
-  set_default(c.weight_initialization, OnesInitConfig{});
   apply_lr_scale(ctx, c.lr_scale);
   c.effective_lr_scale = ctx.lr_scale;
   c.trainable = c.effective_lr_scale > 0 && !ctx.peft_active;
@@ -30,7 +31,8 @@ void resolve_training(C& c, ResolveContext& ctx) {
 }  // namespace
 
 void LayerNormConfig::declare(Fields<LayerNormConfig>& f) {
-  declare_scale(f);
+  declare_epsilon(f);
+  declare_weight_initialization(f, "Initialization of the scale; null: ones.");
   f.add("bias", &LayerNormConfig::bias, "Whether a learned bias is added.");
   f.add("bias_initialization", &LayerNormConfig::bias_initialization,
         "Initialization of the bias; null: zeros.", Hint::optional);
@@ -42,15 +44,33 @@ void LayerNormConfig::resolve(ResolveContext& ctx) {
     set_default(bias_initialization, ZerosInitConfig{});
   else if (bias_initialization)
     ctx.error(*this, "bias_initialization", "is set but bias is false");
+  set_default(weight_initialization, OnesInitConfig{});
   resolve_training(*this, ctx);
 }
 
 void RmsNormConfig::declare(Fields<RmsNormConfig>& f) {
-  declare_scale(f);
+  declare_epsilon(f);
+  f.add("weight_offset", &RmsNormConfig::weight_offset,
+        "Added to the weight before it scales; when not 0 the scaling is computed in float32 "
+        "and rounded once (Gemma: 1, x * (1 + weight)).");
+  declare_weight_initialization(
+      f, "Initialization of the weight; null: 1 - weight_offset (ones; zeros for Gemma).");
   declare_training(f);
 }
 
-void RmsNormConfig::resolve(ResolveContext& ctx) { resolve_training(*this, ctx); }
+// The default weight makes a fresh norm the identity whatever the offset.
+void RmsNormConfig::resolve(ResolveContext& ctx) {
+  if (weight_offset == 0) {
+    set_default(weight_initialization, OnesInitConfig{});
+  } else if (weight_offset == 1) {
+    set_default(weight_initialization, ZerosInitConfig{});
+  } else {
+    FillInitConfig fill;
+    fill.value = 1 - weight_offset;
+    set_default(weight_initialization, fill);
+  }
+  resolve_training(*this, ctx);
+}
 
 namespace {
 // One weight (and bias) per place the normalization is applied: "weight", or "0.weight",

@@ -1,5 +1,6 @@
 // Normalizations: layer_norm (Ba et al. 2016), rms_norm (Zhang & Sennrich 2019), none.
-// Weights default to ones and biases to zeros (a fixed default; no parent decides).
+// Biases default to zeros and weights to what makes a fresh norm the identity: ones, or
+// 1 - weight_offset for an rms_norm whose scale is weight_offset + weight (Gemma's 1 + weight).
 #pragma once
 
 #include "blocks/kinds.h"
@@ -25,8 +26,9 @@ struct LayerNormConfig : Declared<LayerNormConfig, NormalizationConfig> {
 struct RmsNormConfig : Declared<RmsNormConfig, NormalizationConfig> {
   static constexpr std::string_view type_name = "rms_norm";
   static constexpr std::string_view type_doc =
-      "Root-mean-square normalization: x / sqrt(mean(x^2) + epsilon) * weight.";
+      "Root-mean-square normalization: x / sqrt(mean(x^2) + epsilon) * (weight_offset + weight).";
   double epsilon = 1e-5;
+  double weight_offset = 0.0;
   Dynamic<InitializationConfig> weight_initialization;
   double lr_scale = 1.0;
   double effective_lr_scale = 1.0;  // derived

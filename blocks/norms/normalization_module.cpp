@@ -1,6 +1,8 @@
 // Modules of layer_norm, rms_norm and none. A normalization applied at several places (qk_norm's
 // queries and keys, Sub-LN's mixer and MLP) holds one weight set per place, named "0", "1", ...
-// RMSNorm computes in float32 and casts back, as Llama's reference does.
+// RMSNorm normalizes in float32 and casts back before the weight scales, as Llama's reference
+// does; with a weight offset it also scales in float32 and casts once at the end, as
+// transformers' GemmaRMSNorm computes `_norm(x.float()) * (1.0 + weight.float())`.
 #include "blocks/modules.h"
 #include "blocks/norms/normalization.h"
 
@@ -75,7 +77,8 @@ class LayerNorm : public NormBase {
 
 class RmsNorm : public NormBase {
  public:
-  RmsNorm(const RmsNormConfig& c, Builder& b, const std::string& path) : epsilon_(c.epsilon) {
+  RmsNorm(const RmsNormConfig& c, Builder& b, const std::string& path)
+      : epsilon_(c.epsilon), weight_offset_(c.weight_offset) {
     path_ = path;
     places_ = make_places(*this, c, b, path, false);
   }
@@ -83,12 +86,17 @@ class RmsNorm : public NormBase {
     const Place& p = place(x, index);
     const at::Tensor xf = x.to(at::kFloat);
     const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + epsilon_);
-    return p.weight * normed.to(x.scalar_type());
+    if (weight_offset_ == 0) return p.weight * normed.to(x.scalar_type());
+    return (normed * (p.weight.to(at::kFloat) + weight_offset_)).to(x.scalar_type());
   }
-  void pretty_print(std::ostream& s) const override { s << "RmsNorm(eps=" << epsilon_ << ")"; }
+  void pretty_print(std::ostream& s) const override {
+    s << "RmsNorm(eps=" << epsilon_;
+    if (weight_offset_ != 0) s << ", weight_offset=" << weight_offset_;
+    s << ")";
+  }
 
  private:
-  double epsilon_;
+  double epsilon_, weight_offset_;
 };
 
 class NoNorm : public NormModule {

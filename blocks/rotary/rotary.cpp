@@ -1,5 +1,7 @@
 #include "blocks/rotary/rotary.h"
 
+#include <cmath>
+
 namespace blocks {
 
 namespace {
@@ -37,6 +39,43 @@ void Llama3RotaryConfig::validate(const ResolveContext& ctx) const {
                   config::format_number(high_frequency_factor));
 }
 
+void YarnRotaryConfig::declare(Fields<YarnRotaryConfig>& f) {
+  declare_base(f);
+  f.add("scale_factor", &YarnRotaryConfig::scale_factor,
+        "Context extension factor: the slowest frequencies are divided by this.")
+      .required()
+      .min(1);
+  f.add("original_context_length", &YarnRotaryConfig::original_context_length,
+        "Context length of the pretraining the scaling extends.")
+      .required()
+      .min(1);
+  f.add("beta_fast", &YarnRotaryConfig::beta_fast,
+        "Frequencies completing at least this many turns over original_context_length keep "
+        "their value.")
+      .above(0);
+  f.add("beta_slow", &YarnRotaryConfig::beta_slow,
+        "Frequencies completing at most this many turns are divided by scale_factor.")
+      .above(0);
+  f.add("attention_factor", &YarnRotaryConfig::attention_factor,
+        "Multiplies cos and sin (attention logits by its square); null: 0.1 ln(scale_factor) + 1.")
+      .above(0);
+  f.add("truncate", &YarnRotaryConfig::truncate,
+        "Whether the ramp's ends are rounded outwards to whole dimensions (false: gpt-oss).");
+}
+
+// transformers' get_mscale(scale_factor), the factor the YaRN paper suggests.
+void YarnRotaryConfig::resolve(ResolveContext&) {
+  if (!attention_factor)
+    attention_factor = scale_factor <= 1 ? 1.0 : 0.1 * std::log(scale_factor) + 1;
+}
+
+void YarnRotaryConfig::validate(const ResolveContext& ctx) const {
+  if (beta_fast <= beta_slow)
+    ctx.error(*this, "beta_fast",
+              "must be greater than beta_slow (" + config::format_number(beta_slow) + "), found " +
+                  config::format_number(beta_fast));
+}
+
 void XposRotaryConfig::declare(Fields<XposRotaryConfig>& f) {
   declare_base(f);
   f.add("scale_base", &XposRotaryConfig::scale_base, "Length scale of the xPos decay.").above(0);
@@ -46,6 +85,7 @@ void register_rotaries(config::Registry& registry) {
   registry.add<NoRotaryConfig>();
   registry.add<DefaultRotaryConfig>();
   registry.add<Llama3RotaryConfig>();
+  registry.add<YarnRotaryConfig>();
   registry.add<XposRotaryConfig>();
 }
 

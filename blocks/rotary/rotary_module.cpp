@@ -3,6 +3,10 @@
 // `half` pairs (i, i + d/2) like Hugging Face Llama, `interleaved` pairs (2i, 2i + 1) like
 // Meta's reference. xPos (torchscale's XPOS) scales queries by s_i^(p / scale_base) and keys by
 // its inverse, with s_i = (2i + 0.4 d) / (1.4 d); the product depends on p_q - p_k only.
+// YaRN follows transformers' _compute_yarn_parameters (modeling_rope_utils.py, v4.55+ with
+// `truncate`) in float32, and scales cos and sin by the attention factor as its rotary
+// embedding's `attention_scaling` does.
+#include <algorithm>
 #include <cmath>
 
 #include "blocks/modules.h"
@@ -39,13 +43,45 @@ at::Tensor llama3_frequencies(const Llama3RotaryConfig& c, int64_t head_size) {
   return freqs.to(at::kFloat);
 }
 
+// The dimension (a fractional index into the head_size / 2 frequencies) whose wavelength fits
+// `turns` times into the original context.
+double yarn_correction_dim(const YarnRotaryConfig& c, int64_t head_size, double turns) {
+  return head_size * std::log(c.original_context_length / (turns * 2 * M_PI)) /
+         (2 * std::log(c.theta));
+}
+
+// Frequency i mixes theta^(-2i/d) (weight 1 - ramp(i)) with it divided by scale_factor (weight
+// ramp(i)); the ramp rises linearly from 0 at the beta_fast dimension to 1 at the beta_slow one.
+at::Tensor yarn_frequencies(const YarnRotaryConfig& c, int64_t head_size) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor pos_freqs =
+      at::pow(c.theta, at::arange(0, head_size, 2, f32) / static_cast<double>(head_size));
+  const at::Tensor extrapolation = pos_freqs.reciprocal();
+  const at::Tensor interpolation = (pos_freqs * c.scale_factor).reciprocal();
+  double low = yarn_correction_dim(c, head_size, c.beta_fast);
+  double high = yarn_correction_dim(c, head_size, c.beta_slow);
+  if (c.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(head_size - 1));
+  if (low == high) high += 0.001;  // transformers' guard against a zero-width ramp
+  const at::Tensor ramp = ((at::arange(head_size / 2, f32) - low) / (high - low)).clamp(0, 1);
+  const at::Tensor keep = 1 - ramp;
+  return interpolation * (1 - keep) + extrapolation * keep;
+}
+
 class Rotary : public RotaryModule {
  public:
-  Rotary(std::string layout, int64_t head_size, at::Tensor inv_freq, double scale_base = 0)
+  // scale_base > 0 turns xPos's decay on; attention_factor (YaRN) multiplies cos and sin.
+  Rotary(std::string layout, int64_t head_size, at::Tensor inv_freq, double scale_base = 0,
+         double attention_factor = 1)
       : interleaved_(layout == "interleaved"),
         head_size_(head_size),
         inv_freq_(std::move(inv_freq)),
-        scale_base_(scale_base) {
+        scale_base_(scale_base),
+        attention_factor_(attention_factor) {
     if (scale_base_ > 0) {
       const at::Tensor i = at::arange(0, head_size, 2, at::TensorOptions().dtype(at::kFloat));
       xpos_scale_ = (i + 0.4 * head_size) / (1.4 * head_size);
@@ -61,7 +97,11 @@ class Rotary : public RotaryModule {
     // [batch, tokens, 1, head_size / 2]
     const at::Tensor pos = positions.to(at::kFloat).unsqueeze(-1);
     const at::Tensor angles = (pos * inv_freq_).unsqueeze(2);
-    const at::Tensor cos = angles.cos(), sin = angles.sin();
+    at::Tensor cos = angles.cos(), sin = angles.sin();
+    if (attention_factor_ != 1.0) {
+      cos = cos * attention_factor_;
+      sin = sin * attention_factor_;
+    }
     if (!xpos_scale_.defined()) return {rotate(q, cos, sin), rotate(k, cos, sin)};
     const at::Tensor scale = at::pow(xpos_scale_, (pos / scale_base_).unsqueeze(2));
     return {rotate(q, cos * scale, sin * scale), rotate(k, cos / scale, sin / scale)};
@@ -71,6 +111,7 @@ class Rotary : public RotaryModule {
     s << "Rotary(layout=" << (interleaved_ ? "interleaved" : "half")
       << ", head_size=" << head_size_;
     if (scale_base_ > 0) s << ", xpos_scale_base=" << scale_base_;
+    if (attention_factor_ != 1.0) s << ", attention_factor=" << attention_factor_;
     s << ")";
   }
 
@@ -95,6 +136,7 @@ class Rotary : public RotaryModule {
   at::Tensor inv_freq_;  // not a parameter: derived from the config
   double scale_base_;
   at::Tensor xpos_scale_;
+  double attention_factor_;
 };
 
 class NoRotary : public RotaryModule {
@@ -122,6 +164,10 @@ void register_modules_rotary(nn::ModuleRegistry& modules) {
   modules.add<XposRotaryConfig>([](const XposRotaryConfig& c, Builder&, const std::string&) {
     return std::make_shared<Rotary>(c.layout, c.head_size,
                                     inverse_frequencies(c.theta, c.head_size), c.scale_base);
+  });
+  modules.add<YarnRotaryConfig>([](const YarnRotaryConfig& c, Builder& b, const std::string&) {
+    return std::make_shared<Rotary>(c.layout, b.head_size, yarn_frequencies(c, b.head_size),
+                                    /*scale_base=*/0, c.attention_factor.value());
   });
 }
 

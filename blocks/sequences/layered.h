@@ -26,6 +26,7 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
   std::vector<int64_t> positions_of(const config::Config& child) const override;
   bool shares_weights(const config::Config& child) const override;
+  std::string name_at(int64_t position) const override { return base_name(position); }
 
  protected:
   void resolve_layers(ResolveContext& ctx);

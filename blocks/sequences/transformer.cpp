@@ -13,13 +13,18 @@ void take_shortcuts(std::optional<bool>& add_linear_biases, std::optional<double
 }
 
 void TransformerConfig::declare(Fields<TransformerConfig>& f) {
-  f.add("mixer", &TransformerConfig::mixer, "Token mixer (attention, mamba).").required();
-  f.add("mlp", &TransformerConfig::mlp, "Channel mixer (mlp, gated, moe).").required();
+  f.add("mixer", &TransformerConfig::mixer,
+        "Token mixer (attention, mamba); leave it out for a block with only an MLP.");
+  f.add("mlp", &TransformerConfig::mlp,
+        "Channel mixer (mlp, gated, moe); leave it out for a block with only a mixer (pure "
+        "Mamba stacks).");
   f.add("normalization", &TransformerConfig::normalization,
-        "Normalization of the mixer branch (and of the others unless they are set).")
+        "Normalization of the first branch: the mixer's, or the MLP's in a block without a "
+        "mixer (and of the others unless they are set).")
       .required();
   f.add("mlp_normalization", &TransformerConfig::mlp_normalization,
-        "Normalization of the MLP branch; default: same as normalization.");
+        "Normalization of the MLP branch after a mixer; default: same as normalization. Not "
+        "allowed in a block of one branch.");
   f.add("sub_normalization", &TransformerConfig::sub_normalization,
         "Sub-LN only: normalization before each branch's output projection; default: same as "
         "normalization.");
@@ -43,7 +48,7 @@ void TransformerConfig::declare(Fields<TransformerConfig>& f) {
 void TransformerConfig::resolve(ResolveContext& ctx) {
   take_shortcuts(add_linear_biases, init_std, ctx);
   if (normalization) {
-    set_default(mlp_normalization, normalization);
+    if (mixer && mlp) set_default(mlp_normalization, normalization);
     if (normalization_placement == "sub") set_default(sub_normalization, normalization);
   }
   const int64_t hidden = ctx.hidden_size.value_or(0);
@@ -53,11 +58,16 @@ void TransformerConfig::resolve(ResolveContext& ctx) {
 }
 
 std::vector<config::FlowStage> TransformerConfig::flow() const {
-  if (normalization_placement == "post")
-    return {{.fields = {"mixer"}, .residual = true, .after = {"normalization"}},
-            {.fields = {"mlp"}, .residual = true, .after = {"mlp_normalization"}}};
-  return {{.fields = {"normalization", "mixer"}, .residual = true},
-          {.fields = {"mlp_normalization", "mlp"}, .residual = true}};
+  std::vector<config::FlowStage> stages;
+  auto branch = [&](const char* field, const char* norm) {
+    if (normalization_placement == "post")
+      stages.push_back({.fields = {field}, .residual = true, .after = {norm}});
+    else
+      stages.push_back({.fields = {norm, field}, .residual = true});
+  };
+  if (mixer) branch("mixer", "normalization");
+  if (mlp) branch("mlp", mixer ? "mlp_normalization" : "normalization");
+  return stages;
 }
 
 void TransformerConfig::finish(ResolveContext&) {
@@ -66,7 +76,28 @@ void TransformerConfig::finish(ResolveContext&) {
     sub_normalization->widths = {mixer->inner_width(), mlp->inner_width()};
 }
 
+namespace {
+
+// The branch a block of one branch lacks ("mixer", "mlp"), or "" with both.
+std::string missing_branch(const TransformerConfig& c) {
+  return !c.mixer ? "mixer" : !c.mlp ? "mlp" : "";
+}
+
+}  // namespace
+
 void TransformerConfig::validate(const ResolveContext& ctx) const {
+  if (!mixer && !mlp) {
+    ctx.error(*this, "", "a transformer block needs a mixer, an mlp or both; it has neither");
+    return;
+  }
+  const std::string missing = missing_branch(*this);
+  if (mlp_normalization && !missing.empty())
+    ctx.error(*this, "mlp_normalization",
+              "is unused in a block without " + std::string(missing == "mlp" ? "an " : "a ") +
+                  missing + " (its one branch is normalized by `normalization`)");
+  if (normalization_placement == "sub" && !missing.empty())
+    ctx.error(*this, "normalization_placement",
+              "sub needs both a mixer and an MLP (this block has no " + missing + ")");
   if (normalization_placement == "sub" && mixer && mlp &&
       (mixer->inner_width() <= 0 || mlp->inner_width() <= 0))
     ctx.error(*this, "normalization_placement",

@@ -1,6 +1,10 @@
 // The transformer block (Fast-LLM's unified block): a mixer and an MLP, each in a residual
 // branch with normalization placed pre (GPT-2, Llama), post (original Transformer), or sub
 // (Sub-LN: pre plus an extra norm before each branch's output projection; Magneto, KOSMOS-1).
+// Either branch may be left out (written as no `mixer` or no `mlp` key, never as a `none`
+// type): pure Mamba-1 stacks have no MLP, and Nemotron-H interleaves Mamba-only,
+// attention-only and MLP-only layers. A block of one branch normalizes it with `normalization`
+// and has no `mlp_normalization`.
 #pragma once
 
 #include "blocks/kinds.h"
@@ -10,12 +14,14 @@ namespace blocks {
 struct TransformerConfig : Declared<TransformerConfig, BlockConfig> {
   static constexpr std::string_view type_name = "transformer";
   static constexpr std::string_view type_doc =
-      "A block of two residual branches: mixer, then MLP, each with its normalization.";
+      "A block of two residual branches: mixer, then MLP, each with its normalization; either "
+      "may be left out.";
 
-  Dynamic<MixerConfig> mixer;
-  Dynamic<MlpConfig> mlp;
-  Dynamic<NormalizationConfig> normalization;
-  Dynamic<NormalizationConfig> mlp_normalization;  // default: same as normalization
+  Dynamic<MixerConfig> mixer;                  // absent: no mixer branch
+  Dynamic<MlpConfig> mlp;                      // absent: no MLP branch
+  Dynamic<NormalizationConfig> normalization;  // of the first branch
+  // Of the MLP after a mixer (default: same as normalization); absent with one branch.
+  Dynamic<NormalizationConfig> mlp_normalization;
   Dynamic<NormalizationConfig> sub_normalization;  // sub placement only; default: normalization
   std::string normalization_placement = "pre";
   double residual_scale = 1.0;

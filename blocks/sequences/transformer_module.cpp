@@ -1,4 +1,5 @@
-// The transformer block module: two residual branches with pre-, post- or sub-LN placement.
+// The transformer block module: two residual branches (or one, when the config leaves the mixer
+// or the MLP out) with pre-, post- or sub-LN placement.
 //   pre, sub: h = a x + f(norm(x));        post: h = norm(a x + f(x))
 // where a is residual_scale (DeepNet's alpha); Sub-LN hands the branches their extra norm.
 #include "blocks/modules.h"
@@ -15,19 +16,25 @@ class Transformer : public BlockModule {
         placement_(c.normalization_placement),
         residual_scale_(c.residual_scale),
         dropout_(c.dropout) {
-    normalization_ = register_module(
-        "normalization",
-        b.build_as<NormModule>(*c.normalization, child_path(c, path, *c.normalization)));
-    mixer_ = register_module("mixer",
-                             b.build_as<MixerModule>(*c.mixer, child_path(c, path, *c.mixer)));
-    mlp_normalization_ = register_module(
-        "mlp_normalization",
-        b.build_as<NormModule>(*c.mlp_normalization, child_path(c, path, *c.mlp_normalization)));
-    mlp_ = register_module("mlp", b.build_as<MlpModule>(*c.mlp, child_path(c, path, *c.mlp)));
-    if (c.normalization_placement == "sub") {
-      auto sub = register_module("sub_normalization",
-                                 b.build_as<NormModule>(*c.sub_normalization,
-                                                        child_path(c, path, *c.sub_normalization)));
+    auto norm = [&](const char* name, const Dynamic<NormalizationConfig>& n) {
+      return register_module(name, b.build_as<NormModule>(*n, child_path(c, path, *n)));
+    };
+    // Registered in this order (normalization, mixer, mlp_normalization, mlp) for stable
+    // parameter order; a block of one branch normalizes it with `normalization`.
+    std::shared_ptr<NormModule> first = norm("normalization", c.normalization);
+    if (c.mixer) {
+      mixer_ = register_module("mixer",
+                               b.build_as<MixerModule>(*c.mixer, child_path(c, path, *c.mixer)));
+      branches_.push_back({first, mixer_});
+    }
+    if (c.mlp) {
+      std::shared_ptr<NormModule> mlp_norm =
+          c.mixer ? norm("mlp_normalization", c.mlp_normalization) : first;
+      mlp_ = register_module("mlp", b.build_as<MlpModule>(*c.mlp, child_path(c, path, *c.mlp)));
+      branches_.push_back({mlp_norm, mlp_});
+    }
+    if (c.normalization_placement == "sub") {  // validation makes sure both branches exist
+      auto sub = norm("sub_normalization", c.sub_normalization);
       mixer_->set_inner_normalization(sub, 0);
       mlp_->set_inner_normalization(sub, 1);
     }
@@ -35,16 +42,16 @@ class Transformer : public BlockModule {
 
   at::Tensor forward(const at::Tensor& x, Step& step) override {
     const bool training = is_training();
-    if (post_) {
-      const at::Tensor h = normalization_->forward(
-          residual(x) + blocks::dropout(mixer_->forward(x, step), dropout_, training));
-      return mlp_normalization_->forward(residual(h) +
-                                         blocks::dropout(mlp_->forward(h, step), dropout_, training));
+    at::Tensor h = x;
+    for (const Branch& branch : branches_) {
+      if (post_)
+        h = branch.norm->forward(residual(h) +
+                                 blocks::dropout(branch.f->forward(h, step), dropout_, training));
+      else
+        h = residual(h) +
+            blocks::dropout(branch.f->forward(branch.norm->forward(h), step), dropout_, training);
     }
-    const at::Tensor h =
-        residual(x) + blocks::dropout(mixer_->forward(normalization_->forward(x), step), dropout_, training);
-    return residual(h) +
-           blocks::dropout(mlp_->forward(mlp_normalization_->forward(h), step), dropout_, training);
+    return h;
   }
 
   void pretty_print(std::ostream& s) const override {
@@ -53,6 +60,11 @@ class Transformer : public BlockModule {
   }
 
  private:
+  struct Branch {
+    std::shared_ptr<NormModule> norm;
+    std::shared_ptr<BranchModule> f;
+  };
+
   at::Tensor residual(const at::Tensor& x) const {
     return residual_scale_ == 1.0 ? x : x * residual_scale_;
   }
@@ -60,18 +72,18 @@ class Transformer : public BlockModule {
   bool post_;
   std::string placement_;
   double residual_scale_, dropout_;
-  std::shared_ptr<NormModule> normalization_, mlp_normalization_;
   std::shared_ptr<MixerModule> mixer_;
   std::shared_ptr<MlpModule> mlp_;
+  std::vector<Branch> branches_;  // mixer then MLP, those present
 };
 
 }  // namespace
 
 void register_modules_transformer(nn::ModuleRegistry& modules) {
-  modules.add<TransformerConfig>([](const TransformerConfig& c, Builder& b,
-                                    const std::string& path) {
-    return std::make_shared<Transformer>(c, b, path);
-  });
+  modules.add<TransformerConfig>(
+      [](const TransformerConfig& c, Builder& b, const std::string& path) {
+        return std::make_shared<Transformer>(c, b, path);
+      });
 }
 
 }  // namespace blocks

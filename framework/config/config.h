@@ -12,6 +12,7 @@
 //   };
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -45,6 +46,13 @@ struct FieldInfo;
 using ChildVisitor =
     std::function<void(Config& child, const std::string& suffix, const std::string& name)>;
 
+// What forward FLOPs depend on beyond the resolved fields (see Config::forward_flops).
+struct FlopContext {
+  // Tokens each token attends to: the sequence length (`blockc summary --context`). No causal
+  // halving: the cost of a token that sees a full context, as summary has always counted it.
+  int64_t context_length = 2048;
+};
+
 class Config {
  public:
   static constexpr std::string_view kind_name = "";  // "" for plain nested structs
@@ -66,6 +74,14 @@ class Config {
   // The parameters this config owns itself (not its children's), from the widths resolution
   // gave it; see parameters.h.
   virtual std::vector<struct ParameterShape> parameters() const;
+  // Forward FLOPs per token of this config's own computation at one position it runs at, not
+  // its children's. The default is the rule every type starts from, so that a new type with
+  // weights never counts 0: 2 FLOPs (a multiply-accumulate) per element of every matrix
+  // it owns (a parameter of rank >= 2: each token passes through each once); vectors (biases,
+  // norm scales) are not counted. Types override it where a token does more than its
+  // parameters say (attention's scores, Mamba's scan, a tied head's product with the
+  // embeddings) or less (lookups, experts a token is not routed to); parameters.h sums it.
+  virtual double forward_flops(const FlopContext& context) const;
   // How data moves through this config's children, for diagrams. Empty: through the
   // children in declaration order.
   virtual std::vector<struct FlowStage> flow() const;

@@ -7,16 +7,21 @@ namespace blocks::config {
 std::string Diagnostic::format() const {
   std::string out = mark.where() + ": error: ";
   if (!path.empty()) out += path + ": ";
-  return out + message;
+  out += message;
+  // A value from a mounted file names the files that mounted it, or the line alone would not
+  // say which of several mounts of one file is wrong.
+  const std::string via = mark.chain();
+  return via.empty() ? out : out + " (" + via + ")";
 }
 
 void Diagnostics::error(Mark mark, std::string path, std::string message) {
   // One problem reached through several paths (a block copied into per-layer overrides, an
-  // aliased mapping) is reported once, under the shortest path: where it is written.
+  // aliased mapping) is reported once, under the shortest path: where it is written. A file
+  // mounted twice is two places, each reported.
   if (mark.known()) {
     for (auto& d : items_) {
       if (d.mark.known() && *d.mark.file == *mark.file && d.mark.line == mark.line &&
-          d.mark.column == mark.column && d.message == message) {
+          d.mark.column == mark.column && d.message == message && d.mark.chain() == mark.chain()) {
         if (path.size() < d.path.size()) d.path = std::move(path);
         return;
       }

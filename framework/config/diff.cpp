@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "framework/config/parameters.h"
+
 namespace blocks::config {
 
 namespace {
@@ -27,6 +29,16 @@ int rank(Hint h) {
 // weight does not change the architecture.
 Hint weakest(Hint own, Hint inherited) { return rank(own) >= rank(inherited) ? own : inherited; }
 
+// The hint the fields of `child` inherit from the field holding it. A config that declares
+// parameters of its own (a linear, a weight, a norm) is a part of the model whatever the
+// holding field says (`query` is optional to write, not optional to the architecture): its
+// fields keep their own hints, so a linear's `bias`, which adds a parameter, is architecture
+// and its initialization optional. Below a parameterless config (an initialization) the
+// holding field's hint still caps them.
+Hint inherited_by(const Config& child, Hint field_hint) {
+  return child.parameters().empty() ? field_hint : Hint::architecture;
+}
+
 // Flattens a dumped JSON value below a field into leaves, recursing through nested configs.
 void collect_field(const Config& config, const FieldInfo& f, const std::string& path,
                    Hint inherited, std::vector<Leaf>& out) {
@@ -46,7 +58,7 @@ void collect_field(const Config& config, const FieldInfo& f, const std::string& 
                                               const std::string&) {
     const std::string child_path = path.substr(0, path.size() - f.name.size() - 1) + suffix;
     if (!child.type().kind.empty()) out.push_back({child_path + ".type", hint, child.type().name});
-    collect(child, child_path, hint, out);
+    collect(child, child_path, inherited_by(child, hint), out);
   });
 }
 

@@ -1,13 +1,11 @@
 #include "framework/config/document.h"
 
 #include <algorithm>
-#include <filesystem>
 
+#include "framework/config/compose.h"
 #include "framework/config/resolve.h"
 
 namespace blocks::config {
-
-namespace fs = std::filesystem;
 
 const Versioning& language_versions() {
   static const Versioning versions{1, {}};
@@ -79,99 +77,12 @@ bool prepare(Node& doc, const std::string& name, Diagnostics& diagnostics,
     return false;
   }
   auto version = read_version(doc, diagnostics, versions);
+  if (!version && !doc.find("version")) {
+    // Reported; the rest is read as the current version, so that its errors are reported too.
+    doc.set("version", Node::scalar(std::to_string(versions.current), false, doc.mark), doc.mark);
+    return true;
+  }
   return version && migrate(doc, *version, diagnostics, versions);
-}
-
-struct Composer {
-  const LoadOptions& options;
-  const Versioning& versions;
-  Diagnostics& diagnostics;
-  std::vector<std::string> chain;  // files being composed, for cycle detection
-
-  std::optional<Node> compose(const std::string& path, const Mark& from) {
-    std::error_code ec;
-    const std::string key = fs::weakly_canonical(path, ec).string();
-    if (std::find(chain.begin(), chain.end(), key) != chain.end()) {
-      std::vector<std::string> cycle;
-      bool in = false;
-      for (const auto& c : chain) {
-        in = in || c == key;
-        if (in) cycle.push_back(fs::path(c).filename().string());
-      }
-      cycle.push_back(fs::path(key).filename().string());
-      diagnostics.error(from, "extends", "include cycle: " + join(cycle, " -> "));
-      return std::nullopt;
-    }
-    if (!chain.empty()) {
-      // A base that cannot be read is reported where the including file names it.
-      std::error_code size_error;
-      static_cast<void>(fs::file_size(path, size_error));
-      if (size_error) {
-        diagnostics.error(from, "extends", "cannot read '" + path + "': " + size_error.message());
-        return std::nullopt;
-      }
-    }
-    auto loaded = load_file(path, diagnostics, options.limits);
-    if (!loaded) return std::nullopt;
-    Node doc = std::move(*loaded);
-    if (!prepare(doc, path, diagnostics, versions)) return std::nullopt;
-
-    const Node* extends = doc.find("extends");
-    if (!extends) return doc;
-    std::vector<const Node*> bases;
-    if (extends->is_sequence()) {
-      for (const auto& b : extends->items) bases.push_back(&b);
-    } else {
-      bases.push_back(extends);
-    }
-    chain.push_back(key);
-    std::optional<Node> merged;
-    bool ok = true;
-    for (const Node* b : bases) {
-      if (!b->is_scalar()) {
-        diagnostics.error(b->mark, "extends", "expected a file path, found " + b->describe());
-        ok = false;
-        continue;
-      }
-      const fs::path base_path = fs::path(path).parent_path() / b->text;
-      auto base = compose(base_path.string(), b->mark);
-      if (!base) {
-        ok = false;
-        continue;
-      }
-      if (!merged)
-        merged = std::move(*base);
-      else
-        merge_into(*merged, *base);
-    }
-    chain.pop_back();
-    if (!ok) return std::nullopt;
-    doc.erase("extends");
-    merge_into(*merged, doc);
-    return merged;
-  }
-};
-
-// One step of a --set path, and where it starts in the argument (0-based).
-struct PathPart {
-  std::string name;
-  size_t offset = 0;
-};
-
-std::vector<PathPart> split_path(const std::string& path) {
-  std::vector<PathPart> parts;
-  PathPart cur;
-  for (size_t i = 0; i < path.size(); ++i) {
-    const char c = path[i];
-    if (c == '.' || c == '[' || c == ']') {
-      if (!cur.name.empty()) parts.push_back(cur);
-      cur = {"", i + 1};
-    } else {
-      cur.name += c;
-    }
-  }
-  if (!cur.name.empty()) parts.push_back(cur);
-  return parts;
 }
 
 // Applies the --set overrides; false when any fails.
@@ -187,8 +98,10 @@ bool apply_sets(Node& doc, const std::vector<std::string>& sets, Diagnostics& di
 std::optional<Node> compose_usable(const std::string& path, const LoadOptions& options,
                                    Diagnostics& diagnostics) {
   const Versioning& versions = options.versions ? *options.versions : language_versions();
-  Composer composer{options, versions, diagnostics, {}};
-  auto doc = composer.compose(path, Mark{source_name(path), 1, 1});
+  ComposeOptions compose{options.limits, [&](Node& doc, const std::string& name, Diagnostics& d) {
+                           return prepare(doc, name, d, versions);
+                         }};
+  auto doc = compose_document(path, compose, diagnostics);
   if (!doc || !apply_sets(*doc, options.sets, diagnostics)) return std::nullopt;
   return doc;
 }
@@ -330,11 +243,7 @@ std::optional<Document> load_document_text(std::string_view text, const std::str
   if (!node) return std::nullopt;
   const Versioning& versions = options.versions ? *options.versions : language_versions();
   if (!prepare(*node, name, diagnostics, versions)) return std::nullopt;
-  if (node->find("extends")) {
-    diagnostics.error(node->find("extends")->mark, "extends",
-                      "'extends' needs a file on disk; load this document with load_document");
-    return std::nullopt;
-  }
+  if (!check_no_extends(*node, diagnostics)) return std::nullopt;
   if (!apply_sets(*node, options.sets, diagnostics)) return std::nullopt;
   auto doc = parse_document(*node, registry, diagnostics, versions);
   if (!doc) return std::nullopt;

@@ -1,6 +1,7 @@
-// A config file as a whole: `version`, optional `extends` (base files deep-merged below it),
-// and the `model`. Loading composes the files, applies --set overrides, migrates old
-// versions, parses against the registry and resolves, collecting every error on the way.
+// A config file as a whole: `version`, optional `extends` (base files deep-merged below it,
+// and at any node below: compose.h), and the `model`. Loading composes the files, applies --set
+// overrides, migrates old versions, parses against the registry and resolves, collecting every
+// error on the way.
 #pragma once
 
 #include <functional>

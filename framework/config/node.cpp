@@ -7,6 +7,13 @@ std::string Mark::where() const {
   return *file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+std::string Mark::chain() const {
+  std::string out;
+  for (const Via* v = via.get(); v; v = v->at.via.get())
+    out += (out.empty() ? "" : ", ") + v->how + " " + v->at.where();
+  return out;
+}
+
 Node Node::null(Mark mark) {
   Node n;
   n.mark = std::move(mark);

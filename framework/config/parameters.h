@@ -31,6 +31,9 @@ class Layout {
   virtual std::vector<int64_t> positions_of(const Config& child) const = 0;
   // Whether every position of `child` uses one set of weights.
   virtual bool shares_weights(const Config& child) const = 0;
+  // The name the block at `position` goes by before per-layer changes (a pattern's letter),
+  // or "" where blocks have no names; diagrams label layers with it.
+  virtual std::string name_at(int64_t /*position*/) const { return {}; }
 };
 
 struct ParameterCount {
@@ -38,6 +41,17 @@ struct ParameterCount {
   int64_t trainable = 0;
   int64_t tensors = 0;
 };
+
+// 2 x the elements of every matrix (rank >= 2) in `parameters`: Config::forward_flops's rule.
+double matrix_flops(const std::vector<ParameterShape>& parameters);
+
+// Forward FLOPs per token of everything at or below `root`: each config's forward_flops once
+// per position it runs at. Unlike count_parameters, a block shared across positions counts at
+// every position: its weights exist once but it computes each time. `visit`, when given, sees
+// each config with the positions it runs at and its own FLOPs (once).
+double count_forward_flops(const Config& root, const FlopContext& context,
+                           const std::function<void(const Config&, const std::string& path,
+                                                    int64_t runs, double flops)>& visit = {});
 
 // Every parameter at or below `root`, each counted once per position its config stands for
 // (once for shared blocks). `visit`, when given, sees each config with its multiplicity.

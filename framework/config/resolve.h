@@ -47,6 +47,7 @@ struct ResolveContext {
   double lr_scale = 1.0;           // product of every lr_scale above, across models too
   std::optional<int64_t> hidden_size;
   int64_t num_layers = 0;  // blocks in the enclosing model's decoder
+  bool learned_positions = false;  // the enclosing model adds learned position embeddings
   std::optional<bool> add_linear_biases;
   std::optional<double> init_std;
   bool peft_active = false;   // a PEFT method other than `none` is configured

@@ -14,10 +14,12 @@ class Registry;
 class SchemaBuilder {
  public:
   explicit SchemaBuilder(const Registry& registry) : registry_(registry) {}
-  // {"$ref": ...} to the definition of a plain nested struct type, defining it on first use.
+  // The definition of a plain nested struct type (defined on first use), or a mount.
   nlohmann::ordered_json ref_struct(const TypeInfo& info);
-  // {"$ref": ...} to the union of every type a slot of `kind` accepts.
+  // {"$ref": ...} to the union of every type a slot of `kind` accepts, and a mount.
   nlohmann::ordered_json ref_kind(std::string_view kind);
+  // {"$ref": ...} to a node that says `extends: FILE#PATH` (compose.h).
+  nlohmann::ordered_json ref_mount();
   nlohmann::ordered_json definitions() const;
   const Registry& registry() const { return registry_; }
 

@@ -167,16 +167,23 @@ class Builder {
     // Drawn children, by field name (flow) and in drawing order.
     std::vector<std::pair<Child, int>> drawn;
     std::vector<std::pair<int64_t, size_t>> order;
+    std::vector<std::string> labels;
     for (Entry& e : entries) {
       const Child& child = e.child;
       std::sort(e.positions.begin(), e.positions.end());
       int64_t n_copies = copies;
       if (layout && !e.shared) n_copies *= static_cast<int64_t>(e.positions.size());
-      // Merged map entries (overrides "16" to "31"): their layers say where they are.
       const bool keyed = child.name != child.field->name;
-      const std::string title = e.members > 1 && keyed && !child.config->type().kind.empty()
-                                    ? child.config->type().name
-                                    : title_of(*child.config, child);
+      const std::string base = layout ? base_name(*layout, e.positions) : "";
+      const std::string label = layout ? unique(label_of(child, base, e.positions), labels) : "";
+      labels.push_back(label);
+      // Layers split out of a named block (overrides) keep its name, primed: "m′". Other
+      // merged map entries (overrides "16" to "31" of a repeat): their layers say where they are.
+      std::string title = title_of(*child.config, child);
+      if (keyed && !base.empty() && child.name != base && !child.config->type().kind.empty())
+        title = label + ": " + child.config->type().name;
+      else if (e.members > 1 && keyed && !child.config->type().kind.empty())
+        title = child.config->type().name;
       const int child_id =
           add(*child.config, path + child.suffix, title, id, child_depth, sequence, n_copies);
       Node& cn = graph.nodes[child_id];
@@ -184,16 +191,150 @@ class Builder {
         cn.occurrences = static_cast<int64_t>(e.positions.size());
         cn.shared = e.shared;
         cn.layers = (e.positions.size() == 1 ? "layer " : "layers ") + format_ranges(e.positions);
+        cn.label = label;
       }
       order.emplace_back(e.positions.empty() ? 0 : e.positions.front(), drawn.size());
       drawn.emplace_back(child, child_id);
     }
     if (layout) std::stable_sort(order.begin(), order.end());
-    connect(c, id, drawn, order);
+    std::vector<std::vector<int64_t>> positions;
+    for (const Entry& e : entries) positions.push_back(e.positions);
+    if (layout && drawn.size() > 1 && !in_runs(positions, order))
+      layer_order(id, drawn, positions, order);
+    else
+      connect(c, id, drawn, order);
     return id;
   }
 
  private:
+  // The name every position of an entry goes by before per-layer changes, or "" when they
+  // have none or differ.
+  static std::string base_name(const config::Layout& layout, const std::vector<int64_t>& at) {
+    std::string name;
+    for (size_t i = 0; i < at.size(); ++i) {
+      const std::string n = layout.name_at(at[i]);
+      if (n.empty() || (i > 0 && n != name)) return {};
+      name = n;
+    }
+    return name;
+  }
+
+  // A sequence child's name in the layer order: a named block's name ("m"); layers split out
+  // of one (overrides) that name primed ("m′"); else the map key, the field, or the position.
+  static std::string label_of(const Child& child, const std::string& base,
+                              const std::vector<int64_t>& positions) {
+    const bool keyed = child.name != child.field->name;
+    if (keyed && !base.empty()) return child.name == base ? base : base + "′";
+    if (keyed) return child.name;
+    if (child.suffix.empty() || child.suffix.front() != '[') return child.name;
+    return positions.empty() ? child.name : std::to_string(positions.front());
+  }
+
+  static std::string unique(const std::string& label, const std::vector<std::string>& taken) {
+    std::string out = label;
+    for (int n = 2; std::find(taken.begin(), taken.end(), out) != taken.end(); ++n)
+      out = label + std::to_string(n);
+    return out;
+  }
+
+  // Whether the children, in the order of their first position, are runs that follow one
+  // another (0-15, then 16-31), so that a chain of them is the layer order.
+  static bool in_runs(const std::vector<std::vector<int64_t>>& positions,
+                      const std::vector<std::pair<int64_t, size_t>>& order) {
+    int64_t next = -1;
+    for (const auto& [first, index] : order) {
+      const auto& p = positions[index];
+      if (p.empty()) continue;
+      if (next >= 0 && p.front() != next) return false;
+      for (size_t i = 1; i < p.size(); ++i)
+        if (p[i] != p[i - 1] + 1) return false;
+      next = p.back() + 1;
+    }
+    return true;
+  }
+
+  // The lines of a layer order: each layer's index and label, four to a line; a stretch that
+  // repeats is listed once with how often and where ("×4: layers 0-31").
+  static std::vector<std::string> order_lines(const std::vector<std::string>& at) {
+    std::vector<std::string> lines, items;
+    auto flush = [&] {
+      for (size_t i = 0; i < items.size(); i += 4) {
+        std::string line;
+        for (size_t j = i; j < items.size() && j < i + 4; ++j)
+          line += (j > i ? " · " : "") + items[j];
+        lines.push_back(line);
+      }
+      items.clear();
+    };
+    const size_t n = at.size();
+    for (size_t i = 0; i < n;) {
+      size_t best_period = 1, best_count = 1;
+      for (size_t period = 1; period <= 16 && i + period <= n; ++period) {
+        size_t count = 1;
+        while (i + (count + 1) * period <= n &&
+               std::equal(at.begin() + i, at.begin() + i + period, at.begin() + i + count * period))
+          ++count;
+        if (count > 1 && count * period > best_count * best_period) {
+          best_period = period;
+          best_count = count;
+        }
+      }
+      const size_t end = i + best_count * best_period;
+      if (best_count > 1 && best_period == 1) {
+        items.push_back(std::to_string(i) + "-" + std::to_string(end - 1) + " " + at[i]);
+      } else if (best_count > 1) {
+        flush();
+        for (size_t j = i; j < i + best_period; ++j)
+          items.push_back(std::to_string(j) + " " + at[j]);
+        flush();
+        lines.push_back("the " + std::to_string(best_period) + " above ×" +
+                        std::to_string(best_count) + ": layers " + std::to_string(i) + "-" +
+                        std::to_string(end - 1));
+      } else {
+        items.push_back(std::to_string(i) + " " + at[i]);
+      }
+      i = end;
+    }
+    flush();
+    return lines;
+  }
+
+  // A sequence whose children are not runs in order: a `layer order` node first, pointing at
+  // each child it uses, and an exit point below them; no arrow runs from child to child.
+  void layer_order(int id, const std::vector<std::pair<Child, int>>& drawn,
+                   const std::vector<std::vector<int64_t>>& positions,
+                   const std::vector<std::pair<int64_t, size_t>>& order) {
+    int64_t length = 0;
+    for (const auto& p : positions)
+      for (int64_t at : p) length = std::max(length, at + 1);
+    std::vector<std::string> at(static_cast<size_t>(length), "?");
+    bool primed = false;
+    for (size_t i = 0; i < drawn.size(); ++i) {
+      const std::string& label = graph.nodes[drawn[i].second].label;
+      primed = primed || label.find("′") != std::string::npos;
+      for (int64_t p : positions[i]) at[static_cast<size_t>(p)] = label;
+    }
+    const int order_id =
+        add_point(id, NodeKind::order, "layer order (" + std::to_string(length) + " layers)");
+    std::vector<std::string> lines = order_lines(at);
+    if (primed) lines.push_back("′: that block with per-layer changes");
+    graph.nodes[order_id].details = lines;
+    for (const auto& [first, index] : order) {
+      const int child_id = drawn[index].second;
+      graph.nodes[id].children.push_back(child_id);
+      graph.edges.push_back({.from = order_id,
+                             .to = graph.nodes[child_id].entry,
+                             .reference = true,
+                             .label = graph.nodes[child_id].label});
+    }
+    const int exit_id = add_point(id, NodeKind::input, "output");
+    for (const auto& [first, index] : order)
+      graph.edges.push_back(
+          {.from = graph.nodes[drawn[index].second].exit, .to = exit_id, .hidden = true});
+    graph.nodes[id].entry = order_id;
+    graph.nodes[id].exit = exit_id;
+  }
+
   static NodeKind kind_of(const Config& c) {
     const std::string& kind = c.type().kind;
     if (kind == "model") return NodeKind::model;

@@ -4,7 +4,9 @@
 // model, sequence or block; its key hyperparameters are its architecture fields; sequences say
 // where each child occurs (config::Layout), and types may describe their flow (config::flow).
 // Repeated blocks collapse to one node marked with its layers, so the drawing has the same
-// size for 12 layers or 80.
+// size for 12 layers or 80. Where the distinct blocks of a sequence do not follow one another
+// in runs (a pattern such as mMmMaMmM), they are not chained, since an arrow would read as
+// the layer order: a `layer order` node lists which block each layer is, and points at them.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,9 @@
 
 namespace blocks::graph {
 
-enum class NodeKind { model, sequence, block, layer, input, sum };
+// `order`: the layer order of a sequence whose blocks are not drawn as a chain; its details
+// are the lines of that list ("0 m · 1 M · 2 m · 3 M", "×4: layers 0-31").
+enum class NodeKind { model, sequence, block, layer, input, sum, order };
 
 struct Node {
   int id = 0;
@@ -29,6 +33,7 @@ struct Node {
   int64_t copies = 1;                // copies of its weights in the whole model
   int64_t occurrences = 1;           // positions it stands for in its sequence
   std::string layers;                // where it occurs: "layers 0-31", "layers 1, 3, 5-7"
+  std::string label;                 // its name in its sequence's layer order ("m", "m′")
   bool shared = false;               // one set of weights at every position
   bool frozen = false;               // nothing below trains
   bool partly_frozen = false;        // some of it trains, some does not
@@ -42,7 +47,10 @@ struct Node {
 struct Edge {
   int from = 0;
   int to = 0;
-  bool residual = false;  // the skip path of a residual branch
+  bool residual = false;   // the skip path of a residual branch
+  bool reference = false;  // a layer order naming a block it uses (`label`); no data flows
+  bool hidden = false;     // keeps the drawing in order (blocks above the sequence's exit)
+  std::string label;
 };
 
 struct Graph {

@@ -51,8 +51,10 @@ Style style_of(const Node& n) {
   return {"#fdfefe", "#5d6d7e"};
 }
 
-// The facts under a node's title: hyperparameters, then size, copies and badges.
+// The facts under a node's title: hyperparameters, then size, copies and badges; a layer
+// order's lines as they are.
 std::vector<std::string> facts(const Node& n) {
+  if (n.kind == NodeKind::order) return n.details;
   std::vector<std::string> lines;
   std::string line;
   for (size_t i = 0; i < n.details.size(); ++i) {
@@ -103,6 +105,12 @@ void dot_node(const Graph& g, const Node& n, int indent, std::ostringstream& out
   if (n.kind == NodeKind::sum) {
     out << pad << "n" << n.id
         << " [shape=circle, label=\"+\", width=0.28, fixedsize=true, fontsize=12];\n";
+    return;
+  }
+  if (n.kind == NodeKind::order) {
+    out << pad << "n" << n.id
+        << " [shape=note, style=filled, fillcolor=\"#fef9e7\", color=\"#7d6608\", label="
+        << dot_label(n) << "];\n";
     return;
   }
   const Style s = style_of(n);
@@ -165,6 +173,10 @@ void mermaid_node(const Graph& g, const Node& n, int indent, std::ostringstream&
     out << pad << id << "((+))\n";
     return;
   }
+  if (n.kind == NodeKind::order) {
+    out << pad << id << "[/\"" << mermaid_label(n) << "\"/]\n";
+    return;
+  }
   if (n.expanded && !n.children.empty()) {
     out << pad << "subgraph " << id << " [\"" << mermaid_label(n) << "\"]\n";
     out << pad << "  direction TB\n";
@@ -189,6 +201,10 @@ std::string to_dot(const Graph& graph, const std::string& name) {
   for (const auto& e : graph.edges) {
     out << "  n" << e.from << " -> n" << e.to;
     if (e.residual) out << " [style=dashed, color=\"#999999\", constraint=false]";
+    if (e.reference)
+      out << " [style=dotted, color=\"#7d6608\", arrowhead=open, label=<" << escape_html(e.label)
+          << ">, fontname=\"Helvetica\", fontsize=9]";
+    if (e.hidden) out << " [style=invis]";
     out << ";\n";
   }
   out << "}\n";
@@ -199,8 +215,16 @@ std::string to_mermaid(const Graph& graph) {
   std::ostringstream out;
   out << "flowchart TB\n";
   mermaid_node(graph, graph.root(), 2, out);
-  for (const auto& e : graph.edges)
-    out << "  n" << e.from << (e.residual ? " -.-> n" : " --> n") << e.to << "\n";
+  for (const auto& e : graph.edges) {
+    out << "  n" << e.from;
+    if (e.reference)
+      out << " -.->|\"" << escape_mermaid(e.label) << "\"| n";
+    else if (e.hidden)
+      out << " ~~~ n";
+    else
+      out << (e.residual ? " -.-> n" : " --> n");
+    out << e.to << "\n";
+  }
   // Colours by category, as in the DOT drawing.
   out << "  classDef mixer fill:#dbe9f6,stroke:#4a78a8\n"
          "  classDef mlp fill:#dff0d8,stroke:#4f8a3c\n"

@@ -1,5 +1,6 @@
-// Hugging Face `config.json` -> blocks config document, for the llama, mistral, mixtral, qwen2
-// and gpt2 families. Every key is converted or known to be irrelevant; any other key is an error.
+// Hugging Face `config.json` -> blocks config document, for every registered family
+// (framework/hf/families/, listed by supported_model_types()). Every key is converted or known to
+// be irrelevant; any other key is an error.
 #pragma once
 
 #include <optional>
@@ -27,7 +28,14 @@ std::optional<config::Json> import_config(const config::Node& hf, config::Diagno
 // Reads `path` (a config.json, or a folder holding one) and converts it.
 std::optional<config::Json> import_file(const std::string& path, config::Diagnostics& diagnostics);
 
-// import_file as a YAML file for the zoo: the schema line, a comment naming `path`, the document.
-std::optional<std::string> import_yaml(const std::string& path, config::Diagnostics& diagnostics);
+// import_file as a YAML file for the zoo: a comment naming `path` and the document, after the
+// yaml-language-server line pointing at `schema` when one is given (see schema_reference).
+std::optional<std::string> import_yaml(const std::string& path, config::Diagnostics& diagnostics,
+                                       const std::string& schema = "");
+
+// The $schema reference for a YAML file written to `output`: schemas/blocks.schema.json of the
+// nearest folder above `output` that has one (a blocks checkout), relative to `output`'s folder
+// ("../schemas/blocks.schema.json" for configs/x.yaml); nullopt when no folder above has it.
+std::optional<std::string> schema_reference(const std::string& output);
 
 }  // namespace blocks::hf

@@ -1,7 +1,7 @@
-// blocks document -> Hugging Face config.json. A family is data: its class, its MLP, which
-// biases and sliding windows it can say. The exporter reads every architecture field of the
-// resolved document and checks it against the family; a field no check read is refused, not
-// dropped. Keys and values are the ones import_config (config.cpp) reads back.
+// blocks document -> Hugging Face config.json. The exporter reads every architecture field of the
+// resolved document into the family-independent Architecture, checking it against what the
+// family can express (family.h); a field no check read is refused, not dropped. The family's
+// key table (the one import_config reads with) then writes config.json.
 #include "framework/hf/export_config.h"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <set>
 
 #include "framework/config/codec.h"
+#include "framework/hf/family.h"
 
 namespace blocks::hf {
 
@@ -20,41 +21,6 @@ namespace {
 using config::Diagnostics;
 using config::Json;
 
-// Which linears carry a bias, as the family's config can say it.
-enum class Biases {
-  per_branch,  // llama: attention_bias for query, key, value and output; mlp_bias for the MLP
-  none,        // mistral, mixtral
-  qkv,         // qwen2: query, key and value always, nothing else
-  all,         // gpt2: every linear
-};
-
-// Which sliding windows the family's config can say.
-enum class Windows {
-  none,       // llama, gpt2: full attention
-  uniform,    // mistral, mixtral: one sliding_window (or null) for every layer
-  per_layer,  // qwen2: one window size, on the layers max_window_layers or layer_types pick
-};
-
-struct Family {
-  std::string model_type;
-  std::string class_name;  // `architectures`: the causal-LM class transformers builds
-  bool rotary = true;      // false: GPT-2's learned positions, LayerNorm and its key names
-  std::string mlp;         // the blocks MLP type of its layers
-  Biases biases = Biases::none;
-  Windows windows = Windows::none;
-};
-
-const std::vector<Family>& families() {
-  static const std::vector<Family> all = {
-      {"gpt2", "GPT2LMHeadModel", false, "mlp", Biases::all, Windows::none},
-      {"llama", "LlamaForCausalLM", true, "gated", Biases::per_branch, Windows::none},
-      {"mistral", "MistralForCausalLM", true, "gated", Biases::none, Windows::uniform},
-      {"qwen2", "Qwen2ForCausalLM", true, "gated", Biases::qkv, Windows::per_layer},
-      {"mixtral", "MixtralForCausalLM", true, "moe", Biases::none, Windows::uniform},
-  };
-  return all;
-}
-
 // Fields of a resolved document that train or initialize a model without changing what it
 // computes; a config.json has no place for them (initializer_range aside, read separately).
 bool training_only(const std::string& key) {
@@ -62,17 +28,6 @@ bool training_only(const std::string& key) {
       "lr_scale",       "effective_lr_scale",    "trainable",          "apply_peft",
       "initialization", "weight_initialization", "bias_initialization"};
   return keys.contains(key);
-}
-
-// blocks activations -> transformers' ACT2FN names that import_config maps back. GPT-2 names
-// its tanh approximation gelu_new; the Llama-style classes read gelu_pytorch_tanh.
-std::string hf_activation(const std::string& blocks_name, bool rotary) {
-  static const std::map<std::string, std::string> names = {
-      {"silu", "silu"},          {"gelu", "gelu"},       {"relu", "relu"},
-      {"squared_relu", "relu2"}, {"identity", "linear"}, {"gelu_tanh", "gelu_pytorch_tanh"}};
-  if (blocks_name == "gelu_tanh" && !rotary) return "gelu_new";
-  const auto found = names.find(blocks_name);
-  return found == names.end() ? "" : found->second;
 }
 
 // A value for a message; numbers as the shortest text that reads back, floats with a point.
@@ -201,12 +156,25 @@ void differences(const Json& a, const Json& b, const std::string& path,
   }
 }
 
+// "a, b and c".
+std::string words(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == items.size() ? " and " : ", ") + items[i];
+  return out;
+}
+
 // One export attempt for one family. Every check runs, so that one pass lists every reason.
 class Exporter {
  public:
   Exporter(const Family& family, const Json& document, const ExportOptions& options,
            Diagnostics& diagnostics)
-      : f_(family), r_(document, diagnostics), options_(options), d_(diagnostics) {}
+      : f_(family), r_(document, diagnostics), options_(options), d_(diagnostics) {
+    a_ = f_.defaults;
+    a_.init_std.reset();
+    a_.torch_dtype = options_.torch_dtype;
+    if (f_.rotary) a_.max_position_embeddings = options_.max_position_embeddings;
+  }
 
   std::optional<Json> run() {
     if (r_.integer("version") != 1)
@@ -214,49 +182,50 @@ class Exporter {
     const std::string type = r_.text("model.type");
     if (type != "language_model")
       refuse("model.type", "a '" + type + "' model", "it is a causal language model");
-    hidden_ = r_.integer("model.hidden_size");
-    put("hidden_size", "n_embd", hidden_);
-    header();
+    a_.hidden_size = r_.integer("model.hidden_size");
+    init_std();
     embeddings();
     decoder();
     head();
     peft();
+    for (const auto& limit : f_.limits)
+      if (!limit.holds(a_)) refuse("model.decoder.block." + limit.path, limit.what(a_), limit.why);
     for (const auto& path : r_.unread())
       d_.error({}, path,
                "not a field the Hugging Face export knows; it may change the architecture, so it "
                "is not dropped");
     if (!d_.ok()) return std::nullopt;
-    return Json::parse(out_.dump());  // keys sorted, as transformers writes them
+    nlohmann::json out = nlohmann::json::object();
+    out["architectures"] = {f_.class_name};
+    out["model_type"] = f_.model_type;
+    write_keys(f_.keys, a_, out);
+    return Json::parse(out.dump());  // keys sorted, as transformers writes them
   }
 
  private:
+  struct Bias {
+    std::string linear;
+    std::string path;
+    bool on = false;
+  };
+
   // "<what> has no Hugging Face <family> equivalent (<why>)".
   void refuse(const std::string& path, const std::string& what, const std::string& why) {
     d_.error({}, path,
              what + " has no Hugging Face " + f_.model_type + " equivalent (" + why + ")");
   }
 
-  // Writes `key` under the family's name for it: GPT-2 has its own names for most.
-  void put(const std::string& rotary_key, const std::string& gpt2_key, const nlohmann::json& v) {
-    out_[f_.rotary ? rotary_key : gpt2_key] = v;
-  }
-
-  void header() {
-    out_["architectures"] = {f_.class_name};
-    out_["model_type"] = f_.model_type;
-    if (!options_.torch_dtype.empty()) out_["torch_dtype"] = options_.torch_dtype;
-    if (f_.rotary && options_.max_position_embeddings)
-      out_["max_position_embeddings"] = *options_.max_position_embeddings;
-    // import_config's init_std: the normal std of every weight (transformers' _init_weights).
+  // import_config's init_std: the normal std of every weight (transformers' _init_weights).
+  void init_std() {
     const Json* word = r_.find("model.embeddings.word.initialization");
     if (word && word->value("type", "") == "normal" && word->value("mean", 1.0) == 0.0 &&
         word->contains("std"))
-      out_["initializer_range"] = (*word)["std"].get<double>();
+      a_.init_std = (*word)["std"].get<double>();
   }
 
   void embeddings() {
     const std::string e = "model.embeddings";
-    out_["vocab_size"] = r_.integer(e + ".vocab_size");
+    a_.vocab_size = r_.integer(e + ".vocab_size");
     const auto positions = r_.optional_integer(e + ".max_positions");
     r_.skip(e + ".position");  // the position table's weight settings
     if (f_.rotary && positions)
@@ -266,23 +235,37 @@ class Exporter {
       refuse(e + ".max_positions", "a model without learned positions",
              "gpt2 adds a table of n_positions positions");
     if (!f_.rotary && positions) {
-      out_["n_positions"] = *positions;
-      out_["n_ctx"] = *positions;  // its legacy duplicate, still read by older tools
+      a_.learned_positions = *positions;
       if (options_.max_position_embeddings && *options_.max_position_embeddings != *positions)
         d_.error({}, e + ".max_positions",
                  "max_position_embeddings " + std::to_string(*options_.max_position_embeddings) +
                      " was asked for, but gpt2's n_positions is the position table's " +
                      std::to_string(*positions) + " rows");
     }
-    dropout(e + ".dropout", "embd_pdrop", "on the embeddings");
+    a_.embedding_dropout = dropout(e + ".dropout", f_.embedding_dropout, "on the embeddings");
+    embedding_scale(e + ".scale");
   }
 
-  // A dropout GPT-2 names `gpt2_key` and the Llama-style classes do not have.
-  void dropout(const std::string& path, const std::string& gpt2_key, const std::string& where) {
+  // Gemma multiplies its embeddings by sqrt(hidden_size); the others by nothing.
+  void embedding_scale(const std::string& path) {
+    const double scale = r_.find(path) ? r_.number(path) : 1.0;  // absent: before the field
+    const double root = std::sqrt(static_cast<double>(a_.hidden_size));
+    const bool by_root = close(scale, root) && !close(root, 1.0);
+    a_.scale_embeddings = by_root;
+    if (f_.scaled_embeddings && !by_root)
+      refuse(path, "embedding scale " + show(scale),
+             f_.model_type + " multiplies the embeddings by sqrt(hidden_size) = " + show(root));
+    if (!f_.scaled_embeddings && !close(scale, 1.0))
+      refuse(path, "embedding scale " + show(scale),
+             f_.model_type + " adds the embeddings unscaled");
+  }
+
+  // A dropout the family's config may not have: refused unless 0 where it has none.
+  double dropout(const std::string& path, bool has, const std::string& where) {
     const double p = r_.number(path);
-    if (!f_.rotary) out_[gpt2_key] = p;
-    if (f_.rotary && p != 0.0)
+    if (!has && p != 0.0)
       refuse(path, "dropout " + show(p) + " " + where, f_.model_type + " has none there");
+    return has ? p : 0.0;
   }
 
   void decoder() {
@@ -293,8 +276,7 @@ class Exporter {
       r_.skip(seq);
       return;
     }
-    layers_ = r_.integer(seq + ".num_layers");
-    put("num_hidden_layers", "n_layer", layers_);
+    a_.num_layers = r_.integer(seq + ".num_layers");
     const std::string block = seq + ".block";
     const std::string block_type = r_.text(block + ".type");
     if (block_type != "transformer") {
@@ -322,7 +304,7 @@ class Exporter {
     if (scale != 1.0)
       refuse(b + ".residual_scale", "residual_scale " + show(scale),
              f_.model_type + " adds the residual unscaled");
-    dropout(b + ".dropout", "resid_pdrop", "on the branch outputs");
+    a_.residual_dropout = dropout(b + ".dropout", f_.residual_dropout, "on the branch outputs");
     check_biases();
   }
 
@@ -333,33 +315,30 @@ class Exporter {
       r_.skip(m);
       return;
     }
-    const int64_t heads = r_.integer(m + ".heads");
-    const int64_t groups = r_.integer(m + ".head_groups");
-    const int64_t head_size = r_.integer(m + ".head_size");
-    put("num_attention_heads", "n_head", heads);
-    heads_and_size(m, heads, groups, head_size);
+    a_.heads = r_.integer(m + ".heads");
+    a_.head_groups = r_.integer(m + ".head_groups");
+    a_.head_size = r_.integer(m + ".head_size");
+    heads_and_size(m);
     rotary(m + ".rotary");
     if (!r_.boolean(m + ".causal"))
       refuse(m + ".causal", "bidirectional attention",
              "a causal LM attends to earlier tokens only");
     r_.skip(m + ".window_size");  // read per layer by windows()
-    softmax_scale(m + ".softmax_scale", head_size);
+    softmax_scale(m + ".softmax_scale");
     const std::string qk_norm = r_.text(m + ".qk_norm.type");
     r_.skip(m + ".qk_norm");
     if (qk_norm != "none")
       refuse(m + ".qk_norm", "query/key normalization (" + qk_norm + ")",
              f_.model_type + " normalizes neither");
-    put("attention_dropout", "attn_pdrop", r_.number(m + ".dropout"));
+    a_.attention_dropout = r_.number(m + ".dropout");
     for (const char* linear : {"query", "key", "value", "output"}) bias(m, linear);
   }
 
-  void heads_and_size(const std::string& m, int64_t heads, int64_t groups, int64_t head_size) {
-    const bool even = heads > 0 && hidden_ % heads == 0 && head_size == hidden_ / heads;
-    if (f_.rotary) {
-      out_["num_key_value_heads"] = groups;
-      if (!even) out_["head_dim"] = head_size;
-      return;
-    }
+  void heads_and_size(const std::string& m) {
+    const int64_t heads = a_.heads, groups = a_.head_groups, head_size = a_.head_size;
+    const bool even =
+        heads > 0 && a_.hidden_size % heads == 0 && head_size == a_.hidden_size / heads;
+    if (f_.head_groups) return;
     if (groups != heads)
       refuse(m + ".head_groups",
              "grouped-query attention (" + std::to_string(groups) + " key/value heads for " +
@@ -368,7 +347,7 @@ class Exporter {
     if (!even)
       refuse(m + ".head_size",
              "head size " + std::to_string(head_size) + " with " + std::to_string(heads) +
-                 " heads and hidden size " + std::to_string(hidden_),
+                 " heads and hidden size " + std::to_string(a_.hidden_size),
              "gpt2's head size is n_embd / n_head");
   }
 
@@ -384,32 +363,40 @@ class Exporter {
       refuse(p, "attention without rotary positions", f_.model_type + " rotates queries and keys");
       return;
     }
-    if (type != "default" && type != "llama3") {
-      refuse(p, type + " rotary", f_.model_type + " has default and llama3 rotary");
+    if (std::find(f_.rope_types.begin(), f_.rope_types.end(), type) == f_.rope_types.end()) {
+      refuse(p, type + " rotary", f_.model_type + " has " + words(f_.rope_types) + " rotary");
       return;
     }
     const std::string layout = r_.text(p + ".layout");
     if (layout != "half")
       refuse(p + ".layout", "the " + layout + " rotary layout",
              "transformers rotates halves: permute the query and key weights and use layout half");
-    out_["rope_theta"] = r_.number(p + ".theta");
-    if (type == "default") {
-      out_["rope_scaling"] = nullptr;
-      return;
+    Rotary& rope = a_.rope;
+    rope.type = type;
+    rope.theta = r_.number(p + ".theta");
+    if (type == "llama3") {
+      rope.factor = r_.number(p + ".scale_factor");
+      rope.low_freq_factor = r_.number(p + ".low_frequency_factor");
+      rope.high_freq_factor = r_.number(p + ".high_frequency_factor");
+      rope.original_context = r_.integer(p + ".original_context_length");
+    } else if (type == "yarn") {
+      rope.factor = r_.number(p + ".scale_factor");
+      rope.original_context = r_.integer(p + ".original_context_length");
+      rope.beta_fast = r_.number(p + ".beta_fast");
+      rope.beta_slow = r_.number(p + ".beta_slow");
+      const Json& factor = r_.at(p + ".attention_factor");
+      rope.attention_factor.reset();
+      if (!factor.is_null()) rope.attention_factor = r_.number(p + ".attention_factor");
+      rope.truncate = r_.boolean(p + ".truncate");
     }
-    out_["rope_scaling"] = {
-        {"rope_type", "llama3"},
-        {"factor", r_.number(p + ".scale_factor")},
-        {"low_freq_factor", r_.number(p + ".low_frequency_factor")},
-        {"high_freq_factor", r_.number(p + ".high_frequency_factor")},
-        {"original_max_position_embeddings", r_.integer(p + ".original_context_length")}};
   }
 
   // transformers divides the logits by sqrt(head_size); GPT-2 may skip it (scale_attn_weights).
-  void softmax_scale(const std::string& path, int64_t head_size) {
+  void softmax_scale(const std::string& path) {
     const double scale = r_.number(path);
-    const double usual = head_size > 0 ? 1.0 / std::sqrt(static_cast<double>(head_size)) : 0.0;
-    if (!f_.rotary) out_["scale_attn_weights"] = !close(scale, 1.0) || close(usual, 1.0);
+    const double usual =
+        a_.head_size > 0 ? 1.0 / std::sqrt(static_cast<double>(a_.head_size)) : 0.0;
+    if (!f_.rotary) a_.scale_attention = !close(scale, 1.0) || close(usual, 1.0);
     if (close(scale, usual) || (!f_.rotary && close(scale, 1.0))) return;
     refuse(path, "softmax_scale " + show(scale),
            f_.model_type + " scales the logits by 1 / sqrt(head_size) = " + show(usual) +
@@ -423,12 +410,11 @@ class Exporter {
       r_.skip(p);
       return;
     }
-    put("intermediate_size", "n_inner", r_.integer(p + ".intermediate_size"));
-    const std::string activation = r_.text(p + ".activation");
-    const std::string name = hf_activation(activation, f_.rotary);
-    if (name.empty())
-      refuse(p + ".activation", "activation " + activation, "no transformers name reads back");
-    put("hidden_act", "activation_function", name);
+    a_.mlp = type;
+    a_.intermediate_size = r_.integer(p + ".intermediate_size");
+    a_.activation = r_.text(p + ".activation");
+    if (hf_activation(a_.activation, "gelu_pytorch_tanh").empty())
+      refuse(p + ".activation", "activation " + a_.activation, "no transformers name reads back");
     const double p_drop = r_.find(p + ".dropout") ? r_.number(p + ".dropout") : 0.0;  // moe: none
     if (p_drop != 0.0)  // GPT-2's MLP dropout is resid_pdrop, after the down projection
       refuse(p + ".dropout", "dropout " + show(p_drop) + " after the MLP activation",
@@ -440,10 +426,10 @@ class Exporter {
 
   // Mixtral's sparse MLP: SwiGLU experts, softmax renormalized over the top k, no shared ones.
   void experts(const std::string& p) {
-    out_["num_local_experts"] = r_.integer(p + ".experts");
-    out_["num_experts_per_tok"] = r_.integer(p + ".top_k");
-    out_["router_aux_loss_coef"] = r_.number(p + ".aux_loss_coefficient");
-    out_["router_jitter_noise"] = r_.number(p + ".jitter");
+    a_.experts = r_.integer(p + ".experts");
+    a_.top_k = r_.integer(p + ".top_k");
+    a_.aux_loss_coefficient = r_.number(p + ".aux_loss_coefficient");
+    a_.jitter = r_.number(p + ".jitter");
     if (!r_.boolean(p + ".gated"))
       refuse(p + ".gated", "experts without a gate", "mixtral's experts are SwiGLU");
     if (!r_.boolean(p + ".normalize_top_k"))
@@ -471,7 +457,7 @@ class Exporter {
     if (!e) return;
     if (!epsilon_) {
       epsilon_ = {path, *e};
-      put("rms_norm_eps", "layer_norm_epsilon", *e);
+      a_.norm_epsilon = *e;
     } else if (*e != epsilon_->second) {
       refuse(path + ".epsilon",
              "epsilon " + show(*e) + " beside " + show(epsilon_->second) + " in " + epsilon_->first,
@@ -482,15 +468,23 @@ class Exporter {
   // The epsilon of the normalization at `path` when it is of the family's type.
   std::optional<double> normalization(const std::string& path) {
     const std::string type = r_.text(path + ".type");
-    const std::string wanted = f_.rotary ? "rms_norm" : "layer_norm";
+    const std::string& wanted = f_.normalization;
     if (type != wanted) {
       refuse(path + ".type", "normalization type " + type,
              f_.model_type + " normalizes with " + wanted);
       r_.skip(path);
       return std::nullopt;
     }
-    if (!f_.rotary && !r_.boolean(path + ".bias"))
+    if (wanted == "layer_norm" && !r_.boolean(path + ".bias"))
       refuse(path + ".bias", "a layer_norm without bias", "gpt2's LayerNorms have one");
+    // Absent: a document from before the field, whose norms scale by the weight alone.
+    const double offset =
+        r_.find(path + ".weight_offset") ? r_.number(path + ".weight_offset") : 0.0;
+    if (offset != f_.norm_weight_offset)
+      refuse(path + ".weight_offset", "weight_offset " + show(offset),
+             f_.model_type + "'s RMSNorm scales by " +
+                 (f_.norm_weight_offset == 0.0 ? std::string("the weight")
+                                               : show(f_.norm_weight_offset) + " + weight"));
     return r_.number(path + ".epsilon");
   }
 
@@ -501,13 +495,18 @@ class Exporter {
 
   // After the whole block: the families say biases per group of linears, not per linear.
   void check_biases() {
-    if (f_.biases == Biases::per_branch) {
-      same_bias({"query", "key", "value", "output"}, "attention_bias");
-      same_bias({"gate", "up", "down"}, "mlp_bias");
-      return;
+    if (f_.biases == Biases::per_branch || f_.biases == Biases::attention) {
+      if (const Bias* b = same_bias({"query", "key", "value", "output"}, "attention_bias"))
+        a_.query_bias = a_.key_bias = a_.value_bias = a_.output_bias = b->on;
+      if (f_.biases == Biases::per_branch) {
+        if (const Bias* b = same_bias({"gate", "up", "down"}, "mlp_bias")) a_.mlp_bias = b->on;
+        return;
+      }
     }
     for (const auto& b : biases_) {
       const bool qkv = b.linear == "query" || b.linear == "key" || b.linear == "value";
+      const bool attention = qkv || b.linear == "output";
+      if (f_.biases == Biases::attention && attention) continue;  // attention_bias above
       const bool wanted = f_.biases == Biases::all || (f_.biases == Biases::qkv && qkv);
       if (b.on == wanted) continue;
       if (wanted)
@@ -516,28 +515,33 @@ class Exporter {
                                         : "qwen2 always has query, key and value biases");
       else
         refuse(b.path, "a bias on the " + b.linear + " projection",
-               f_.biases == Biases::qkv ? "qwen2 has biases on query, key and value only"
-                                        : f_.model_type + "'s linears have none");
+               f_.biases == Biases::qkv         ? "qwen2 has biases on query, key and value only"
+               : f_.biases == Biases::attention ? f_.model_type + "'s MLP linears have none"
+                                                : f_.model_type + "'s linears have none");
     }
+    if (f_.biases == Biases::attention) return;
+    a_.query_bias = a_.key_bias = a_.value_bias =
+        f_.biases == Biases::all || f_.biases == Biases::qkv;
+    a_.output_bias = a_.mlp_bias = f_.biases == Biases::all;
   }
 
   // Llama's attention_bias and mlp_bias: one switch for a group, the first linear decides.
-  void same_bias(std::initializer_list<const char*> group, const std::string& key) {
+  const Bias* same_bias(std::initializer_list<const char*> group, const std::string& key) {
     const Bias* first = nullptr;
     for (const auto& b : biases_) {
       if (std::find(group.begin(), group.end(), b.linear) == group.end()) continue;
       if (!first) {
         first = &b;
-        out_[key] = b.on;
       } else if (b.on != first->on) {
         refuse(b.path,
                std::string(b.on ? "a bias" : "no bias") + " on the " + b.linear +
                    " projection while the " + first->linear + " projection has " +
                    (first->on ? "one" : "none"),
-               "llama's " + key + " sets it for " + config::join({group.begin(), group.end()}) +
-                   " alike");
+               f_.model_type + "'s " + key + " sets it for " +
+                   config::join({group.begin(), group.end()}) + " alike");
       }
     }
+    return first;
   }
 
   // The window of each layer: the block's, or an override's. Overrides may change nothing else.
@@ -547,7 +551,8 @@ class Exporter {
     const Json* found = r_.find(block);  // not marked read: its fields are checked one by one
     const Json& base = found ? *found : none;
     const std::string base_path = block + ".mixer.window_size";
-    std::vector<std::string> paths(static_cast<size_t>(std::max<int64_t>(layers_, 0)), base_path);
+    std::vector<std::string> paths(static_cast<size_t>(std::max<int64_t>(a_.num_layers, 0)),
+                                   base_path);
     std::vector<Json> sizes(paths.size(), base.is_object() && base.contains("mixer")
                                               ? base["mixer"].value("window_size", Json())
                                               : Json());
@@ -556,6 +561,9 @@ class Exporter {
     if (overrides.is_object())
       for (const auto& [key, layer] : overrides.items())
         override_layer(seq + ".overrides." + key, key, layer, base, paths, sizes);
+    a_.windows.assign(sizes.size(), 0);
+    for (size_t i = 0; i < sizes.size(); ++i)
+      if (sizes[i].is_number_integer()) a_.windows[i] = sizes[i].get<int64_t>();
     if (f_.windows == Windows::none) return no_windows(paths, sizes);
     if (f_.windows == Windows::uniform) return uniform_window(paths, sizes);
     per_layer_windows(paths, sizes);
@@ -596,53 +604,33 @@ class Exporter {
 
   void uniform_window(const std::vector<std::string>& paths, const std::vector<Json>& sizes) {
     const Json first = sizes.empty() ? Json() : sizes[0];
-    bool alike = true;
     for (size_t i = 0; i < paths.size(); ++i) {
       if (sizes[i] == first) continue;
-      alike = false;
       refuse(paths[i],
              "layer " + std::to_string(i) + "'s window " + show(sizes[i]) + " beside layer 0's " +
                  show(first),
              f_.model_type + " has one sliding_window for every layer; qwen2 varies it by layer");
     }
-    if (alike)
-      out_["sliding_window"] =
-          first.is_null() ? nlohmann::json() : nlohmann::json(first.get<int64_t>());
   }
 
   // Qwen2: one window size; the sliding layers are those from max_window_layers on, or any
   // set as layer_types (transformers >= 4.53).
   void per_layer_windows(const std::vector<std::string>& paths, const std::vector<Json>& sizes) {
     std::optional<size_t> first;
-    bool alike = true;
     for (size_t i = 0; i < sizes.size(); ++i) {
       if (sizes[i].is_null()) continue;
       if (!first) first = i;
       if (sizes[i] == sizes[*first]) continue;
-      alike = false;
       refuse(paths[i],
              "layer " + std::to_string(i) + "'s window " + show(sizes[i]) + " beside layer " +
                  std::to_string(*first) + "'s " + show(sizes[*first]),
              "qwen2 has one sliding_window size");
     }
-    if (!alike) return;
-    out_["use_sliding_window"] = first.has_value();
-    out_["sliding_window"] =
-        first ? nlohmann::json(sizes[*first].get<int64_t>()) : nlohmann::json();
-    out_["max_window_layers"] = first ? static_cast<int64_t>(*first) : layers_;
-    bool suffix = true;
-    for (size_t i = first.value_or(0); i < sizes.size(); ++i)
-      suffix = suffix && !sizes[i].is_null();
-    if (!first || suffix) return;
-    nlohmann::json types = nlohmann::json::array();
-    for (const auto& s : sizes)
-      types.push_back(s.is_null() ? "full_attention" : "sliding_attention");
-    out_["layer_types"] = types;
   }
 
   void head() {
     norm_epsilon("model.head.normalization");
-    out_["tie_word_embeddings"] = r_.boolean("model.head.tied");
+    a_.tied = r_.boolean("model.head.tied");
     r_.skip("model.head.output");  // the output matrix's weight settings, null when tied
   }
 
@@ -654,19 +642,11 @@ class Exporter {
              "merge the adapters into the base weights, or export the base model");
   }
 
-  struct Bias {
-    std::string linear;
-    std::string path;
-    bool on = false;
-  };
-
   const Family& f_;
   Reader r_;
   const ExportOptions& options_;
   Diagnostics& d_;
-  nlohmann::json out_ = nlohmann::json::object();
-  int64_t hidden_ = 0;
-  int64_t layers_ = 0;
+  Architecture a_;
   std::optional<std::pair<std::string, double>> epsilon_;  // where it was read, its value
   std::vector<Bias> biases_;
 };
@@ -676,7 +656,7 @@ class Exporter {
 const std::vector<std::string>& export_model_types() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
-    for (const auto& f : families()) out.push_back(f.model_type);
+    for (const auto& f : families().all()) out.push_back(f.model_type);
     return out;
   }();
   return names;
@@ -685,10 +665,9 @@ const std::vector<std::string>& export_model_types() {
 std::optional<Json> export_config(const Json& document, const ExportOptions& options,
                                   Diagnostics& diagnostics) {
   if (!options.model_type.empty()) {
-    for (const auto& f : families()) {
-      if (f.model_type != options.model_type) continue;
+    if (const Family* f = families().find(options.model_type)) {
       Diagnostics problems;
-      auto out = Exporter(f, document, options, problems).run();
+      auto out = Exporter(*f, document, options, problems).run();
       diagnostics.append(problems);
       return out;
     }
@@ -699,7 +678,7 @@ std::optional<Json> export_config(const Json& document, const ExportOptions& opt
   }
   // No family asked for: the first that fits; else the reasons of the nearest miss.
   std::optional<Diagnostics> nearest;
-  for (const auto& f : families()) {
+  for (const auto& f : families().all()) {
     Diagnostics problems;
     if (auto out = Exporter(f, document, options, problems).run()) return out;
     if (!nearest || problems.size() < nearest->size()) nearest = problems;

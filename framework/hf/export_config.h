@@ -1,6 +1,7 @@
-// blocks document -> Hugging Face `config.json`, the inverse of import_config (config.h) for the
-// llama, mistral, mixtral, qwen2 and gpt2 families. A model the family cannot express is refused
-// with every reason; the export is never a silently different architecture.
+// blocks document -> Hugging Face `config.json`, the inverse of import_config (config.h) for every
+// registered family (family.h), written by the same key table import reads. A model the family
+// cannot express is refused with every reason; the export is never a silently different
+// architecture.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,7 @@
 namespace blocks::hf {
 
 struct ExportOptions {
-  // llama, mistral, mixtral, qwen2 or gpt2. Empty: the first of export_model_types() that can
+  // A registered family (hf::family_list()). Empty: the first of export_model_types() that can
   // express the model; when none can, the reasons of the family with the fewest are reported.
   std::string model_type;
   // Rotary families only: the context length readers (vLLM, generate) plan for. A blocks model

@@ -63,7 +63,7 @@ model:
     shared: [A]
     blocks:
       M: {type: transformer, mixer: {type: mamba, dt_rank: 4}, mlp: {type: gated, intermediate_size: 128}, normalization: {type: rms_norm}}
-      A: {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: gated, intermediate_size: 128}, normalization: {type: rms_norm}}
+      A: {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: gated, intermediate_size: 128}, normalization: {type: rms_norm}}
 )";
   const auto doc = blocks::testing::document(text);
   const int64_t mlp = 3 * 64 * 128 + 2 * 64;  // gated MLP and the block's two norms

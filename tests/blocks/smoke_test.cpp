@@ -17,11 +17,16 @@ struct Piece {
 const Piece kPieces[] = {
     {"attention_gated_rms", "{type: attention, heads: 4, head_groups: 2, rotary: {type: default}}",
      "{type: gated, intermediate_size: 96}", "{type: rms_norm}"},
-    {"attention_mlp_layer", "{type: attention, heads: 4, window_size: 3, qk_norm: {type: rms_norm}}",
+    {"attention_mlp_layer", "{type: attention, rotary: {type: none}, heads: 4, window_size: 3, qk_norm: {type: rms_norm}}",
      "{type: mlp, intermediate_size: 96}", "{type: layer_norm}"},
     {"attention_moe", "{type: attention, heads: 4, rotary: {type: xpos}}",
      "{type: moe, experts: 4, top_k: 2, intermediate_size: 32, shared_experts: 1}",
      "{type: rms_norm}"},
+    {"attention_yarn_offset_rms",
+     "{type: attention, heads: 4, rotary: {type: yarn, scale_factor: 4, original_context_length: "
+     "64}}",
+     "{type: gated, intermediate_size: 96, activation: gelu_tanh}",
+     "{type: rms_norm, weight_offset: 1}"},
     {"mamba_gated", "{type: mamba, state_size: 8}", "{type: gated, intermediate_size: 96}",
      "{type: rms_norm}"},
     {"attention_llama3_unnormalized", "{type: attention, heads: 4, rotary: {type: llama3}}",

@@ -25,7 +25,8 @@ const std::vector<std::pair<std::string, std::string>> kExpected = {
     {"initialization", "scaled_normal"}, {"initialization", "magneto"},
     {"initialization", "s4d_real"}, {"initialization", "mamba_dt"},
     {"rotary", "none"},            {"rotary", "default"},
-    {"rotary", "llama3"},          {"rotary", "xpos"},
+    {"rotary", "llama3"},          {"rotary", "yarn"},
+    {"rotary", "xpos"},
     {"peft", "none"},              {"peft", "lora"}};
 
 TEST(LinkedProgram, FindsEveryType) {

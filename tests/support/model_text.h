@@ -13,8 +13,8 @@
 namespace blocks::testing {
 
 struct ModelText {
-  std::string mixer = "{type: attention, heads: 4}";
-  std::string mlp = "{type: gated, intermediate_size: 128}";
+  std::string mixer = "{type: attention, rotary: {type: none}, heads: 4}";     // "": a block without a mixer
+  std::string mlp = "{type: gated, intermediate_size: 128}";  // "": a block without an MLP
   std::string normalization = "{type: rms_norm}";
   std::string block_extra;  // more `key: value` lines of the block, indented by 6
   std::string model_extra;  // more lines of the model, indented by 2
@@ -22,11 +22,14 @@ struct ModelText {
   int layers = 2;
 
   std::string text() const {
+    auto line = [](const char* key, const std::string& value) {
+      return value.empty() ? std::string() : "      " + std::string(key) + ": " + value + "\n";
+    };
     return "version: 1\nmodel:\n  type: language_model\n  hidden_size: " +
            std::to_string(hidden_size) + "\n  embeddings: {vocab_size: 100}\n" + model_extra +
            "  decoder:\n    type: repeat\n    num_layers: " + std::to_string(layers) +
-           "\n    block:\n      type: transformer\n      mixer: " + mixer + "\n      mlp: " + mlp +
-           "\n      normalization: " + normalization + "\n" + block_extra +
+           "\n    block:\n      type: transformer\n" + line("mixer", mixer) + line("mlp", mlp) +
+           "      normalization: " + normalization + "\n" + block_extra +
            "  head:\n    normalization: {type: rms_norm}\n";
   }
 };

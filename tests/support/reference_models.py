@@ -1,6 +1,7 @@
 """Plain-PyTorch reference implementations of GPT-2, Llama (with Qwen2's q/k/v biases) and
-Mixtral, written the way Hugging Face's modeling files compute them (not from blocks' code),
-reading parameters by blocks' names. Used by the C++ tests to check whole models built from
+Mixtral, reading parameters by blocks' names, and of Gemma and Phi-3, reading Hugging Face's
+state-dict names; all written the way Hugging Face's modeling files compute them (not from
+blocks' code). Used by the C++ tests to check whole models built from
 configs/*.yaml and Hugging Face folders."""
 import math
 
@@ -109,3 +110,74 @@ def mixtral(p, tokens, layers, heads, groups, head_size, theta, experts, top_k, 
     """Mixtral: Llama's attention (no sliding window) with MixtralSparseMoeBlock as the MLP."""
     moe = lambda h, w: sparse_moe(h, w, experts, top_k)
     return llama(p, tokens, layers, heads, groups, head_size, theta, eps, mlp=moe)
+
+
+def rope_tables(t, head_size, theta):
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.int64).float() / head_size))
+    freqs = torch.outer(torch.arange(t).float(), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos()[None, None], emb.sin()[None, None]
+
+
+def gemma_rms_norm(x, weight, eps):
+    # GemmaRMSNorm: normalized and scaled by (1 + weight) in float32, then cast back.
+    xf = x.float()
+    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return (out * (1.0 + weight.float())).type_as(x)
+
+
+def gemma(hf, tokens, layers, heads, groups, head_size, theta, eps=1e-6):
+    """GemmaForCausalLM (modeling_gemma.py, Gemma 1) on a state dict in Hugging Face's names:
+    embeddings times sqrt(hidden) in their dtype, GemmaRMSNorm, GeGLU with the tanh GELU
+    (hidden_activation null), rotate-half rotary, head tied to the embeddings."""
+    b, t = tokens.shape
+    x = hf["model.embed_tokens.weight"][tokens]
+    x = x * torch.tensor(x.shape[-1] ** 0.5, dtype=x.dtype)
+    cos, sin = rope_tables(t, head_size, theta)
+    for i in range(layers):
+        w = lambda n: hf[f"model.layers.{i}.{n}"]
+        h = gemma_rms_norm(x, w("input_layernorm.weight"), eps)
+        q = F.linear(h, w("self_attn.q_proj.weight")).view(b, t, heads, head_size).transpose(1, 2)
+        k = F.linear(h, w("self_attn.k_proj.weight")).view(b, t, groups, head_size).transpose(1, 2)
+        v = F.linear(h, w("self_attn.v_proj.weight")).view(b, t, groups, head_size).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(heads // groups, dim=1)
+        v = v.repeat_interleave(heads // groups, dim=1)
+        a = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, heads * head_size)
+        x = x + F.linear(a, w("self_attn.o_proj.weight"))
+        h = gemma_rms_norm(x, w("post_attention_layernorm.weight"), eps)
+        gate = F.gelu(F.linear(h, w("mlp.gate_proj.weight")), approximate="tanh")
+        x = x + F.linear(gate * F.linear(h, w("mlp.up_proj.weight")), w("mlp.down_proj.weight"))
+    x = gemma_rms_norm(x, hf["model.norm.weight"], eps)
+    return x @ hf["model.embed_tokens.weight"].T
+
+
+def phi3(hf, tokens, layers, heads, groups, theta, eps=1e-5, window=None):
+    """Phi3ForCausalLM (modeling_phi3.py) on a state dict in Hugging Face's names: the fused
+    qkv_proj sliced into query, key and value as Phi3Attention does, gate_up_proj chunked into
+    gate and up as Phi3MLP does, a sliding window of `window` tokens (sliding_window)."""
+    b, t = tokens.shape
+    x = hf["model.embed_tokens.weight"][tokens]
+    d = x.shape[-1]
+    head_size = d // heads
+    cos, sin = rope_tables(t, head_size, theta)
+    for i in range(layers):
+        w = lambda n: hf[f"model.layers.{i}.{n}"]
+        h = rms_norm(x, w("input_layernorm.weight"), eps)
+        qkv = F.linear(h, w("self_attn.qkv_proj.weight"))
+        query_pos = heads * head_size
+        q = qkv[..., :query_pos].view(b, t, heads, head_size).transpose(1, 2)
+        k = qkv[..., query_pos:query_pos + groups * head_size].view(b, t, groups, head_size).transpose(1, 2)
+        v = qkv[..., query_pos + groups * head_size:].view(b, t, groups, head_size).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(heads // groups, dim=1)
+        v = v.repeat_interleave(heads // groups, dim=1)
+        a = causal_attention(q, k, v, window).transpose(1, 2).reshape(b, t, heads * head_size)
+        x = x + F.linear(a, w("self_attn.o_proj.weight"))
+        h = rms_norm(x, w("post_attention_layernorm.weight"), eps)
+        gate, up = F.linear(h, w("mlp.gate_up_proj.weight")).chunk(2, dim=-1)
+        x = x + F.linear(up * F.silu(gate), w("mlp.down_proj.weight"))
+    x = rms_norm(x, hf["model.norm.weight"], eps)
+    return x @ hf["lm_head.weight"].T

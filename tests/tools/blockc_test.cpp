@@ -34,7 +34,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 4}
+      mixer: {type: attention, rotary: {type: none}, heads: 4}
       mlp: {type: gated, intermediate_size: 128}
       normalization: {type: rms_norm}
   head:
@@ -135,6 +135,23 @@ TEST(Blockc, DiffListsArchitectureFirst) {
   EXPECT_NE(arch, std::string::npos) << r.out;
   EXPECT_NE(opt, std::string::npos) << r.out;
   EXPECT_LT(arch, opt);
+}
+
+// A bias adds a parameter (explain: bias [architecture]), so it is listed with the
+// architecture even though the projection holding it is optional to write; its
+// initialization stays optional.
+TEST(Blockc, DiffListsALinearBiasAsArchitecture) {
+  std::string other = kSmall;
+  other.replace(other.find("heads: 4}"), 9,
+                "heads: 4, query: {bias: true}, key: {bias: true}, value: {bias: true}}");
+  auto r = blockc("diff " + write("a.yaml", kSmall) + " " + write("b.yaml", other));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "architecture:\n"
+            "  model.decoder.block.mixer.query.bias: false -> true\n"
+            "  model.decoder.block.mixer.key.bias: false -> true\n"
+            "  model.decoder.block.mixer.value.bias: false -> true\n");
+  EXPECT_NE(blockc("explain linear").out.find("bias: true or false"), std::string::npos);
 }
 
 TEST(Blockc, DiagramFormats) {

@@ -28,10 +28,29 @@ for config in sorted((source / "configs").glob("*.yaml")):
             failures += 1
             print(f"FAIL {name}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
 
+# A node that mounts a base with `extends` may leave out what the base gives.
+mounted = {"version": 1, "model": {
+    "type": "language_model", "hidden_size": 64, "embeddings": {"vocab_size": 100},
+    "decoder": {"extends": "llama3-8b.yaml#model.decoder", "num_layers": 2},
+    "head": {"normalization": {"extends": ["norm.yaml", "base.yaml#model.head.normalization"]}}}}
+good = [
+    mounted,
+    {"version": 1, "model": {"extends": "../configs/llama3-8b.yaml#model", "hidden_size": 512}},
+]
+for doc in good:
+    checked += 1
+    for e in list(validator.iter_errors(doc))[:5]:
+        failures += 1
+        print(f"FAIL: schema rejected a mount: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+
 bad = [
     {"version": 1, "model": {"type": "language_model", "hidden_size": "wide"}},
     {"version": 1, "model": {"type": "no_such_model"}},
     {"version": 1, "modle": {}},
+    {"version": 1, "model": {"extends": 3}},
+    {"version": 1, "model": {"extends": "a.yaml#model#decoder"}},
+    {"version": 1, "extends": "base.yaml#model"},
+    {**mounted, "model": {**mounted["model"], "decoder": {"num_layers": 2}}},
 ]
 for doc in bad:
     checked += 1

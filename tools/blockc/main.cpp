@@ -15,6 +15,7 @@
 #include "framework/graph/graph.h"
 #include "framework/graph/render.h"
 #include "framework/hf/config.h"
+#include "framework/hf/family.h"
 #include "tools/blockc/model_cli.h"
 
 namespace {
@@ -100,9 +101,13 @@ int main(int argc, char** argv) {
   std::string hf_path;
   auto* import_cmd = app.add_subcommand("import", "Convert a foreign model config to blocks YAML");
   import_cmd->require_subcommand(1);
-  auto* import_hf = import_cmd->add_subcommand("hf", "A Hugging Face config.json (or its folder)");
+  auto* import_hf = import_cmd->add_subcommand(
+      "hf", "A Hugging Face config.json (or its folder) of the families " +
+                blocks::hf::family_list(" or "));
   import_hf->add_option("path", hf_path, "config.json or a folder holding one")->required();
-  import_hf->add_option("-o,--output", output, "Write here instead of stdout");
+  import_hf->add_option("-o,--output", output,
+                        "Write here instead of stdout; inside a blocks checkout the file's "
+                        "$schema line points at its schemas/blocks.schema.json");
 
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
@@ -165,7 +170,11 @@ int main(int argc, char** argv) {
   }
   if (import_hf->parsed()) {
     Diagnostics diagnostics;
-    const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics);
+    // The $schema line is relative to where the file lands; stdout lands anywhere: none.
+    const bool to_file = !output.empty() && output != "-";
+    const std::string schema =
+        to_file ? blocks::hf::schema_reference(output).value_or("") : std::string();
+    const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics, schema);
     std::cerr << diagnostics.format();
     return yaml ? write_output(*yaml, output) : 1;
   }

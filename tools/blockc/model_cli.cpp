@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "framework/hf/family.h"
+
 namespace blockc {
 
 void add_model_commands(CLI::App& app, ModelCommands& c) {
@@ -59,15 +61,18 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder; "
                         "checked against the model's architecture as forward does (repeatable)");
   c.export_->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
-  c.export_->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
-  c.export_->add_option("--to", c.args.to, "blocks (one safetensors file, default) or hf (a folder)")
+  c.export_->add_option("--seed", c.args.seed,
+                        "Random weights from this seed instead of --weights");
+  c.export_
+      ->add_option("--to", c.args.to, "blocks (one safetensors file, default) or hf (a folder)")
       ->check(CLI::IsMember({"blocks", "hf"}));
   c.export_->add_option("--model-type", c.args.model_type,
-                        "Hugging Face family for --to hf (llama, mistral, mixtral, qwen2, gpt2); "
-                        "default: the --model folder's, else the first family that fits");
-  c.export_->add_option("--max-position-embeddings", c.args.max_positions,
-                        "--to hf, rotary families: the context length config.json states "
-                        "(default: the source folder's; else left out)")
+                        "Hugging Face family for --to hf (" + blocks::hf::family_list() +
+                            "); default: the --model folder's, else the first family that fits");
+  c.export_
+      ->add_option("--max-position-embeddings", c.args.max_positions,
+                   "--to hf, rotary families: the context length config.json states "
+                   "(default: the source folder's; else left out)")
       ->check(CLI::PositiveNumber);
   c.export_->add_option("--max-shard-size", c.args.max_shard_size,
                         "--to hf: largest shard, e.g. 5GB or 500MB (default 5GB); more than one "

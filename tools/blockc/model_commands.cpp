@@ -24,6 +24,9 @@
 #include "framework/config/load.h"
 #include "framework/hf/config.h"
 #include "framework/hf/export_config.h"
+#include "framework/hf/family.h"
+#include "framework/hf/folder.h"
+#include "framework/weights/hf_folder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
 #include "framework/weights/safetensors.h"
@@ -42,133 +45,42 @@ std::optional<blocks::config::Document> load(const ModelArgs& args) {
   return doc;
 }
 
-// A Hugging Face folder: config.json converted (blockc import hf), its checkpoint and mapping.
-struct HfFolder {
-  std::string model_type;
-  std::vector<std::string> files;
-};
-
-bool is_hf_folder(const std::string& path) {
-  return std::filesystem::is_directory(path) &&
-         std::filesystem::exists(std::filesystem::path(path) / "config.json");
-}
-
-std::optional<blocks::config::Document> load_hf(const ModelArgs& args, HfFolder& folder) {
+// A Hugging Face folder's document (converted as `blockc import hf` does) and its family.
+std::optional<blocks::config::Document> load_hf(const ModelArgs& args, std::string& model_type) {
   blocks::config::Diagnostics diagnostics;
-  const std::string config = (std::filesystem::path(args.model) / "config.json").string();
-  auto yaml = blocks::hf::import_yaml(args.model, diagnostics);
-  auto raw = blocks::config::load_file(config, diagnostics);
-  if (!yaml || !raw) {
-    std::cerr << diagnostics.format();
-    return std::nullopt;
-  }
-  folder.model_type = raw->find("model_type")->text;  // import_yaml checked it
   blocks::config::LoadOptions options;
   options.sets = args.sets;
-  auto doc = blocks::config::load_document_text(*yaml, config, blocks::registry(), diagnostics,
-                                                options);
+  auto doc = blocks::hf::folder_document(args.model, blocks::registry(), diagnostics, options);
   std::cerr << diagnostics.format();
+  if (doc) model_type = blocks::hf::config_value(args.model, "model_type").value_or("");
   return doc;
 }
 
-// A scalar of a Hugging Face folder's config.json (model_type, max_position_embeddings...), or
-// nullopt when the file or key is missing or not a scalar.
-std::optional<std::string> config_value(const std::string& folder, const std::string& key) {
-  blocks::config::Diagnostics diagnostics;
-  auto raw = blocks::config::load_file((std::filesystem::path(folder) / "config.json").string(),
-                                       diagnostics);
-  const blocks::config::Node* n = raw && raw->is_mapping() ? raw->find(key) : nullptr;
-  if (!n || !n->is_scalar()) return std::nullopt;
-  return n->text;
-}
-
-// A document from its JSON dump (or a converted config.json); problems go to stderr.
-std::optional<blocks::config::Document> document_of(const blocks::config::Json& json,
-                                                    const std::string& name) {
-  blocks::config::Diagnostics diagnostics;
-  auto doc = blocks::config::load_document_text(blocks::config::to_yaml(json), name,
-                                                blocks::registry(), diagnostics);
-  if (!doc) std::cerr << diagnostics.format();
-  return doc;
-}
-
-// Whether the checkpoint's config (`checkpoint`, described by `what`) has the model's
-// architecture; otherwise logs every architecture difference (path, model, checkpoint).
-bool same_architecture(const blocks::config::Document& model,
-                       const blocks::config::Document& checkpoint, const std::string& what) {
-  std::string listed;
-  for (const auto& d : blocks::config::diff(model, checkpoint)) {
-    if (d.hint != blocks::config::Hint::architecture) continue;
-    listed += "\n  " + d.path + ": model " + (d.only_after ? "(absent)" : d.before.dump()) +
-              ", checkpoint " + (d.only_before ? "(absent)" : d.after.dump());
+// The configs the weights were made for, compared with `doc` before anything loads. False
+// (logged) on a difference or an unreadable config.
+bool check_architecture(const ModelArgs& args, const blocks::config::Document& doc) {
+  try {
+    blocks::weights::check_architecture(doc, args.weights, blocks::registry());
+    return true;
+  } catch (const blocks::config::ConfigError& e) {
+    std::cerr << e.diagnostics().format();
+  } catch (const blocks::weights::ArchitectureError& e) {
+    spdlog::error("{}", e.what());
   }
-  if (listed.empty()) return true;
-  spdlog::error("the model's architecture differs from the checkpoint's ({}):{}", what, listed);
   return false;
 }
 
-// The configs the weights were made for, compared with `doc` before anything loads: a Hugging
-// Face folder's config.json (converted as `blockc import hf` does) or the "blocks_config"
-// metadata `blockc init` writes. False (logged) on a difference or an unreadable config.
-bool check_architecture(const ModelArgs& args, const blocks::config::Document& doc) {
-  for (const auto& w : args.weights) {
-    if (is_hf_folder(w)) {
-      blocks::config::Diagnostics diagnostics;
-      auto json = blocks::hf::import_file(w, diagnostics);
-      if (!json) {
-        std::cerr << diagnostics.format();
-        return false;
-      }
-      const std::string config = (std::filesystem::path(w) / "config.json").string();
-      auto checkpoint = document_of(*json, config);
-      if (!checkpoint || !same_architecture(doc, *checkpoint, config)) return false;
-    } else if (std::filesystem::is_regular_file(w)) {
-      const auto file = blocks::weights::SafetensorsFile::open(w);
-      auto it = file.metadata().find("blocks_config");
-      if (it == file.metadata().end()) continue;
-      blocks::config::Json json;
-      try {
-        json = blocks::config::Json::parse(it->second);
-      } catch (const std::exception& e) {
-        spdlog::error("{}: metadata blocks_config is not JSON: {}", w, e.what());
-        return false;
-      }
-      auto checkpoint = document_of(json, w + ":blocks_config");
-      if (!checkpoint || !same_architecture(doc, *checkpoint, w)) return false;
-    }
-  }
-  return true;
-}
-
-// Where the weights come from: files, and the Hugging Face family naming them (empty: blocks'
-// names, or --map's).
-struct Sources {
-  std::vector<std::string> files;
-  std::string model_type;
-};
-
 // --weights (files, or Hugging Face folders), else the Hugging Face folder of --model.
-Sources sources_of(const ModelArgs& args, const HfFolder* folder) {
-  Sources sources;
-  sources.model_type = folder ? folder->model_type : "";
-  if (folder && args.weights.empty()) sources.files = blocks::weights::checkpoint_files(args.model);
-  for (const auto& w : args.weights) {
-    if (is_hf_folder(w)) {
-      const std::string type = config_value(w, "model_type").value_or("");
-      if (!sources.model_type.empty() && type != sources.model_type)
-        throw blocks::weights::MappingError("--weights " + w + " is a " + type +
-                                            " checkpoint, the others " + sources.model_type);
-      sources.model_type = type;
-      for (auto& f : blocks::weights::checkpoint_files(w)) sources.files.push_back(std::move(f));
-    } else {
-      sources.files.push_back(w);
-    }
-  }
+blocks::weights::WeightSources sources_of(const ModelArgs& args, const std::string& hf_type) {
+  auto sources = blocks::weights::weight_sources(args.weights, hf_type);
+  if (!hf_type.empty() && args.weights.empty())
+    sources.files = blocks::weights::checkpoint_files(args.model);
   return sources;
 }
 
 // Fills `model` from `sources` (through --map, the family's table, or by blocks' names).
-void load_weights(const ModelArgs& args, const Sources& sources, blocks::Model& model) {
+void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& sources,
+                  blocks::Model& model) {
   std::vector<std::pair<std::string, at::Tensor>> targets;
   for (const auto& p : model.parameters) targets.emplace_back(p.name, p.tensor);
   if (!args.map.empty()) {
@@ -182,23 +94,6 @@ void load_weights(const ModelArgs& args, const Sources& sources, blocks::Model& 
   } else {
     blocks::weights::load_safetensors(targets, sources.files, true, progress_bar("loading"));
   }
-}
-
-// The dtype (of those models build in) most of the checkpoint's bytes are in (float32 when none).
-at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
-  std::map<at::ScalarType, uint64_t> bytes;
-  for (const auto& path : files) {
-    const auto file = blocks::weights::SafetensorsFile::open(path);
-    for (const auto& info : file.tensors()) {
-      const auto type = blocks::weights::scalar_type(info.dtype);
-      if (blocks::nn::dtype_to_name(type)) bytes[type] += info.end - info.begin;
-    }
-  }
-  at::ScalarType best = at::kFloat;
-  uint64_t most = 0;
-  for (const auto& [type, n] : bytes)
-    if (n > most) best = type, most = n;
-  return best;
 }
 
 std::optional<at::ScalarType> dtype_of(const std::string& name) {
@@ -257,7 +152,7 @@ struct Prepared {
 
 // Whether the weights have a source (logged otherwise: a usage error).
 bool weights_given(const ModelArgs& args) {
-  if (!args.weights.empty() || args.seed_given || is_hf_folder(args.model)) return true;
+  if (!args.weights.empty() || args.seed_given || blocks::hf::is_folder(args.model)) return true;
   spdlog::error("give --weights FILE (or --seed N for random weights)");
   return false;
 }
@@ -266,15 +161,15 @@ bool weights_given(const ModelArgs& args) {
 // or with `checkpoint_dtype`, in the dtype of most of the checkpoint's bytes (export keeps a
 // bfloat16 checkpoint bfloat16).
 std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_dtype) {
-  HfFolder folder;
-  const bool hf = is_hf_folder(args.model);
-  auto doc = hf ? load_hf(args, folder) : load(args);
+  std::string hf_type;
+  const bool hf = blocks::hf::is_folder(args.model);
+  auto doc = hf ? load_hf(args, hf_type) : load(args);
   if (!doc) return 1;
   if (!weights_given(args)) return 2;
   const bool random = args.weights.empty() && args.seed_given;
-  Sources sources;
+  blocks::weights::WeightSources sources;
   try {
-    if (!random) sources = sources_of(args, hf ? &folder : nullptr);
+    if (!random) sources = sources_of(args, hf_type);
     // A checkpoint made for another architecture is refused before anything loads: its
     // tensors' problems would only repeat the difference.
     if (!check_architecture(args, *doc)) return 1;
@@ -286,7 +181,7 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
   if (args.dtype_given || random || !keep_checkpoint_dtype)
     dtype = dtype_of(args.dtype);
   else
-    dtype = checkpoint_dtype(sources.files);
+    dtype = blocks::weights::checkpoint_dtype(sources.files);
   if (!dtype) return 2;
   spdlog::debug("building in {}", c10::toString(*dtype));
   blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
@@ -308,42 +203,6 @@ std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor.detach());
   return out;
-}
-
-// Writes `tensors` to `folder` as Hugging Face does: model.safetensors, or shards of at most
-// `max_shard` bytes (a tensor larger than that gets a shard of its own) named
-// model-0000K-of-0000N.safetensors with model.safetensors.index.json.
-void write_shards(const std::filesystem::path& folder,
-                  const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                  uint64_t max_shard) {
-  std::vector<std::vector<size_t>> shards;
-  uint64_t size = 0, total = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const uint64_t bytes = tensors[i].second.nbytes();
-    if (shards.empty() || (size > 0 && size + bytes > max_shard)) shards.emplace_back(), size = 0;
-    shards.back().push_back(i);
-    size += bytes;
-    total += bytes;
-  }
-  if (shards.empty()) shards.emplace_back();
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
-  if (shards.size() == 1) {
-    blocks::weights::write_safetensors((folder / "model.safetensors").string(), tensors, metadata);
-    return;
-  }
-  nlohmann::json index = {{"metadata", {{"total_size", total}}},
-                          {"weight_map", nlohmann::json::object()}};
-  for (size_t k = 0; k < shards.size(); ++k) {
-    char name[64];
-    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
-    std::vector<std::pair<std::string, at::Tensor>> part;
-    for (size_t i : shards[k]) {
-      part.push_back(tensors[i]);
-      index["weight_map"][tensors[i].first] = name;
-    }
-    blocks::weights::write_safetensors((folder / name).string(), part, metadata);
-  }
-  std::ofstream((folder / "model.safetensors.index.json").string()) << index.dump(2) << "\n";
 }
 
 }  // namespace
@@ -421,25 +280,21 @@ int run_export(const ModelArgs& args) {
          all.push_back(args.model);
          return all;
        }())
-    if (is_hf_folder(source) && !options.max_position_embeddings)
-      if (auto n = config_value(source, "max_position_embeddings"))
+    if (blocks::hf::is_folder(source) && !options.max_position_embeddings)
+      if (auto n = blocks::hf::config_value(source, "max_position_embeddings"))
         options.max_position_embeddings = blocks::config::parse_integer(*n);
   auto config = blocks::hf::export_config(p.doc.dump(), options, diagnostics);
   if (!config) {
     std::cerr << diagnostics.format();
     spdlog::error("the model cannot be written as a Hugging Face {} config",
-                  options.model_type.empty() ? "llama, mistral, mixtral, qwen2 or gpt2"
+                  options.model_type.empty() ? blocks::hf::family_list(" or ")
                                              : options.model_type);
     return 1;
   }
   const std::string model_type = (*config)["model_type"].get<std::string>();
-  const auto tensors = blocks::weights::export_mapped(named(p.model),
-                                                      blocks::weights::hf_mapping(model_type));
-  const std::filesystem::path folder(args.output);
-  std::filesystem::create_directories(folder);
-  write_shards(folder, tensors, *max_shard);
-  std::ofstream((folder / "config.json").string()) << config->dump(2) << "\n";
-  spdlog::info("wrote {} tensors and a {} config.json to {}", tensors.size(), model_type,
+  const size_t written =
+      blocks::weights::save_hf_folder(args.output, *config, named(p.model), *max_shard);
+  spdlog::info("wrote {} tensors and a {} config.json to {}", written, model_type,
                args.output);
   return 0;
 }

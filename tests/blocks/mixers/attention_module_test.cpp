@@ -171,7 +171,7 @@ TEST(AttentionModule, QueryKeyNormAndSoftmaxScale) {
 }
 
 TEST(AttentionModule, Bidirectional) {
-  expect_matches({"{type: attention, heads: 2, causal: false}"},
+  expect_matches({"{type: attention, rotary: {type: none}, heads: 2, causal: false}"},
                  knobs(2, 2, 32, 10000, false, false, 1 / std::sqrt(32.0)) +
                      "def rotate(q, k, pos):\n    return q, k\n");
 }
@@ -179,7 +179,7 @@ TEST(AttentionModule, Bidirectional) {
 TEST(AttentionModule, ParametersFollowTheConfig) {
   ModelText text;
   text.mixer =
-      "{type: attention, heads: 4, head_groups: 2, qk_norm: {type: layer_norm}, query: {bias: "
+      "{type: attention, rotary: {type: none}, heads: 4, head_groups: 2, qk_norm: {type: layer_norm}, query: {bias: "
       "true}}";
   text.layers = 1;
   Model model = build_text(text.text());

@@ -12,7 +12,7 @@ using blocks::testing::resolved;
 TEST(Attention, HeadGroupsHeadSizeAndScaleDefaultFromHidden) {
   ModelText m;
   m.hidden_size = 96;
-  m.mixer = "{type: attention, heads: 6}";
+  m.mixer = "{type: attention, rotary: {type: none}, heads: 6}";
   const auto a = block_of(resolved(m.text()))["mixer"];
   EXPECT_EQ(a["head_groups"], 6);
   EXPECT_EQ(a["head_size"], 16);
@@ -25,7 +25,7 @@ TEST(Attention, HeadGroupsHeadSizeAndScaleDefaultFromHidden) {
 
 TEST(Attention, ExplicitHeadSizeWins) {
   ModelText m;
-  m.mixer = "{type: attention, heads: 4, head_groups: 1, head_size: 8, softmax_scale: 0.5}";
+  m.mixer = "{type: attention, rotary: {type: none}, heads: 4, head_groups: 1, head_size: 8, softmax_scale: 0.5}";
   const auto a = block_of(resolved(m.text()))["mixer"];
   EXPECT_EQ(a["head_groups"], 1);
   EXPECT_EQ(a["head_size"], 8);
@@ -53,7 +53,7 @@ TEST(Attention, LinearDefaultsFromTheParent) {
 TEST(Attention, ExplicitLinearSettingsSurviveShortcuts) {
   ModelText m;
   m.mixer =
-      "{type: attention, heads: 4, key: {bias: false}, value: {weight_initialization: "
+      "{type: attention, rotary: {type: none}, heads: 4, key: {bias: false}, value: {weight_initialization: "
       "{type: xavier, gain: 2.0}}}";
   m.block_extra = "      add_linear_biases: true\n";
   const auto a = block_of(resolved(m.text()))["mixer"];
@@ -79,11 +79,11 @@ TEST(Attention, Llama3RotaryFields) {
 TEST(Attention, CrossFieldRules) {
   ModelText m;
   m.hidden_size = 60;
-  m.mixer = "{type: attention, heads: 8, head_groups: 3}";
+  m.mixer = "{type: attention, rotary: {type: none}, heads: 8, head_groups: 3}";
   EXPECT_EQ(errors(m.text()),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
             "divisible by heads 8; set head_size explicitly\n"
-            "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (8) must be "
+            "test.yaml:11:77: error: model.decoder.block.mixer.head_groups: heads (8) must be "
             "divisible by head_groups (3)\n");
   ModelText odd;
   odd.mixer =
@@ -94,6 +94,34 @@ TEST(Attention, CrossFieldRules) {
             "an even head_size, found 7\n"
             "test.yaml:11:109: error: model.decoder.block.mixer.window_size: sliding windows need "
             "causal: true\n");
+}
+
+// Attention in a model with neither rotary nor learned positions sees no token order but the
+// causal mask's: an error unless `rotary: {type: none}` is written (NoPE, Jamba).
+TEST(Attention, NoPositionalInformationIsAnErrorUnlessNoneIsWritten) {
+  ModelText m;
+  m.mixer = "{type: attention, heads: 4}";
+  EXPECT_EQ(errors(m.text()), "test.yaml:11:14: error: model.decoder.block.mixer.rotary: the model has no positional "
+            "information (no rotary embedding and no learned positions: embeddings.max_positions "
+            "is null); choose a rotary type, or write `rotary: {type: none}` for a model without "
+            "positions (NoPE)\n");
+  // Written explicitly, it resolves, and the resolved text (which shows rotary none)
+  // resolves to itself.
+  m.mixer = "{type: attention, heads: 4, rotary: {type: none}}";
+  const auto once = resolved(m.text());
+  EXPECT_EQ(block_of(once)["mixer"]["rotary"]["type"], "none");
+  const std::string text = "version: 1\nmodel: " + once["model"].dump() + "\n";
+  EXPECT_EQ(resolved(text).dump(), once.dump());
+}
+
+TEST(Attention, LearnedPositionsNeedNoRotary) {
+  ModelText m;
+  m.mixer = "{type: attention, heads: 4}";
+  m.model_extra = "";
+  const std::string text =
+      blocks::testing::replace(m.text(), "{vocab_size: 100}", "{vocab_size: 100, max_positions: 16}");
+  EXPECT_EQ(errors(text), "");
+  EXPECT_EQ(block_of(resolved(text))["mixer"]["rotary"]["type"], "none");
 }
 
 }  // namespace

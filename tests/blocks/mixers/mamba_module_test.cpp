@@ -312,5 +312,109 @@ TEST(MambaModule, BackwardGivesFiniteGradientsEverywhere) {
   EXPECT_EQ(checked, 12);
 }
 
+// Padding. transformers' modeling_mamba.py (MambaMixer.slow_forward) and modeling_jamba.py
+// (JambaMambaMixer.slow_forward) multiply the convolution's input and its activated output by
+// `attention_mask`; with that, each row of a left-padded batch gives the logits of the row run
+// alone, unpadded, at its real positions, in a full forward and when decoding continues.
+
+// Every parameter of the model replaced with normal values (as `randomize` does for one mixer),
+// so that the scan and the convolution bias weigh in the logits and a leak would show.
+void randomize_model(const Model& model, uint64_t seed = 2) {
+  c10::NoGradGuard no_grad;
+  at::manual_seed(seed);
+  for (const auto& p : model.parameters)
+    p.tensor.normal_(0.0, p.tensor.dim() >= 2 ? 1.0 / std::sqrt(double(p.tensor.size(-1))) : 1.0);
+}
+
+at::Tensor random_tokens(int64_t batch, int64_t length, uint64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randint(1, 100, {batch, length}, generator, at::TensorOptions().dtype(at::kLong));
+}
+
+// Rows of `lengths` tokens, left-padded to the longest with non-zero pad ids (so a pad's
+// embedding is not zero by luck); compares them, padded and alone, prefilled and then decoded
+// `steps` tokens further through the cache.
+void expect_left_padding_matches_unpadded(const Model& model) {
+  model.module->eval();
+  const std::vector<int64_t> lengths = {6, 9, 4};
+  const int64_t batch = 3, width = 9, steps = 3;
+  std::vector<at::Tensor> rows, ids, masks, positions;
+  for (int64_t r = 0; r < batch; ++r) {
+    rows.push_back(random_tokens(1, lengths[r] + steps, 10 + r));
+    const int64_t pads = width - lengths[r];
+    ids.push_back(at::cat({at::full({1, pads}, 7, at::kLong), rows[r].narrow(1, 0, lengths[r])}, 1));
+    masks.push_back(at::cat({at::zeros({1, pads}, at::kLong), at::ones({1, lengths[r]}, at::kLong)}, 1));
+    positions.push_back(at::clamp_min(at::arange(-pads, lengths[r], at::kLong), 0).unsqueeze(0));
+  }
+  const at::Tensor mask = at::cat(masks, 0);
+  DecodeCache cache = model.module->make_cache(width + steps);
+  ModelInput prefill;
+  prefill.tokens = at::cat(ids, 0);
+  prefill.attention_mask = mask;
+  prefill.positions = at::cat(positions, 0);
+  prefill.cache = &cache;
+  std::vector<at::Tensor> padded = {model.module->forward(prefill).logits};
+  for (int64_t s = 0; s < steps; ++s) {
+    std::vector<at::Tensor> next, at_position;
+    for (int64_t r = 0; r < batch; ++r) {
+      next.push_back(rows[r].narrow(1, lengths[r] + s, 1));
+      at_position.push_back(at::full({1, 1}, lengths[r] + s, at::kLong));
+    }
+    ModelInput step;
+    step.tokens = at::cat(next, 0);
+    step.attention_mask = at::cat({mask, at::ones({batch, s + 1}, at::kLong)}, 1);
+    step.positions = at::cat(at_position, 0);
+    step.cache = &cache;
+    padded.push_back(model.module->forward(step).logits);
+  }
+  const at::Tensor all = at::cat(padded, 1);  // [batch, width + steps, vocab]
+  for (int64_t r = 0; r < batch; ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const at::Tensor alone = model.module->forward(rows[r]).logits;
+    const at::Tensor real = all.narrow(0, r, 1).narrow(1, width - lengths[r], lengths[r] + steps);
+    EXPECT_TRUE(close(real, alone, 1e-5, 1e-5 * alone.abs().max().item<double>()));
+  }
+}
+
+TEST(MambaModule, LeftPaddingMatchesUnpaddedInAMambaOnlyModel) {
+  ModelText m;
+  m.mixer = kNormalized;
+  m.layers = 2;
+  const Model model = build_text(m.text());
+  randomize_model(model);
+  expect_left_padding_matches_unpadded(model);
+}
+
+TEST(MambaModule, LeftPaddingMatchesUnpaddedInTheHybridModel) {
+  config::LoadOptions options;
+  for (const char* set :
+       {"model.hidden_size=64", "model.embeddings.vocab_size=100", "model.decoder.num_layers=8",
+        "model.decoder.blocks.m.mixer.state_size=8", "model.decoder.blocks.m.mixer.dt_rank=4",
+        "model.decoder.blocks.M.mixer.state_size=8", "model.decoder.blocks.M.mixer.dt_rank=4",
+        "model.decoder.blocks.m.mlp.intermediate_size=96",
+        "model.decoder.blocks.M.mlp.intermediate_size=32", "model.decoder.blocks.M.mlp.experts=4",
+        "model.decoder.blocks.a.mixer.heads=4", "model.decoder.blocks.a.mixer.head_groups=2",
+        "model.decoder.blocks.a.mixer.head_size=16",
+        "model.decoder.blocks.a.mlp.intermediate_size=96"})
+    options.sets.push_back(set);
+  const config::Document doc = testing::zoo("hybrid-mamba-attention", options);
+  const Model model = build_model(*doc.model);
+  randomize_model(model);
+  expect_left_padding_matches_unpadded(model);
+}
+
+TEST(MambaModule, PaddingMaskOfTheWrongShapeNamesPathAndShapes) {
+  Built b = build_mamba(kPlain);
+  Step step = make_step(2, 5);
+  step.key_mask = at::ones({2, 6}, at::kBool);
+  try {
+    b.mixer->forward(at::randn({2, 5, kHidden}), step);
+    ADD_FAILURE() << "no InputError";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "model.decoder.block.mixer: the padding mask must be [2, 5] (batch, "
+                           "cached + new tokens), got [2, 6]");
+  }
+}
+
 }  // namespace
 }  // namespace blocks

@@ -13,7 +13,7 @@ std::string with_decoder(const std::string& decoder) {
 }
 
 const char* kAttention =
-    "{type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: gated, "
+    "{type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: gated, "
     "intermediate_size: 128}, normalization: {type: rms_norm}}";
 const char* kMamba =
     "{type: transformer, mixer: {type: mamba}, mlp: {type: gated, intermediate_size: 128}, "

@@ -120,7 +120,7 @@ TEST(TransformerModule, GeluTanh) {
 // A repeat of a fixed pair of blocks: layers run in order, named by position at each level.
 TEST(SequenceModule, NestedSequencesRunInOrder) {
   const std::string block =
-      "{type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: gated, "
+      "{type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: gated, "
       "intermediate_size: 32}, normalization: {type: rms_norm}}";
   const std::string yaml =
       "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
@@ -158,6 +158,112 @@ TEST(SequenceModule, OverridesChangeOnlyTheirLayer) {
   for (const auto& p : model.parameters)
     if (p.name.rfind("decoder.1.", 0) == 0)
       EXPECT_EQ(p.config_path.rfind("model.decoder.overrides.1", 0), 0u) << p.config_path;
+}
+
+// Parameters of the mamba mixer (mamba_simple.py's Mamba) with hidden h, inner e, state n,
+// dt rank r and kernel k: in_proj, conv1d with bias, x_proj, dt_proj with bias, A_log, D,
+// out_proj.
+int64_t mamba_parameters(int64_t h, int64_t e, int64_t n, int64_t r, int64_t k) {
+  return h * 2 * e + (e * k + e) + e * (r + 2 * n) + (r * e + e) + e * n + e + e * h;
+}
+
+void expect_backward_reaches_every_parameter(Model& model, int64_t batch, int64_t tokens) {
+  model.module->train();
+  const at::Tensor ids =
+      at::randint(0, 100, {batch, tokens}, at::make_generator<at::CPUGeneratorImpl>(3),
+                  at::TensorOptions().dtype(at::kLong));
+  const at::Tensor logits = model.module->forward(ids).logits;
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{batch, tokens, 100}));
+  at::cross_entropy_loss(logits.reshape({-1, 100}), ids.reshape({-1})).backward();
+  for (const auto& p : model.parameters) {
+    ASSERT_TRUE(p.tensor.grad().defined()) << p.name;
+    EXPECT_TRUE(p.tensor.grad().isfinite().all().item<bool>()) << p.name;
+    EXPECT_GT(p.tensor.grad().abs().sum().item<double>(), 0) << p.name;
+  }
+}
+
+int64_t numel_below(const Model& model, const std::string& prefix) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters)
+    if (p.name.rfind(prefix, 0) == 0) n += p.numel();
+  return n;
+}
+
+// A pure Mamba-1 stack (state-spaces/mamba's MambaLMHeadModel: each layer a norm and a mixer,
+// no MLP): the block has no MLP and no second norm, and computes x + mixer(norm(x)).
+TEST(TransformerModule, PureMambaStackHasNoMlp) {
+  ModelText text;
+  text.hidden_size = 32;
+  text.layers = 3;
+  text.mixer = "{type: mamba, state_size: 8, dt_rank: 4}";
+  text.mlp = "";
+  Model model = build_text(text.text());
+  std::vector<std::string> names;
+  for (const auto& p : model.parameters)
+    if (p.name.rfind("decoder.1.", 0) == 0 && p.name.find(".mixer.") == std::string::npos)
+      names.push_back(p.name);
+  EXPECT_EQ(names, std::vector<std::string>{"decoder.1.normalization.weight"});
+  const int64_t layer = mamba_parameters(32, 64, 8, 4, 4) + 32;  // and the block's RMSNorm
+  EXPECT_EQ(numel_below(model, "decoder."), 3 * layer);
+  const config::Document doc = document(text.text());
+  EXPECT_EQ(config::count_parameters(*doc.model).total, numel_below(model, ""));
+
+  model.module->eval();
+  const at::Tensor x = at::randn({2, 5, 32}, at::make_generator<at::CPUGeneratorImpl>(4));
+  Step step;
+  step.positions = at::arange(5, at::kLong).unsqueeze(0).expand({2, 5});
+  auto block = find_module<BlockModule>(*model.module, "decoder.0");
+  auto mixer = find_module<MixerModule>(*model.module, "decoder.0.mixer");
+  auto norm = find_module<NormModule>(*model.module, "decoder.0.normalization");
+  Step by_hand_step = step;
+  const at::Tensor by_hand = x + mixer->forward(norm->forward(x), by_hand_step);
+  EXPECT_TRUE(close(block->forward(x, step), by_hand, 1e-6, 1e-6));
+  expect_backward_reaches_every_parameter(model, 2, 6);
+}
+
+// Nemotron-H's layout (transformers' modeling_nemotron_h.py: each layer one of a Mamba mixer
+// "M", attention "*" or an MLP "-", with one norm): mamba-only, attention-only and MLP-only
+// blocks in one pattern.
+TEST(TransformerModule, NemotronHStylePatternOfOneBranchBlocks) {
+  const std::string yaml =
+      "version: 1\nmodel:\n  type: language_model\n  hidden_size: 32\n"
+      "  embeddings: {vocab_size: 100}\n  decoder:\n    type: pattern\n    pattern: M-M*-\n"
+      "    blocks:\n"
+      "      M: {type: transformer, mixer: {type: mamba, state_size: 8, dt_rank: 4}, "
+      "normalization: {type: rms_norm}}\n"
+      "      '*': {type: transformer, mixer: {type: attention, heads: 4, rotary: {type: none}}, "
+      "normalization: {type: rms_norm}}\n"
+      "      '-': {type: transformer, mlp: {type: mlp, intermediate_size: 48, activation: "
+      "squared_relu}, normalization: {type: rms_norm}}\n"
+      "  head:\n    normalization: {type: rms_norm}\n";
+  Model model = build_text(yaml);
+  const int64_t h = 32, norm = h;
+  const int64_t mamba = mamba_parameters(h, 2 * h, 8, 4, 4) + norm;
+  const int64_t attention = 4 * h * h + norm;
+  const int64_t mlp = 2 * h * 48 + norm;
+  EXPECT_EQ(numel_below(model, "decoder.0."), mamba);
+  EXPECT_EQ(numel_below(model, "decoder.1."), mlp);
+  EXPECT_EQ(numel_below(model, "decoder.3."), attention);
+  EXPECT_EQ(numel_below(model, "decoder."), 2 * mamba + attention + 2 * mlp);
+  for (const auto& p : model.parameters) {
+    if (p.name.rfind("decoder.1.", 0) != 0) continue;
+    EXPECT_TRUE(p.name.rfind("decoder.1.mlp.", 0) == 0 ||
+                p.name == "decoder.1.normalization.weight")
+        << p.name;
+  }
+
+  // The MLP-only block is x + mlp(norm(x)).
+  model.module->eval();
+  const at::Tensor x = at::randn({1, 4, h}, at::make_generator<at::CPUGeneratorImpl>(5));
+  Step step;
+  step.positions = at::arange(4, at::kLong).unsqueeze(0);
+  auto mlp_module = find_module<MlpModule>(*model.module, "decoder.1.mlp");
+  auto mlp_norm = find_module<NormModule>(*model.module, "decoder.1.normalization");
+  Step by_hand_step = step;
+  const at::Tensor by_hand = x + mlp_module->forward(mlp_norm->forward(x), by_hand_step);
+  EXPECT_TRUE(close(find_module<BlockModule>(*model.module, "decoder.1")->forward(x, step),
+                    by_hand, 1e-6, 1e-6));
+  expect_backward_reaches_every_parameter(model, 2, 6);
 }
 
 }  // namespace

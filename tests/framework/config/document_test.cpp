@@ -36,7 +36,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 4, window_size: 16}
+      mixer: {type: attention, rotary: {type: none}, heads: 4, window_size: 16}
       mlp: {type: mlp}
       normalization: {type: rms_norm}
   head:
@@ -288,8 +288,8 @@ model:
   decoder:
     type: fixed
     blocks:
-      - {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
-      - {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      - {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      - {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
   head: {normalization: {type: rms_norm}}
 )";
   LoadOptions options;
@@ -357,10 +357,48 @@ TEST(Set, WorksThroughLoadDocumentToo) {
 
 TEST(Version, MissingIsAnError) {
   Diagnostics d;
-  EXPECT_FALSE(load_text("model: {}\n", d));
+  EXPECT_FALSE(load_text(std::string(kBase).substr(std::string("version: 1\n").size()), d));
   EXPECT_EQ(d.format(),
             "test.yaml:1:1: error: version: missing required field 'version' (the current "
             "version is 1)\n");
+}
+
+// A missing version is one error among the others of the file, not the only one shown: the
+// rest is read as the current version.
+TEST(Version, MissingHidesNoOtherError) {
+  const std::string text =
+      "model:\n"
+      "  type: language_model\n"
+      "  hidden_size: 0\n"
+      "  embeddings: {vocab_size: 100, colour: red}\n"
+      "  decoder: {type: repeat, num_layers: 2, block: {type: transformer, mixer: {type: mamba},\n"
+      "            normalization: {type: rms_norm}}}\n"
+      "  head: {normalization: {type: rms_norm}}\n"
+      "extra: 1\n";
+  Diagnostics d;
+  EXPECT_FALSE(load_text(text, d));
+  EXPECT_EQ(d.format(),
+            "test.yaml:1:1: error: version: missing required field 'version' (the current "
+            "version is 1)\n"
+            "test.yaml:3:16: error: model.hidden_size: must be >= 1, found 0\n"
+            "test.yaml:4:33: error: model.embeddings: unknown field 'colour' in embeddings "
+            "(valid: vocab_size, max_positions, word, position, dropout, lr_scale)\n"
+            "test.yaml:8:1: error: unknown top-level field 'extra' (valid: version, extends, "
+            "model)\n");
+}
+
+TEST(Version, MissingInABaseFileHidesNoOtherError) {
+  TempDir dir;
+  dir.write("base.yaml", std::string(kBase).substr(std::string("version: 1\n").size()));
+  const auto child = dir.write("child.yaml", "version: 1\nextends: base.yaml\nmodle: {}\n");
+  Diagnostics d;
+  EXPECT_FALSE(config::load_document(child, registry(), d));
+  EXPECT_EQ(d.format(), dir.at("base.yaml") +
+                            ":1:1: error: version: missing required field 'version' (the "
+                            "current version is 1)\n" +
+                            dir.at("child.yaml") +
+                            ":3:1: error: unknown top-level field 'modle'; did you mean "
+                            "'model'? (valid: version, extends, model)\n");
 }
 
 TEST(Version, NewerThanSupportedIsAnError) {

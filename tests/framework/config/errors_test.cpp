@@ -24,7 +24,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 4}
+      mixer: {type: attention, rotary: {type: none}, heads: 4}
       mlp: {type: mlp}
       normalization: {type: rms_norm}
   head:
@@ -45,21 +45,21 @@ TEST(Errors, TheBaseModelIsValid) { EXPECT_EQ(errors(kModel), ""); }
 
 TEST(Errors, UnknownFieldSuggestsTheClosestAndListsTheValidOnes) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, haeds: 3}")),
-            std::string("test.yaml:11:42: error: model.decoder.block.mixer: unknown field 'haeds' "
+            std::string("test.yaml:11:64: error: model.decoder.block.mixer: unknown field 'haeds' "
                         "in attention mixer; did you mean 'heads'? (valid: ") +
                 kAttentionFields + ")\n");
 }
 
 TEST(Errors, UnknownFieldFarFromEveryNameHasNoSuggestion) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, colour: red}")),
-            std::string("test.yaml:11:42: error: model.decoder.block.mixer: unknown field "
+            std::string("test.yaml:11:64: error: model.decoder.block.mixer: unknown field "
                         "'colour' in attention mixer (valid: ") +
                 kAttentionFields + ")\n");
 }
 
 TEST(Errors, UnknownFieldOfANestedStruct) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, query: {bais: true}}")),
-            "test.yaml:11:50: error: model.decoder.block.mixer.query: unknown field 'bais' in "
+            "test.yaml:11:72: error: model.decoder.block.mixer.query: unknown field 'bais' in "
             "linear; did you mean 'bias'? (valid: bias, weight_initialization, "
             "bias_initialization, lr_scale, apply_peft, effective_lr_scale, trainable)\n");
 }
@@ -77,7 +77,7 @@ TEST(Errors, UnknownTypeOfABlockSlotListsSequencesToo) {
 }
 
 TEST(Errors, MissingTypeListsTheValidOnes) {
-  EXPECT_EQ(errors(replace(kModel, "{type: attention, heads: 4}", "{heads: 4}")),
+  EXPECT_EQ(errors(replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{heads: 4}")),
             "test.yaml:11:14: error: model.decoder.block.mixer: missing 'type' of mixer (valid: "
             "attention, mamba)\n");
 }
@@ -93,22 +93,22 @@ TEST(Errors, UnknownChoiceSuggestsTheClosest) {
 
 TEST(Errors, QuotedNumberIsNotAnInteger) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: \"4\"}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: expected an integer, found "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: expected an integer, found "
             "the quoted string \"4\"\n");
 }
 
 TEST(Errors, QuotedTrueIsNotABoolean) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, causal: \"true\"}")),
-            "test.yaml:11:50: error: model.decoder.block.mixer.causal: expected true or false, "
+            "test.yaml:11:72: error: model.decoder.block.mixer.causal: expected true or false, "
             "found the quoted string \"true\"\n");
 }
 
 TEST(Errors, OtherWrongValueTypes) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4.5}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: expected an integer, found "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: expected an integer, found "
             "'4.5'\n");
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: [4]}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: expected an integer, found "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: expected an integer, found "
             "a list\n");
   EXPECT_EQ(
       errors(replace(kModel, "{type: rms_norm}\n  head", "{type: rms_norm, epsilon: abc}\n  head")),
@@ -125,12 +125,12 @@ TEST(Errors, OtherWrongValueTypes) {
 
 TEST(Errors, HeadsBelowTheMinimum) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 0}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: must be >= 1, found 0\n");
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: must be >= 1, found 0\n");
 }
 
 TEST(Errors, DropoutAboveTheMaximum) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, dropout: 1.5}")),
-            "test.yaml:11:51: error: model.decoder.block.mixer.dropout: must be <= 0.999, found "
+            "test.yaml:11:73: error: model.decoder.block.mixer.dropout: must be <= 0.999, found "
             "1.5\n");
 }
 
@@ -151,32 +151,32 @@ TEST(Errors, NumbersMustBeFinite) {
 // --- required fields ---
 
 TEST(Errors, MissingRequiredField) {
-  EXPECT_EQ(errors(replace(kModel, "{type: attention, heads: 4}", "{type: attention}")),
+  EXPECT_EQ(errors(replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{type: attention, rotary: {type: none}}")),
             "test.yaml:11:14: error: model.decoder.block.mixer: missing required field 'heads'\n");
 }
 
 TEST(Errors, NullRequiredFieldIsMissing) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: null}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer: missing required field 'heads'\n");
+            "test.yaml:11:61: error: model.decoder.block.mixer: missing required field 'heads'\n");
 }
 
 // --- cross-field rules (validation after resolution) ---
 
 TEST(Errors, HeadsNotDivisibleByHeadGroups) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, head_groups: 3}")),
-            "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (4) must be "
+            "test.yaml:11:77: error: model.decoder.block.mixer.head_groups: heads (4) must be "
             "divisible by head_groups (3)\n");
 }
 
 TEST(Errors, HiddenSizeNotDivisibleByHeads) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 5}")),
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: hidden_size 64 is not "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: hidden_size 64 is not "
             "divisible by heads 5; set head_size explicitly\n");
 }
 
 TEST(Errors, SlidingWindowNeedsCausal) {
   EXPECT_EQ(errors(replace(kModel, "heads: 4}", "heads: 4, causal: false, window_size: 8}")),
-            "test.yaml:11:70: error: model.decoder.block.mixer.window_size: sliding windows need "
+            "test.yaml:11:92: error: model.decoder.block.mixer.window_size: sliding windows need "
             "causal: true\n");
 }
 
@@ -190,7 +190,7 @@ model:
     blocks:
       a:
         type: transformer
-        mixer: {type: attention, heads: 4}
+        mixer: {type: attention, rotary: {type: none}, heads: 4}
         mlp: {type: mlp}
         normalization: {type: rms_norm}
       m:
@@ -314,7 +314,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: "4"}
+      mixer: {type: attention, rotary: {type: none}, heads: "4"}
       mlp: {type: mlp, dropout: 2}
       normalization: {type: rms_nrom}
   head:
@@ -326,7 +326,7 @@ model:
             "test.yaml:6:16: error: model.embeddings: unknown field 'vocab_sise' in embeddings; "
             "did you mean 'vocab_size'? (valid: vocab_size, max_positions, word, position, "
             "dropout, lr_scale)\n"
-            "test.yaml:12:39: error: model.decoder.block.mixer.heads: expected an integer, found "
+            "test.yaml:12:61: error: model.decoder.block.mixer.heads: expected an integer, found "
             "the quoted string \"4\"\n"
             "test.yaml:13:33: error: model.decoder.block.mlp.dropout: must be <= 0.999, found 2\n"
             "test.yaml:14:29: error: model.decoder.block.normalization.type: unknown "
@@ -346,7 +346,7 @@ model:
     blocks:
       a:
         type: transformer
-        mixer: {type: attention, heads: 4, head_groups: 3}
+        mixer: {type: attention, rotary: {type: none}, heads: 4, head_groups: 3}
         mlp: {type: moe, experts: 2, top_k: 3, intermediate_size: 8}
         normalization: {type: rms_norm}
     pattern: [a, b]
@@ -358,7 +358,7 @@ model:
   peft: {type: lora, targets: [quey]}
 )";
   EXPECT_EQ(errors(text),
-            "test.yaml:11:57: error: model.decoder.blocks.a.mixer.head_groups: heads (4) must be "
+            "test.yaml:11:79: error: model.decoder.blocks.a.mixer.head_groups: heads (4) must be "
             "divisible by head_groups (3)\n"
             "test.yaml:12:45: error: model.decoder.blocks.a.mlp.top_k: must be <= experts (2), "
             "found 3\n"
@@ -384,7 +384,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 8, head_groups: 3}
+      mixer: {type: attention, rotary: {type: none}, heads: 8, head_groups: 3}
       mlp: {type: mlp, dropout: 2, up: {weight_initialization: {type: uniform, low: a, high: -1}}}
       normalization: {type: rms_norm}
   head:
@@ -396,9 +396,9 @@ model:
   // that knock-on error is not reported.
   EXPECT_EQ(errors(text),
             "test.yaml:5:28: error: model.embeddings.vocab_size: must be >= 1, found 0\n"
-            "test.yaml:11:39: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
+            "test.yaml:11:61: error: model.decoder.block.mixer.heads: hidden_size 60 is not "
             "divisible by heads 8; set head_size explicitly\n"
-            "test.yaml:11:55: error: model.decoder.block.mixer.head_groups: heads (8) must be "
+            "test.yaml:11:77: error: model.decoder.block.mixer.head_groups: heads (8) must be "
             "divisible by head_groups (3)\n"
             "test.yaml:12:33: error: model.decoder.block.mlp.dropout: must be <= 0.999, found 2\n"
             "test.yaml:12:85: error: model.decoder.block.mlp.up.weight_initialization.low: "
@@ -412,7 +412,7 @@ TEST(Errors, AnErrorInARepeatedBlockIsReportedOnceNotPerLayer) {
       replace(replace(kModel, "heads: 4}", "heads: 4, haeds: 3}"), "num_layers: 2\n",
               "num_layers: 2\n    overrides:\n      1: {mlp: {dropout: 0.1}}\n");
   EXPECT_EQ(errors(text),
-            std::string("test.yaml:13:42: error: model.decoder.block.mixer: unknown field "
+            std::string("test.yaml:13:64: error: model.decoder.block.mixer: unknown field "
                         "'haeds' in attention mixer; did you mean 'heads'? (valid: ") +
                 kAttentionFields + ")\n");
 }
@@ -427,7 +427,7 @@ model:
     type: fixed
     blocks:
       - type: transformer
-        mixer: &attn {type: attention, heads: 4, head_groups: 3}
+        mixer: &attn {type: attention, rotary: {type: none}, heads: 4, head_groups: 3}
         mlp: {type: mlp}
         normalization: {type: rms_norm}
       - type: transformer
@@ -438,7 +438,7 @@ model:
     normalization: {type: rms_norm}
 )";
   EXPECT_EQ(errors(text),
-            "test.yaml:10:63: error: model.decoder.blocks[0].mixer.head_groups: heads (4) must be "
+            "test.yaml:10:85: error: model.decoder.blocks[0].mixer.head_groups: heads (4) must be "
             "divisible by head_groups (3)\n");
 }
 

@@ -31,7 +31,7 @@ model:
     num_layers: 4
     block:
       type: transformer
-      mixer: {type: attention, heads: 4}
+      mixer: {type: attention, rotary: {type: none}, heads: 4}
       mlp: {type: mlp}
       normalization: {type: rms_norm}
   head:
@@ -85,7 +85,7 @@ TEST(Resolve, ExplicitValuesWinOverWhatFlowsDown) {
 
 TEST(Resolve, HiddenSizeReachesMambaDtRank) {
   Json mixer = resolved(replace(replace(kModel, "hidden_size: 64", "hidden_size: 72"),
-                                "{type: attention, heads: 4}",
+                                "{type: attention, rotary: {type: none}, heads: 4}",
                                 "{type: mamba}"))["decoder"]["block"]["mixer"];
   EXPECT_EQ(mixer["dt_rank"], 5);  // ceil(72 / 16)
 }
@@ -105,7 +105,7 @@ model:
     block:
       type: transformer
       lr_scale: 0.5
-      mixer: {type: attention, heads: 4, lr_scale: 2.0, output: {lr_scale: 0.25}}
+      mixer: {type: attention, rotary: {type: none}, heads: 4, lr_scale: 2.0, output: {lr_scale: 0.25}}
       mlp: {type: mlp, lr_scale: 0.0}
       normalization: {type: rms_norm}
     overrides:
@@ -167,13 +167,13 @@ model:
     type: fixed
     blocks:
       - type: transformer
-        mixer: {type: attention, heads: 4, query: {bias: false}}
+        mixer: {type: attention, rotary: {type: none}, heads: 4, query: {bias: false}}
         mlp: {type: moe, experts: 4, intermediate_size: 32}
         normalization: {type: rms_norm}
       - type: transformer
         add_linear_biases: false
         init_std: 0.5
-        mixer: {type: attention, heads: 4}
+        mixer: {type: attention, rotary: {type: none}, heads: 4}
         mlp: {type: mlp}
         normalization: {type: rms_norm}
   head:
@@ -236,7 +236,7 @@ model:
     block:
       type: fixed
       blocks:
-        - &t {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+        - &t {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
         - *t
   head:
     normalization: {type: rms_norm}
@@ -253,7 +253,7 @@ model:
   decoder:
     type: pattern
     blocks:
-      a: {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      a: {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
     pattern: aa
     num_layers: 10
   head:
@@ -326,7 +326,7 @@ model:
   decoder:
     type: pattern
     blocks:
-      a: {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      a: {type: transformer, mixer: {type: attention, rotary: {type: none}, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
       m: {type: transformer, mixer: {type: mamba}, mlp: {type: mlp}, normalization: {type: rms_norm}}
     pattern: [a, m, m, a]
     shared: [a]
@@ -361,7 +361,7 @@ TEST(Resolve, ResolvingTheDumpAgainGivesTheSameDump) {
       kScaled,
       std::string(kModel) + "  add_linear_biases: true\n  init_std: 0.03\n",
       std::string(kModel) + "  peft: {type: lora, targets: [query, {name: mlp, layers: [0, 1]}]}\n",
-      replace(kModel, "{type: attention, heads: 4}", "{type: mamba}"),
+      replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{type: mamba}"),
   };
   for (size_t i = 0; i < texts.size(); ++i)
     expect_idempotent(load(texts[i]), "text " + std::to_string(i));

@@ -211,6 +211,7 @@ TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
   ASSERT_EQ(blocks.size(), 3u);
   // In the order of their first layer: m (0), M (1), a (4).
   EXPECT_EQ(blocks[0]->title, "m: transformer");
+  EXPECT_EQ(blocks[0]->label, "m");
   EXPECT_EQ(blocks[0]->layers, "layers 0, 2, 6, 8, 10, 14, 16, 18, 22, 24, 26, 30");
   EXPECT_EQ(blocks[0]->occurrences, 12);
   EXPECT_EQ(blocks[1]->title, "M: transformer");
@@ -219,11 +220,30 @@ TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
   EXPECT_EQ(blocks[2]->title, "a: transformer");
   EXPECT_EQ(blocks[2]->layers, "layers 4, 12, 20, 28");
   EXPECT_EQ(blocks[2]->occurrences, 4);
-  // The blocks follow one another: m's last sum feeds M's input, M's feeds a's.
-  EXPECT_TRUE(has_edge(g, blocks[0]->exit, blocks[1]->entry, false));
-  EXPECT_TRUE(has_edge(g, blocks[1]->exit, blocks[2]->entry, false));
-  EXPECT_EQ(decoder.entry, blocks[0]->entry);
-  EXPECT_EQ(decoder.exit, blocks[2]->exit);
+  // The layers alternate between the blocks, so no arrow runs from block to block (it would
+  // read as the layer order, m -> M -> a): a layer order node says which layer is which and
+  // points at each block it uses.
+  for (const Node* from : blocks)
+    for (const Node* to : blocks) EXPECT_FALSE(has_edge(g, from->exit, to->entry, false));
+  const auto orders = children_of_kind(g, decoder, NodeKind::order);
+  ASSERT_EQ(orders.size(), 1u);
+  const Node& order = *orders[0];
+  EXPECT_EQ(order.title, "layer order (32 layers)");
+  EXPECT_EQ(order.details, (std::vector<std::string>{"0 m · 1 M · 2 m · 3 M",
+                                                     "4 a · 5 M · 6 m · 7 M",
+                                                     "the 8 above ×4: layers 0-31"}));
+  for (const Node* block : blocks)
+    EXPECT_TRUE(std::any_of(g.edges.begin(), g.edges.end(), [&](const Edge& e) {
+      return e.from == order.id && e.to == block->entry && e.reference && e.label == block->label;
+    })) << block->title;
+  EXPECT_EQ(decoder.entry, order.id);
+  const Node& exit = g.nodes[static_cast<size_t>(decoder.exit)];
+  EXPECT_EQ(exit.kind, NodeKind::input);
+  for (const Node* block : blocks) {
+    EXPECT_TRUE(std::any_of(g.edges.begin(), g.edges.end(), [&](const Edge& e) {
+      return e.from == block->exit && e.to == exit.id && e.hidden;
+    })) << block->title;
+  }
 
   // Jamba v0.1: hidden 4096, Mamba inner 2 * 4096, state 16, conv 4, dt_rank 256.
   constexpr int64_t h = 4096, inner = 2 * h, state = 16, conv = 4, dt_rank = 256;
@@ -248,6 +268,35 @@ TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
   constexpr int64_t total = 65536 * h + decoder_params + 65536 * h + h;
   static_assert(total == 51'570'323'328);
   EXPECT_EQ(g.root().parameters, total);
+}
+
+// Layers of a pattern split out by a layer-ranged LoRA target keep their block's letter,
+// primed, in their titles and in the layer order.
+TEST(Graph, PatternLayersSplitByLoraRangesKeepTheirLetter) {
+  blocks::config::LoadOptions options;
+  options.sets = {
+      "model.peft={type: lora, rank: 4, alpha: 8, targets: [{name: mlp, layers: [16, 31]}]}"};
+  const Document doc = zoo("hybrid-mamba-attention", options);
+  const Graph g = build_graph(*doc.model);
+  const Node& decoder = by_path(g, "model.decoder");
+  std::vector<std::string> titles, layers;
+  for (const Node* b : children_of_kind(g, decoder, NodeKind::block)) {
+    titles.push_back(b->title);
+    layers.push_back(b->layers);
+  }
+  EXPECT_EQ(titles, (std::vector<std::string>{"m: transformer", "M: transformer", "a: transformer",
+                                              "m′: transformer", "M′: transformer",
+                                              "a′: transformer"}));
+  EXPECT_EQ(layers[3], "layers 16, 18, 22, 24, 26, 30");
+  EXPECT_EQ(layers[5], "layers 20, 28");
+  const auto orders = children_of_kind(g, decoder, NodeKind::order);
+  ASSERT_EQ(orders.size(), 1u);
+  EXPECT_EQ(orders[0]->details,
+            (std::vector<std::string>{"0 m · 1 M · 2 m · 3 M", "4 a · 5 M · 6 m · 7 M",
+                                      "the 8 above ×2: layers 0-15", "16 m′ · 17 M′ · 18 m′ · 19 M′",
+                                      "20 a′ · 21 M′ · 22 m′ · 23 M′",
+                                      "the 8 above ×2: layers 16-31",
+                                      "′: that block with per-layer changes"}));
 }
 
 TEST(Graph, DepthChoosesTheLevelOfDetail) {
@@ -347,7 +396,7 @@ model:
     num_layers: 13
     block:
       type: transformer
-      mixer: {type: attention, heads: 4}
+      mixer: {type: attention, rotary: {type: none}, heads: 4}
       mlp: {type: mlp, intermediate_size: 128}
       normalization: {type: rms_norm}
     overrides:

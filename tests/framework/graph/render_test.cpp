@@ -45,12 +45,12 @@ model:
     blocks:
       'say "hi"':
         type: transformer
-        mixer: {type: attention, heads: 4}
+        mixer: {type: attention, rotary: {type: none}, heads: 4}
         mlp: {type: mlp, intermediate_size: 128}
         normalization: {type: rms_norm}
       'x<y> & #quot; z':
         type: transformer
-        mixer: {type: attention, heads: 2}
+        mixer: {type: attention, rotary: {type: none}, heads: 2}
         mlp: {type: mlp, intermediate_size: 256}
         normalization: {type: rms_norm}
   head:
@@ -124,9 +124,9 @@ std::vector<std::string> mermaid_problems(const std::string& text) {
   std::vector<std::string> problems;
   const auto lines = lines_of(text);
   if (lines.empty() || lines[0] != "flowchart TB") problems.push_back("no flowchart header");
-  static const std::regex node(R"re(n(\d+)(\["(.*)"\]|\(\( \)\)|\(\(\+\)\)))re");
+  static const std::regex node(R"re(n(\d+)(\["(.*)"\]|\[/"(.*)"/\]|\(\( \)\)|\(\(\+\)\)))re");
   static const std::regex subgraph(R"re(subgraph n(\d+) \["(.*)"\])re");
-  static const std::regex edge(R"re(n(\d+) (-->|-\.->) n(\d+))re");
+  static const std::regex edge(R"re(n(\d+) (-->|-\.->|-\.->\|"[^"]*"\||~~~) n(\d+))re");
   static const std::regex cls(R"re(class n(\d+) (mixer|mlp|norm|io|frozen))re");
   std::set<std::string> nodes, subgraphs;
   std::vector<std::pair<std::string, std::string>> edges;
@@ -144,6 +144,7 @@ std::vector<std::string> mermaid_problems(const std::string& text) {
     } else if (std::regex_match(l, m, node)) {
       if (!nodes.insert(m[1]).second || subgraphs.count(m[1])) problems.push_back("twice: " + l);
       if (m[3].matched) labels.push_back(m[3]);
+      if (m[4].matched) labels.push_back(m[4]);
     } else if (std::regex_match(l, m, edge)) {
       edges.emplace_back(m[1], m[3]);
     } else if (l != "direction TB" && l.rfind("classDef ", 0) != 0 && !std::regex_match(l, cls)) {
@@ -189,7 +190,7 @@ TEST(Render, DotEdgesJoinDeclaredNodes) {
     std::set<std::string> nodes, clusters;
     static const std::regex node(R"re(^\s*n(\d+) \[)re");
     static const std::regex cluster(R"re(^\s*subgraph cluster_(\d+) \{)re");
-    static const std::regex edge(R"re(^\s*n(\d+) -> n(\d+)( \[style=dashed[^\]]*\])?;$)re");
+    static const std::regex edge(R"re(^\s*n(\d+) -> n(\d+)( \[style=(dashed|dotted|invis)[^\]]*\])?;$)re");
     int edges = 0;
     for (const auto& l : lines_of(dot)) {
       std::smatch m;

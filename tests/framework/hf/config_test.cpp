@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -13,6 +14,7 @@
 #include "framework/config/emit.h"
 #include "framework/config/load.h"
 #include "framework/config/parameters.h"
+#include "framework/hf/family.h"
 #include "tests/support/blockc_run.h"
 #include "tests/support/model_text.h"
 
@@ -68,6 +70,8 @@ TEST(HfConfig, PublishedParameterCounts) {
   EXPECT_EQ(parameters("Mistral-7B-v0.1"), 7'241'732'096);
   EXPECT_EQ(parameters("Mixtral-8x7B-v0.1"), 46'702'792'704);
   EXPECT_EQ(parameters("gpt2"), 124'439'808);
+  EXPECT_EQ(parameters("gemma-2b"), 2'506'172'416);
+  EXPECT_EQ(parameters("Phi-3-mini-4k-instruct"), 3'821'079'552);
 }
 
 TEST(HfConfig, CountsFollowTheConfigNumbers) {
@@ -127,6 +131,107 @@ TEST(HfConfig, ConvertedFields) {
   EXPECT_EQ(qwen["model"]["head"]["tied"], true);
   EXPECT_TRUE(q.at("window_size").is_null());  // use_sliding_window false
   EXPECT_EQ(d.format(), "");
+}
+
+// Gemma 1 (configuration_gemma.py, modeling_gemma.py): gemma-2b's config.json says
+// `hidden_act: gelu`, which GemmaMLP ignores: without hidden_activation it is the tanh GELU; it
+// omits tie_word_embeddings, whose GemmaConfig default is true.
+TEST(HfConfig, GemmaFollowsTransformers) {
+  Diagnostics d;
+  const Json gemma = *hf::import_file(kFixtures + "gemma-2b", d);
+  ASSERT_EQ(d.format(), "");
+  const Json& model = gemma["model"];
+  EXPECT_EQ(mlp(gemma)["activation"], "gelu_tanh");
+  EXPECT_EQ(mlp(gemma)["type"], "gated");
+  EXPECT_EQ(model["head"]["tied"], true);
+  EXPECT_DOUBLE_EQ(model["embeddings"]["scale"].get<double>(), std::sqrt(2048.0));
+  EXPECT_EQ(model["decoder"]["block"]["normalization"]["weight_offset"], 1.0);
+  EXPECT_EQ(model["head"]["normalization"]["weight_offset"], 1.0);
+  EXPECT_EQ(mixer(gemma)["head_size"], 256);
+  EXPECT_EQ(mixer(gemma)["head_groups"], 1);
+
+  // hidden_activation decides; head_dim need not be hidden_size / heads.
+  const auto exact = convert(R"({"model_type": "gemma", "hidden_activation": "gelu",
+    "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32})");
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(mlp(*exact)["activation"], "gelu");
+  EXPECT_EQ(mixer(*exact)["head_size"], 32);
+  // Without head_dim, GemmaConfig's 256, not hidden_size / heads.
+  EXPECT_EQ(mixer(*convert(R"({"model_type": "gemma", "hidden_size": 64})"))["head_size"], 256);
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "gemma", "use_bidirectional_attention": true})", &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:56: error: hf.use_bidirectional_attention: bidirectional attention "
+            "(EmbeddingGemma) is not a causal language model (found 'true'; only false "
+            "converts)\n");
+}
+
+// Phi-3 (configuration_phi3.py): the Llama block with a sliding window (2047 for
+// Phi-3-mini-4k) and resid_pdrop; partial rotary and unequal key/value heads are refused.
+TEST(HfConfig, Phi3FollowsTransformers) {
+  Diagnostics d;
+  const Json phi3 = *hf::import_file(kFixtures + "Phi-3-mini-4k-instruct", d);
+  ASSERT_EQ(d.format(), "");
+  EXPECT_EQ(mixer(phi3)["window_size"], 2047);
+  EXPECT_EQ(mixer(phi3)["head_groups"], 32);
+  EXPECT_EQ(mixer(phi3)["rotary"], Json({{"type", "default"}, {"theta", 10000.0}}));
+  EXPECT_EQ(phi3["model"]["head"]["tied"], false);
+  EXPECT_FALSE(phi3["model"]["decoder"]["block"].contains("dropout"));  // resid_pdrop 0.0
+
+  const auto dropped = convert(R"({"model_type": "phi3", "resid_pdrop": 0.1})");
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ((*dropped)["model"]["decoder"]["block"]["dropout"], 0.1);
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "phi3", "partial_rotary_factor": 0.5,
+    "num_key_value_heads": 8})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:49: error: hf.partial_rotary_factor: rotary on a fraction of each "
+            "head is not supported (found 0.5; only 1.0 converts)\n"
+            "config.json:2:28: error: hf.num_key_value_heads: 8 key/value heads for 32 query "
+            "heads: blocks' phi3 name table splits the fused qkv_proj in equal thirds, so key "
+            "and value need as many heads as the query\n");
+}
+
+// YaRN (transformers' _compute_yarn_parameters) for the families whose rotary goes through
+// rope_init_fns: beta_fast 32 and beta_slow 1 when absent, attention_factor as given.
+TEST(HfConfig, YarnRopeScaling) {
+  for (const char* family : {"llama", "mistral", "qwen2", "mixtral", "gemma"}) {
+    const auto doc = convert(std::string(R"({"model_type": ")") + family +
+                             R"(", "rope_theta": 1e6, "rope_scaling": {"rope_type": "yarn",
+      "factor": 4.0, "original_max_position_embeddings": 32768}})");
+    ASSERT_TRUE(doc) << family;
+    EXPECT_EQ(mixer(*doc)["rotary"], Json({{"type", "yarn"},
+                                           {"theta", 1e6},
+                                           {"scale_factor", 4.0},
+                                           {"original_context_length", 32768},
+                                           {"beta_fast", 32.0},
+                                           {"beta_slow", 1.0}}))
+        << family;
+  }
+  const auto given = convert(R"({"model_type": "qwen2", "rope_scaling": {"type": "yarn",
+    "factor": 2.0, "original_max_position_embeddings": 4096, "beta_fast": 16, "beta_slow": 2,
+    "attention_factor": 1.5}})");
+  ASSERT_TRUE(given);
+  EXPECT_EQ(mixer(*given)["rotary"]["beta_fast"], 16.0);
+  EXPECT_EQ(mixer(*given)["rotary"]["beta_slow"], 2.0);
+  EXPECT_EQ(mixer(*given)["rotary"]["attention_factor"], 1.5);
+  bt::document(config::to_yaml(*given));  // valid
+
+  std::string errors;
+  EXPECT_FALSE(convert(R"({"model_type": "llama", "rope_scaling": {"rope_type": "yarn",
+    "mscale": 1.0}})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:41: error: hf.rope_scaling: rope type yarn needs 'factor'\n"
+            "config.json:1:41: error: hf.rope_scaling: rope type yarn needs "
+            "'original_max_position_embeddings'\n"
+            "config.json:2:5: error: hf.rope_scaling.mscale: not a rope parameter blocks "
+            "converts (its rotary types are default, llama3 and yarn)\n");
+  EXPECT_FALSE(convert(R"({"model_type": "llama", "rope_scaling": {"beta_fast": 8}})", &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:42: error: hf.rope_scaling.beta_fast: has no meaning for rope type "
+            "default\n");
 }
 
 TEST(HfConfig, MissingKeysTakeTheTransformersDefaults) {
@@ -263,16 +368,25 @@ TEST(HfConfig, EveryProblemOfAFileIsReported) {
 }
 
 TEST(HfConfig, UnsupportedRopeTypesAreErrors) {
-  for (const char* type : {"linear", "dynamic", "yarn", "longrope"}) {
+  for (const char* type : {"linear", "dynamic", "longrope"}) {
     std::string errors;
     EXPECT_FALSE(convert(std::string(R"({"model_type": "qwen2", "rope_scaling": {"type": ")") +
                              type + R"(", "factor": 4.0}})",
                          &errors));
     EXPECT_EQ(errors, std::string("config.json:1:50: error: hf.rope_scaling.type: rope type '") +
                           type +
-                          "' is not supported (blocks has default and llama3); plain rotary "
-                          "would change the model\n");
+                          "' is not supported (qwen2 converts default, llama3 and yarn); plain "
+                          "rotary would change the model\n");
   }
+  // Phi3Config reads yarn (and su) as longrope, whose per-frequency factors blocks cannot say.
+  std::string errors;
+  EXPECT_FALSE(convert(
+      R"({"model_type": "phi3", "rope_scaling": {"type": "yarn", "factor": 4.0,
+          "original_max_position_embeddings": 4096}})",
+      &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:49: error: hf.rope_scaling.type: rope type 'yarn' is not supported "
+            "(phi3 converts default); plain rotary would change the model\n");
   // transformers 5 writes rope_parameters, theta inside; it converts like rope_scaling.
   const auto doc = convert(
       R"({"model_type": "llama", "rope_parameters": {"rope_type": "default", "rope_theta": 5e5}})");
@@ -284,8 +398,14 @@ TEST(HfConfig, UnknownModelTypeListsTheSupportedOnes) {
   std::string errors;
   EXPECT_FALSE(convert(R"({"model_type": "falcon", "hidden_size": 64})", &errors));
   EXPECT_EQ(errors,
-            "config.json:1:16: error: hf.model_type: unsupported model_type 'falcon' (supported: "
-            "gpt2, llama, mistral, mixtral, qwen2)\n");
+            "config.json:1:16: error: hf.model_type: unsupported model_type 'falcon' (supported: " +
+                hf::family_list() + ")\n");
+  EXPECT_EQ(hf::supported_model_types(), hf::families().names());
+  EXPECT_EQ(hf::family_list(), config::join(hf::families().names()));
+  const auto names = hf::families().names();
+  ASSERT_GE(names.size(), 7u);  // gemma, gpt2, llama, mistral, mixtral, phi3, qwen2 at least
+  EXPECT_TRUE(hf::family_list(" or ").ends_with(", " + names[names.size() - 2] + " or " +
+                                                names.back()));
   EXPECT_FALSE(convert(R"([1, 2])", &errors));
   EXPECT_EQ(errors, "config.json:1:1: error: hf: a config.json holds an object, found a list\n");
 }
@@ -300,11 +420,10 @@ TEST(HfConfig, BlockcRoundTrip) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   std::ifstream in(out);
-  std::string first, second;
+  std::string first;
   std::getline(in, first);
-  std::getline(in, second);
-  EXPECT_EQ(first, "# yaml-language-server: $schema=../schemas/blocks.schema.json");
-  EXPECT_EQ(second, "# Imported by `blockc import hf` from " + kFixtures + "Llama-3.1-8B");
+  // A temporary folder has no schemas/ above it: no $schema line.
+  EXPECT_EQ(first, "# Imported by `blockc import hf` from " + kFixtures + "Llama-3.1-8B");
   r = bt::blockc("validate " + out);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
@@ -321,6 +440,44 @@ TEST(HfConfig, BlockcRoundTrip) {
   EXPECT_EQ(bt::blockc("import hf").code, 2);
   EXPECT_EQ(bt::blockc("import").code, 2);
   std::filesystem::remove_all(dir);
+}
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The $schema line is relative from the written file's folder to the nearest
+// schemas/blocks.schema.json above it (the yaml-language-server resolves it from the file).
+TEST(HfConfig, SchemaLineFollowsTheOutputFile) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("hf_schema_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "schemas");
+  fs::create_directories(dir / "configs" / "imported");
+  std::ofstream(dir / "schemas" / "blocks.schema.json") << "{}\n";
+  const std::string source = kFixtures + "gpt2";
+  for (const auto& [out, schema] :
+       {std::pair{dir / "top.yaml", std::string("schemas/blocks.schema.json")},
+        {dir / "configs" / "gpt2.yaml", "../schemas/blocks.schema.json"},
+        {dir / "configs" / "imported" / "gpt2.yaml", "../../schemas/blocks.schema.json"}}) {
+    EXPECT_EQ(hf::schema_reference(out.string()), schema);
+    auto r = bt::blockc("import hf " + source + " -o " + out.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(first_line(out.string()), "# yaml-language-server: $schema=" + schema);
+    // The reference resolves from the file's folder to the schema.
+    EXPECT_TRUE(fs::is_regular_file(out.parent_path() / schema)) << out;
+  }
+  // A relative -o resolves against the working directory (the repo root for the tests).
+  EXPECT_EQ(hf::schema_reference("configs/imported.yaml"), "../schemas/blocks.schema.json");
+  EXPECT_EQ(hf::schema_reference("imported.yaml"), "schemas/blocks.schema.json");
+  // Nowhere below a schemas/ folder, and stdout: no line.
+  fs::remove_all(dir / "schemas");
+  EXPECT_EQ(hf::schema_reference((dir / "configs" / "gpt2.yaml").string()), std::nullopt);
+  auto r = bt::blockc("import hf " + source);
+  EXPECT_TRUE(r.out.starts_with("# Imported by `blockc import hf` from ")) << r.out;
+  fs::remove_all(dir);
 }
 
 }  // namespace

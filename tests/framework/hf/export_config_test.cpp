@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "framework/config/emit.h"
 #include "framework/config/load.h"
 #include "framework/hf/config.h"
+#include "framework/hf/family.h"
 
 namespace {
 
@@ -136,20 +138,36 @@ Json small(const std::string& block_extra = "", const std::string& mixer_extra =
 struct Published {
   const char* fixture;
   const char* model_type;
+  const char* first_fit =
+      nullptr;  // the family an export without a model type picks; null: its own
 };
-const Published kPublished[] = {{"Meta-Llama-3-8B", "llama"},   {"Llama-3.1-8B", "llama"},
-                                {"Mistral-7B-v0.1", "mistral"}, {"Mixtral-8x7B-v0.1", "mixtral"},
-                                {"Qwen2.5-0.5B", "qwen2"},      {"gpt2", "gpt2"}};
+const Published kPublished[] = {{"Meta-Llama-3-8B", "llama"},
+                                {"Llama-3.1-8B", "llama"},
+                                {"Mistral-7B-v0.1", "mistral"},
+                                {"Mixtral-8x7B-v0.1", "mixtral"},
+                                {"Qwen2.5-0.5B", "qwen2"},
+                                {"gpt2", "gpt2"},
+                                {"gemma-2b", "gemma"},
+                                // Phi-3-mini's architecture is Mistral's (one window, no biases);
+                                // the narrower family comes first.
+                                {"Phi-3-mini-4k-instruct", "phi3", "mistral"}};
 
 TEST(HfExportConfig, PublishedConfigsSurviveImportExportImport) {
-  for (const auto& [fixture, model_type] : kPublished) {
+  std::set<std::string> covered;
+  for (const auto& [fixture, model_type, first_fit] : kPublished) {
+    covered.insert(model_type);
     const config::Document before = imported(fixture);
     const Json json = exported(before.dump(), model_type);
     EXPECT_EQ(json["model_type"], model_type) << fixture;
     EXPECT_EQ(reimported(json).dump(), before.dump()) << fixture << "\n" << json.dump(2);
-    // Without a model type, the first family that fits is the published one.
-    EXPECT_EQ(exported(before.dump(), "")["model_type"], model_type) << fixture;
+    // Without a model type, the first family that fits.
+    const Json first = exported(before.dump(), "");
+    EXPECT_EQ(first["model_type"], first_fit ? first_fit : model_type) << fixture;
+    EXPECT_EQ(reimported(first).dump(), before.dump()) << fixture;
   }
+  // Every registered family has a published config here.
+  const auto names = hf::families().names();
+  EXPECT_EQ(covered, std::set<std::string>(names.begin(), names.end()));
 }
 
 // Keys of the published files that a blocks model does not hold, and why.
@@ -166,10 +184,13 @@ const std::set<std::string> kNotArchitecture = {
     "summary_proj_to_labels",
     "summary_type",
     "summary_use_proj",
-    "task_specific_params"};  // GPT2DoubleHeadsModel, generation presets
+    "task_specific_params",  // GPT2DoubleHeadsModel, generation presets
+    "pad_token_id",          // tokenizer
+    "auto_map",
+    "_name_or_path"};  // where the Hub's remote code and the file came from
 
 TEST(HfExportConfig, ExportedKeysCarryThePublishedValues) {
-  for (const auto& [fixture, model_type] : kPublished) {
+  for (const auto& [fixture, model_type, first_fit] : kPublished) {
     const nlohmann::json published = read_fixture(fixture);
     hf::ExportOptions options;
     options.model_type = model_type;
@@ -183,6 +204,12 @@ TEST(HfExportConfig, ExportedKeysCarryThePublishedValues) {
       if (kNotArchitecture.contains(key)) continue;
       // Qwen2 ignores sliding_window when use_sliding_window is false; so does the import.
       if (key == "sliding_window" && published.value("use_sliding_window", true) == false) continue;
+      // GemmaMLP ignores hidden_act (gemma-2b says gelu, and computes the tanh GELU).
+      if (key == "hidden_act" && std::string(model_type) == "gemma") {
+        EXPECT_EQ(out[key], "gelu_pytorch_tanh");
+        EXPECT_EQ(out["hidden_activation"], "gelu_pytorch_tanh");
+        continue;
+      }
       compared.push_back(key);
       ASSERT_TRUE(out.contains(key)) << fixture << ": " << key << " not exported";
       EXPECT_EQ(out[key], value) << fixture << ": " << key;
@@ -253,7 +280,7 @@ TEST(HfExportConfig, UnexpressibleZooModelsListEveryReason) {
   const Json custom = zoo("custom-init").dump();  // Sub-LN, xpos, LayerNorm, GELU MLP
   EXPECT_EQ(refusals(custom, "llama"),
             refusal(kBlock + "mixer.rotary", "xpos rotary", "llama",
-                    "llama has default and llama3 rotary") +
+                    "llama has default, llama3 and yarn rotary") +
                 refusal(kBlock + "mlp.type", "MLP type mlp", "llama", "llama's MLP is gated") +
                 refusal(kBlock + "normalization.type", "normalization type layer_norm", "llama",
                         "llama normalizes with rms_norm") +
@@ -508,10 +535,65 @@ TEST(HfExportConfig, UnknownFieldsAndTypesAreRefused) {
       "resolved document (Document::dump())\n"))
       << unresolved;
   EXPECT_EQ(refusals(small(), "falcon"),
-            "model_type: cannot export to model_type 'falcon' (supported: gpt2, llama, mistral, "
-            "qwen2, mixtral)\n");
-  EXPECT_EQ(hf::export_model_types(),
-            (std::vector<std::string>{"gpt2", "llama", "mistral", "qwen2", "mixtral"}));
+            "model_type: cannot export to model_type 'falcon' (supported: " +
+                config::join(hf::export_model_types()) + ")\n");
+  // Every registered family, the narrowest first: a plain Llama is not written as a Mistral
+  // without a window, nor a Mistral as a Phi-3 (which adds resid_pdrop).
+  auto order = hf::export_model_types();
+  const auto at = [&](const std::string& name) {
+    return std::find(order.begin(), order.end(), name) - order.begin();
+  };
+  for (const auto& [narrow, wide] : {std::pair{"gpt2", "llama"}, {"llama", "mistral"},
+                                     {"mistral", "qwen2"}, {"qwen2", "mixtral"},
+                                     {"mistral", "phi3"}, {"llama", "gemma"}})
+    EXPECT_LT(at(narrow), at(wide)) << narrow << " before " << wide;
+  std::sort(order.begin(), order.end());
+  EXPECT_EQ(order, hf::families().names());
+}
+
+// What gemma and phi3 cannot say (family files' Limit and capabilities).
+TEST(HfExportConfig, GemmaAndPhi3Refusals) {
+  const std::string why = "gemma's RMSNorm scales by 1.0 + weight";
+  EXPECT_EQ(
+      refusals(small(), "gemma"),
+      refusal("model.embeddings.scale", "embedding scale 1.0", "gemma",
+              "gemma multiplies the embeddings by sqrt(hidden_size) = 8.0") +
+          refusal(kBlock + "normalization.weight_offset", "weight_offset 0.0", "gemma", why) +
+          refusal(kBlock + "mlp_normalization.weight_offset", "weight_offset 0.0", "gemma", why) +
+          refusal("model.head.normalization.weight_offset", "weight_offset 0.0", "gemma", why));
+  EXPECT_EQ(refusals(small(), "phi3"),
+            refusal(kBlock + "mixer.head_groups", "2 key/value heads for 4 query heads", "phi3",
+                    "blocks' phi3 name table splits the fused qkv_proj in equal thirds, so key "
+                    "and value need as many heads as the query"));
+  EXPECT_EQ(refusals(small("",
+                           "        rotary: {type: yarn, theta: 10000.0, scale_factor: 4.0, "
+                           "original_context_length: 1024}\n"),
+                     "phi3"),
+            refusal(kBlock + "mixer.rotary", "yarn rotary", "phi3", "phi3 has default rotary") +
+                refusal(kBlock + "mixer.head_groups", "2 key/value heads for 4 query heads", "phi3",
+                        "blocks' phi3 name table splits the fused qkv_proj in equal thirds, so "
+                        "key and value need as many heads as the query"));
+}
+
+// YaRN goes out as rope_scaling {rope_type: yarn, ...} and reads back the same.
+TEST(HfExportConfig, YarnRoundTrip) {
+  const std::string rotary =
+      "        rotary: {type: yarn, theta: 1000000.0, scale_factor: 4.0, "
+      "original_context_length: 32768, beta_fast: 16.0, beta_slow: 2.0, attention_factor: 1.25}\n";
+  for (const char* family : {"llama", "mistral", "qwen2"}) {
+    const bool qwen = std::string(family) == "qwen2";
+    const Json document = small("", rotary + (qwen ? kQkvBiases : ""));
+    const Json out = exported(document, family);
+    EXPECT_EQ(out["rope_theta"], 1e6) << family;
+    EXPECT_EQ(out["rope_scaling"], Json({{"attention_factor", 1.25},
+                                         {"beta_fast", 16.0},
+                                         {"beta_slow", 2.0},
+                                         {"factor", 4.0},
+                                         {"original_max_position_embeddings", 32768},
+                                         {"rope_type", "yarn"}}))
+        << family;
+    EXPECT_EQ(reimported(out).dump(), document) << family;
+  }
 }
 
 TEST(HfExportConfig, OptionsAddDtypeAndContextLength) {

@@ -180,7 +180,7 @@ TEST(Builder, LoraAdaptersStartAtZeroTrainAloneAndMerge) {
 TEST(Builder, SharedPatternBlocksHaveOneSetOfWeights) {
   const std::string block =
       "        type: transformer\n"
-      "        mixer: {type: attention, heads: 4}\n"
+      "        mixer: {type: attention, rotary: {type: none}, heads: 4}\n"
       "        mlp: {type: gated, intermediate_size: 128}\n"
       "        normalization: {type: rms_norm}\n";
   const std::string yaml =

@@ -14,6 +14,9 @@
 #include "framework/config/document.h"
 #include "framework/hf/config.h"
 #include "framework/hf/export_config.h"
+#include "framework/hf/family.h"
+#include "framework/hf/folder.h"
+#include "framework/weights/hf_folder.h"
 #include "framework/weights/mapping.h"
 #include "tests/support/blockc_run.h"
 #include "tests/support/torch_support.h"
@@ -121,6 +124,52 @@ else:
     logits = llama(p, inputs['tokens'], **shape)
 )";
 
+// Gemma 1 in its Hugging Face names, head_dim 32 beside hidden 64 / 4 heads = 16, one key/value
+// head, `hidden_act: gelu` as gemma-2b's config.json says (GemmaMLP computes the tanh GELU).
+const char* const kGemmaWriter = R"(
+d, L, V, H, G, D, I = 64, 2, 100, 4, 1, 32, 96
+hf = {'model.embed_tokens.weight': r(V, d)}
+for i in range(L):
+    l = f'model.layers.{i}.'
+    hf[l + 'input_layernorm.weight'] = r(d)
+    hf[l + 'self_attn.q_proj.weight'] = r(H * D, d)
+    hf[l + 'self_attn.k_proj.weight'] = r(G * D, d)
+    hf[l + 'self_attn.v_proj.weight'] = r(G * D, d)
+    hf[l + 'self_attn.o_proj.weight'] = r(d, H * D)
+    hf[l + 'post_attention_layernorm.weight'] = r(d)
+    hf[l + 'mlp.gate_proj.weight'], hf[l + 'mlp.up_proj.weight'] = r(I, d), r(I, d)
+    hf[l + 'mlp.down_proj.weight'] = r(d, I)
+hf['model.norm.weight'] = r(d)
+config = {'model_type': 'gemma', 'architectures': ['GemmaForCausalLM'], 'hidden_size': d,
+          'intermediate_size': I, 'num_hidden_layers': L, 'num_attention_heads': H,
+          'num_key_value_heads': G, 'head_dim': D, 'vocab_size': V, 'rms_norm_eps': 1e-6,
+          'rope_theta': 10000.0, 'hidden_act': 'gelu', 'max_position_embeddings': 128}
+logits = gemma(hf, inputs['tokens'], layers=L, heads=H, groups=G, head_size=D, theta=10000.0)
+)";
+
+// Phi-3 in its Hugging Face names: fused qkv_proj and gate_up_proj, a sliding window of 6
+// tokens over sequences of 10.
+const char* const kPhi3Writer = R"(
+d, L, V, H, I, W = 64, 2, 100, 4, 96, 6
+hf = {'model.embed_tokens.weight': r(V, d)}
+for i in range(L):
+    l = f'model.layers.{i}.'
+    hf[l + 'input_layernorm.weight'] = 1 + r(d)
+    hf[l + 'self_attn.qkv_proj.weight'] = r(3 * d, d)
+    hf[l + 'self_attn.o_proj.weight'] = r(d, d)
+    hf[l + 'post_attention_layernorm.weight'] = 1 + r(d)
+    hf[l + 'mlp.gate_up_proj.weight'] = r(2 * I, d)
+    hf[l + 'mlp.down_proj.weight'] = r(d, I)
+hf['model.norm.weight'], hf['lm_head.weight'] = 1 + r(d), r(V, d)
+config = {'model_type': 'phi3', 'architectures': ['Phi3ForCausalLM'], 'hidden_size': d,
+          'intermediate_size': I, 'num_hidden_layers': L, 'num_attention_heads': H,
+          'num_key_value_heads': H, 'vocab_size': V, 'rms_norm_eps': 1e-5, 'rope_theta': 10000.0,
+          'sliding_window': W, 'tie_word_embeddings': False, 'hidden_act': 'silu',
+          'max_position_embeddings': 128, 'original_max_position_embeddings': 128,
+          'resid_pdrop': 0.0, 'embd_pdrop': 0.0, 'rope_scaling': None}
+logits = phi3(hf, inputs['tokens'], layers=L, heads=H, groups=H, theta=10000.0, window=W)
+)";
+
 struct Folder {
   fs::path dir;
   at::Tensor tokens, logits;  // logits: the plain-PyTorch reference's
@@ -138,9 +187,13 @@ const Folder& folder(const std::string& family) {
   Folder f;
   f.dir = fs::path(::testing::TempDir()) / ("hf_" + std::to_string(::getpid()) + "_" + family);
   f.tokens = sample_tokens();
-  const std::string writer = family == "gpt2" ? kGpt2Writer : kLlamaWriter;
+  const std::string writer = family == "gpt2"    ? kGpt2Writer
+                             : family == "gemma" ? kGemmaWriter
+                             : family == "phi3"  ? kPhi3Writer
+                                                 : kLlamaWriter;
   const std::string script =
-      "import json, os\nfrom reference_models import gpt2, llama, mixtral\ntorch.manual_seed(11)\n"
+      "import json, os\nfrom reference_models import gemma, gpt2, llama, mixtral, phi3\n"
+      "torch.manual_seed(11)\n"
       "r = lambda *s: torch.randn(*s) * 0.2\nEXPERTS = " +
       std::string(family == "mixtral" ? "4" : "0") +
       "\nQWEN = " + (family == "qwen2" ? "True" : "False") + "\n" + writer + "os.makedirs('" +
@@ -205,6 +258,8 @@ TEST(HfWeights, Gpt2FolderMatchesReference) { expect_matches_reference("gpt2"); 
 TEST(HfWeights, LlamaFolderMatchesReference) { expect_matches_reference("llama"); }
 TEST(HfWeights, Qwen2FolderMatchesReference) { expect_matches_reference("qwen2"); }
 TEST(HfWeights, MixtralFolderMatchesReference) { expect_matches_reference("mixtral"); }
+TEST(HfWeights, GemmaFolderMatchesReference) { expect_matches_reference("gemma"); }
+TEST(HfWeights, Phi3FolderMatchesReference) { expect_matches_reference("phi3"); }
 
 // The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
 std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
@@ -246,6 +301,43 @@ void expect_round_trip(const std::string& family, const std::set<std::string>& b
   expect_same_tensors(file_tensors(out), folder_tensors(f.dir, buffers_end));
 }
 
+// The library as a program linking blocks calls it (framework/hf/folder.h,
+// framework/weights/hf_folder.h): the folder's document, its dtype, its weights through the
+// family's table; then save_hf_folder writes the folder back bit for bit.
+void expect_library_round_trip(const std::string& family) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  const Folder& f = folder(family);
+  config::Diagnostics diagnostics;
+  auto doc = hf::folder_document(f.dir.string(), registry(), diagnostics);
+  ASSERT_TRUE(doc) << diagnostics.format();
+  const auto dtype = weights::checkpoint_dtype(weights::checkpoint_files(f.dir.string()));
+  EXPECT_EQ(dtype, at::kFloat);
+  Model model = build_model(*doc->model, at::TensorOptions().dtype(dtype));
+  const auto report = weights::load_hf_folder(targets(model), f.dir.string());
+  EXPECT_TRUE(report.ok()) << report.format();
+  EXPECT_GT(report.loaded, 0);
+  model.module->eval();
+  {
+    c10::InferenceMode inference;
+    EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 1e-4));
+  }
+  const auto config = hf::export_config(doc->dump(), family, diagnostics);
+  ASSERT_TRUE(config) << diagnostics.format();
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& p : model.parameters) named.emplace_back(p.name, p.tensor.detach());
+  const fs::path out = f.dir.parent_path() / (family + "_saved");
+  EXPECT_EQ(weights::save_hf_folder(out.string(), *config, named, 20'000),
+            folder_tensors(f.dir).size());
+  EXPECT_GT(weights::checkpoint_files(out.string()).size(), 1u);  // sharded at 20 kB
+  expect_same_tensors(folder_tensors(out), folder_tensors(f.dir));
+  auto again = hf::folder_document(out.string(), registry(), diagnostics);
+  ASSERT_TRUE(again) << diagnostics.format();
+  EXPECT_EQ(again->dump(), doc->dump());
+}
+
+TEST(HfWeights, GemmaThroughTheLibrary) { expect_library_round_trip("gemma"); }
+TEST(HfWeights, Phi3ThroughTheLibrary) { expect_library_round_trip("phi3"); }
+
 TEST(HfWeights, Gpt2RoundTripIsBitIdentical) {
   expect_round_trip("gpt2", {".attn.bias", ".attn.masked_bias"});
 }
@@ -264,6 +356,26 @@ TEST(HfWeights, Qwen2BiasesLoadAndRoundTrip) {
       EXPECT_TRUE(at::equal(p.tensor, original["model.layers.0.self_attn.k_proj.bias"]));
     }
   EXPECT_EQ(biases, 1);
+}
+TEST(HfWeights, GemmaRoundTripIsBitIdentical) { expect_round_trip("gemma", {}); }
+// Phi-3: qkv_proj splits into query, key and value, gate_up_proj into gate and up; export joins
+// them again.
+TEST(HfWeights, Phi3FusedTensorsSplitAndRoundTrip) {
+  expect_round_trip("phi3", {});
+  if (!have_reference_python()) return;
+  const Folder& f = folder("phi3");
+  Model model = load_folder(f.dir, weights::hf_mapping("phi3"));
+  auto original = file_tensors(f.dir / "model.safetensors");
+  const at::Tensor qkv = original["model.layers.1.self_attn.qkv_proj.weight"];
+  const at::Tensor gate_up = original["model.layers.0.mlp.gate_up_proj.weight"];
+  int checked = 0;
+  for (const auto& p : model.parameters) {
+    if (p.name == "decoder.1.mixer.key.weight")
+      checked++, EXPECT_TRUE(at::equal(p.tensor, qkv.narrow(0, 64, 64)));
+    if (p.name == "decoder.0.mlp.up.weight")
+      checked++, EXPECT_TRUE(at::equal(p.tensor, gate_up.narrow(0, 96, 96)));
+  }
+  EXPECT_EQ(checked, 2);
 }
 TEST(HfWeights, MixtralExpertsStackAndRoundTrip) {
   expect_round_trip("mixtral", {});
@@ -367,6 +479,8 @@ void expect_blockc_forward(const std::string& family) {
 TEST(HfWeights, BlockcForwardOnGpt2Folder) { expect_blockc_forward("gpt2"); }
 TEST(HfWeights, BlockcForwardOnLlamaFolder) { expect_blockc_forward("llama"); }
 TEST(HfWeights, BlockcForwardOnMixtralFolder) { expect_blockc_forward("mixtral"); }
+TEST(HfWeights, BlockcForwardOnGemmaFolder) { expect_blockc_forward("gemma"); }
+TEST(HfWeights, BlockcForwardOnPhi3Folder) { expect_blockc_forward("phi3"); }
 
 // A user mapping in YAML: the same Llama names written by hand load the same weights.
 TEST(HfWeights, YamlMappingFile) {
@@ -432,10 +546,9 @@ void expect_cli_round_trip(const std::string& family, const std::set<std::string
   for (const char* key : {"max_position_embeddings", "n_positions"})
     if (original.contains(key)) EXPECT_EQ(config[key], original[key]) << key;
   expect_same_tensors(folder_tensors(out), folder_tensors(f.dir, buffers_end));
-  EXPECT_EQ(weights::SafetensorsFile::open((out / "model.safetensors").string())
-                .metadata()
-                .at("format"),
-            "pt");  // transformers refuses safetensors without it
+  EXPECT_EQ(
+      weights::SafetensorsFile::open((out / "model.safetensors").string()).metadata().at("format"),
+      "pt");  // transformers refuses safetensors without it
 }
 
 TEST(HfWeights, BlockcExportGpt2FolderRoundTrip) {
@@ -444,6 +557,8 @@ TEST(HfWeights, BlockcExportGpt2FolderRoundTrip) {
 TEST(HfWeights, BlockcExportLlamaFolderRoundTrip) { expect_cli_round_trip("llama", {}); }
 TEST(HfWeights, BlockcExportQwen2FolderRoundTrip) { expect_cli_round_trip("qwen2", {}); }
 TEST(HfWeights, BlockcExportMixtralFolderRoundTrip) { expect_cli_round_trip("mixtral", {}); }
+TEST(HfWeights, BlockcExportGemmaFolderRoundTrip) { expect_cli_round_trip("gemma", {}); }
+TEST(HfWeights, BlockcExportPhi3FolderRoundTrip) { expect_cli_round_trip("phi3", {}); }
 
 // HF -> blocks' names (bfloat16) -> blocks' names again -> a sharded HF folder: the blocks files
 // are bit-identical, the shards respect --max-shard-size, the dtype is kept, and the folder
@@ -491,8 +606,8 @@ TEST(HfWeights, BlockcExportThroughBlocksNamesToShards) {
   r = blockc("export --model " + yaml.string() + " --weights " + second +
              " --to hf --max-position-embeddings 4096 -o " + (dir / "with_context").string());
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(config::Json::parse(std::ifstream(dir / "with_context" / "config.json"))
-                ["max_position_embeddings"],
+  EXPECT_EQ(config::Json::parse(
+                std::ifstream(dir / "with_context" / "config.json"))["max_position_embeddings"],
             4096);
   std::map<std::string, at::Tensor> want;
   for (const auto& [name, t] : folder_tensors(f.dir)) want[name] = t.to(at::kBFloat16);
@@ -518,8 +633,8 @@ TEST(HfWeights, BlockcExportRefusesAFamilyThatCannotHoldTheModel) {
   if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
   const Folder& f = folder("llama");
   const fs::path out = f.dir.parent_path() / "llama_as_gpt2";
-  auto r = blockc("export --model " + f.dir.string() + " --to hf --model-type gpt2 -o " +
-                  out.string());
+  auto r =
+      blockc("export --model " + f.dir.string() + " --to hf --model-type gpt2 -o " + out.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, HasSubstr("error: model."));
   EXPECT_THAT(r.err, HasSubstr("the model cannot be written as a Hugging Face gpt2 config"));
@@ -590,7 +705,7 @@ TEST(HfWeights, UnknownFamilyListsTheKnownOnes) {
     weights::hf_mapping("bert");
     FAIL();
   } catch (const weights::MappingError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("gpt2, llama, mistral, mixtral, qwen2"));
+    EXPECT_THAT(e.what(), HasSubstr("(known: " + hf::family_list() + ")"));
   }
 }
 

@@ -1,0 +1,146 @@
+// Hugging Face folders with tensors: sources, architecture checks, dtype, loading and saving.
+#include "framework/weights/hf_folder.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "framework/config/emit.h"
+#include "framework/hf/folder.h"
+#include "framework/nn/dtype.h"  // header-only: the one table of dtype names
+#include "framework/weights/safetensors.h"
+
+namespace blocks::weights {
+
+namespace {
+
+// A document from its JSON dump; problems thrown as ConfigError.
+config::Document document_of(const config::Json& json, const std::string& name,
+                             const config::Registry& registry) {
+  config::Diagnostics diagnostics;
+  auto doc = config::load_document_text(config::to_yaml(json), name, registry, diagnostics);
+  if (!doc) throw config::ConfigError(diagnostics);
+  return std::move(*doc);
+}
+
+void same_architecture(const config::Document& model, const config::Document& checkpoint,
+                       const std::string& what) {
+  const std::string listed = hf::architecture_differences(model, checkpoint);
+  if (!listed.empty())
+    throw ArchitectureError("the model's architecture differs from the checkpoint's (" + what +
+                            "):" + listed);
+}
+
+}  // namespace
+
+WeightSources weight_sources(const std::vector<std::string>& weights,
+                             const std::string& model_type) {
+  WeightSources sources;
+  sources.model_type = model_type;
+  for (const auto& w : weights) {
+    if (!hf::is_folder(w)) {
+      sources.files.push_back(w);
+      continue;
+    }
+    const std::string type = hf::config_value(w, "model_type").value_or("");
+    if (!sources.model_type.empty() && type != sources.model_type)
+      throw MappingError("--weights " + w + " is a " + type + " checkpoint, the others " +
+                         sources.model_type);
+    sources.model_type = type;
+    for (auto& f : checkpoint_files(w)) sources.files.push_back(std::move(f));
+  }
+  return sources;
+}
+
+void check_architecture(const config::Document& model, const std::vector<std::string>& weights,
+                        const config::Registry& registry) {
+  for (const auto& w : weights) {
+    if (hf::is_folder(w)) {
+      config::Diagnostics diagnostics;
+      auto checkpoint = hf::folder_document(w, registry, diagnostics);
+      if (!checkpoint) throw config::ConfigError(diagnostics);
+      same_architecture(model, *checkpoint, hf::config_path(w));
+    } else if (std::filesystem::is_regular_file(w)) {
+      const auto file = SafetensorsFile::open(w);
+      auto it = file.metadata().find("blocks_config");
+      if (it == file.metadata().end()) continue;
+      config::Json json;
+      try {
+        json = config::Json::parse(it->second);
+      } catch (const std::exception& e) {
+        throw ArchitectureError(w + ": metadata blocks_config is not JSON: " + e.what());
+      }
+      same_architecture(model, document_of(json, w + ":blocks_config", registry), w);
+    }
+  }
+}
+
+at::ScalarType checkpoint_dtype(const std::vector<std::string>& files) {
+  std::map<at::ScalarType, uint64_t> bytes;
+  for (const auto& path : files) {
+    const auto file = SafetensorsFile::open(path);
+    for (const auto& info : file.tensors()) {
+      const auto type = scalar_type(info.dtype);
+      // The dtypes models build in.
+      if (nn::dtype_to_name(type)) bytes[type] += info.end - info.begin;
+    }
+  }
+  at::ScalarType best = at::kFloat;
+  uint64_t most = 0;
+  for (const auto& [type, n] : bytes)
+    if (n > most) best = type, most = n;
+  return best;
+}
+
+LoadReport load_hf_folder(const NamedTensors& parameters, const std::string& folder,
+                          const std::function<void(size_t, size_t)>& progress) {
+  const auto type = hf::config_value(folder, "model_type");
+  if (!type) throw MappingError(hf::config_path(folder) + ": no model_type");
+  return load_mapped(parameters, checkpoint_files(folder), hf_mapping(*type), true, progress);
+}
+
+void write_shards(const std::string& folder_name, const NamedTensors& tensors, uint64_t max_shard) {
+  const std::filesystem::path folder(folder_name);
+  std::filesystem::create_directories(folder);
+  std::vector<std::vector<size_t>> shards;
+  uint64_t size = 0, total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const uint64_t bytes = tensors[i].second.nbytes();
+    if (shards.empty() || (size > 0 && size + bytes > max_shard)) shards.emplace_back(), size = 0;
+    shards.back().push_back(i);
+    size += bytes;
+    total += bytes;
+  }
+  if (shards.empty()) shards.emplace_back();
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};  // transformers needs it
+  if (shards.size() == 1) {
+    write_safetensors((folder / "model.safetensors").string(), tensors, metadata);
+    return;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}},
+                          {"weight_map", nlohmann::json::object()}};
+  for (size_t k = 0; k < shards.size(); ++k) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
+    NamedTensors part;
+    for (size_t i : shards[k]) {
+      part.push_back(tensors[i]);
+      index["weight_map"][tensors[i].first] = name;
+    }
+    write_safetensors((folder / name).string(), part, metadata);
+  }
+  std::ofstream((folder / "model.safetensors.index.json").string()) << index.dump(2) << "\n";
+}
+
+size_t save_hf_folder(const std::string& folder, const config::Json& config,
+                      const NamedTensors& parameters, uint64_t max_shard) {
+  const std::string model_type = config.at("model_type").get<std::string>();
+  const auto tensors = export_mapped(parameters, hf_mapping(model_type));
+  write_shards(folder, tensors, max_shard);
+  std::ofstream(hf::config_path(folder)) << config.dump(2) << "\n";
+  return tensors.size();
+}
+
+}  // namespace blocks::weights
