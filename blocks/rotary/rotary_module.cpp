@@ -165,9 +165,10 @@ void register_modules_rotary(nn::ModuleRegistry& modules) {
     return std::make_shared<Rotary>(c.layout, c.head_size,
                                     inverse_frequencies(c.theta, c.head_size), c.scale_base);
   });
-  modules.add<YarnRotaryConfig>([](const YarnRotaryConfig& c, Builder& b, const std::string&) {
-    return std::make_shared<Rotary>(c.layout, b.head_size, yarn_frequencies(c, b.head_size),
-                                    /*scale_base=*/0, c.attention_factor.value());
+  modules.add<YarnRotaryConfig>([](const YarnRotaryConfig& c, Builder&, const std::string& path) {
+    return std::make_shared<Rotary>(c.layout, c.head_size, yarn_frequencies(c, c.head_size),
+                                    /*scale_base=*/0,
+                                    nn::resolved(c.attention_factor, path, "attention_factor"));
   });
 }
 

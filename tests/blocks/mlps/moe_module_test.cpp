@@ -395,7 +395,7 @@ TEST(MoeModule, LanguageModelSumsTheAuxLossesOfEveryLayer) {
   const blocks::ModelOutput output = model.module->forward(tokens);
   // The same layers run one by one, each with a Step of its own.
   const at::Tensor positions = at::arange(6).unsqueeze(0).expand({2, 6});
-  at::Tensor h = language_model(model).embeddings->forward(tokens, {}, positions);
+  at::Tensor h = blocks::testing::language_model(model).embeddings->forward(tokens, {}, positions);
   std::vector<at::Tensor> per_layer;
   for (const char* name : {"decoder.0", "decoder.1"}) {
     Step step;
