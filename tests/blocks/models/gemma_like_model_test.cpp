@@ -2,6 +2,8 @@
 // with weight_offset 1, GeGLU with the tanh GELU, a head size of its own, a tied head) against a
 // plain-PyTorch Gemma forward written from transformers' modeling_gemma.py
 // (tests/support/feature_references.py).
+#include <algorithm>
+
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {

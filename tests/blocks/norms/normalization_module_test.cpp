@@ -84,7 +84,7 @@ TEST(NormalizationModule, ZeroOffsetKeepsLlamaNumerics) {
   ASSERT_TRUE(ref.defined());
   EXPECT_TRUE(close(llama.out, ref, 0, 0));
   EXPECT_FALSE(at::equal(llama.out, gemma.out));
-  EXPECT_TRUE(close(llama.out, gemma.out, 0.01, 0.01));
+  EXPECT_TRUE(close(llama.out, gemma.out, 0.02, 0.02));
 }
 
 TEST(NormalizationModule, FreshOffsetNormIsUnitScale) {

@@ -31,18 +31,18 @@ TEST(Normalization, RmsNormWeightStartsAtOneMinusTheOffset) {
   ModelText m;
   const auto plain = block_of(resolved(m.text()))["normalization"];
   EXPECT_DOUBLE_EQ(plain["weight_offset"].get<double>(), 0.0);
-  EXPECT_EQ(plain["weight_initialization"], config::Json::parse(R"({"type": "ones"})"));
+  EXPECT_EQ(plain["weight_initialization"], blocks::config::Json::parse(R"({"type": "ones"})"));
 
   m.normalization = "{type: rms_norm, weight_offset: 1}";
   const auto gemma = block_of(resolved(m.text()));
   EXPECT_DOUBLE_EQ(gemma["normalization"]["weight_offset"].get<double>(), 1.0);
   EXPECT_EQ(gemma["normalization"]["weight_initialization"],
-            config::Json::parse(R"({"type": "zeros"})"));
+            blocks::config::Json::parse(R"({"type": "zeros"})"));
   EXPECT_EQ(gemma["mlp_normalization"], gemma["normalization"]);
 
   m.normalization = "{type: rms_norm, weight_offset: 0.25}";
   EXPECT_EQ(block_of(resolved(m.text()))["normalization"]["weight_initialization"],
-            config::Json::parse(R"({"type": "fill", "value": 0.75})"));
+            blocks::config::Json::parse(R"({"type": "fill", "value": 0.75})"));
 
   m.normalization = "{type: rms_norm, weight_offset: 1, weight_initialization: {type: ones}}";
   EXPECT_EQ(block_of(resolved(m.text()))["normalization"]["weight_initialization"]["type"], "ones");
@@ -62,7 +62,7 @@ TEST(Normalization, ResolvedOffsetNormResolvesToItself) {
   ModelText m;
   m.normalization = "{type: rms_norm, weight_offset: 0.5}";
   const auto once = resolved(m.text());
-  EXPECT_EQ(resolved(config::to_yaml(once)), once);
+  EXPECT_EQ(resolved(blocks::config::to_yaml(once)), once);
 }
 
 TEST(Normalization, Rules) {

@@ -2,6 +2,8 @@
 // v4.55 and later: the version with `truncate`), its cos/sin scaled by the attention factor as
 // LlamaRotaryEmbedding does, and apply_rotary_pos_emb; written out in
 // tests/support/feature_references.py.
+#include <sstream>
+
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {

@@ -37,10 +37,10 @@ std::string yarn(const std::string& fields) {
 TEST(Rotary, YarnDefaultsFollowTransformers) {
   const auto r = block_of(
       resolved(yarn(", scale_factor: 4, original_context_length: 4096")))["mixer"]["rotary"];
-  EXPECT_EQ(r, config::Json::parse(R"({"type": "yarn", "theta": 10000.0, "layout": "half",
+  EXPECT_EQ(r, blocks::config::Json::parse(R"({"type": "yarn", "theta": 10000.0, "layout": "half",
       "scale_factor": 4.0, "original_context_length": 4096, "beta_fast": 32.0, "beta_slow": 1.0,
-      "attention_factor": )" + config::Json(0.1 * std::log(4.0) + 1).dump() +
-                                   R"(, "truncate": true})"));
+      "attention_factor": )" + blocks::config::Json(0.1 * std::log(4.0) + 1).dump() +
+                                           R"(, "truncate": true})"));
 }
 
 TEST(Rotary, YarnAttentionFactorIsOneWithoutScalingAndKeptWhenGiven) {
@@ -49,7 +49,7 @@ TEST(Rotary, YarnAttentionFactorIsOneWithoutScalingAndKeptWhenGiven) {
   const auto given =
       resolved(yarn(", scale_factor: 8, original_context_length: 4096, attention_factor: 1.5"));
   EXPECT_DOUBLE_EQ(block_of(given)["mixer"]["rotary"]["attention_factor"].get<double>(), 1.5);
-  EXPECT_EQ(resolved(config::to_yaml(given)), given);
+  EXPECT_EQ(resolved(blocks::config::to_yaml(given)), given);
 }
 
 TEST(Rotary, YarnRules) {
