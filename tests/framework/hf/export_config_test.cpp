@@ -252,7 +252,7 @@ TEST(HfExportConfig, ZooModelsSurviveExportImport) {
                                   {"mistral-7b", "mistral"},
                                   {"mixtral-8x7b", "mixtral"},
                                   {"gpt2", "gpt2"}};
-  for (const auto& [name, model_type] : zoo_models) {
+  for (const auto& [name, model_type, first_fit] : zoo_models) {
     const config::Document before = zoo(name);
     const Json json = exported(before.dump(), "");
     EXPECT_EQ(json["model_type"], model_type) << name;

@@ -370,10 +370,14 @@ TEST(HfWeights, Phi3FusedTensorsSplitAndRoundTrip) {
   const at::Tensor gate_up = original["model.layers.0.mlp.gate_up_proj.weight"];
   int checked = 0;
   for (const auto& p : model.parameters) {
-    if (p.name == "decoder.1.mixer.key.weight")
-      checked++, EXPECT_TRUE(at::equal(p.tensor, qkv.narrow(0, 64, 64)));
-    if (p.name == "decoder.0.mlp.up.weight")
-      checked++, EXPECT_TRUE(at::equal(p.tensor, gate_up.narrow(0, 96, 96)));
+    if (p.name == "decoder.1.mixer.key.weight") {
+      ++checked;
+      EXPECT_TRUE(at::equal(p.tensor, qkv.narrow(0, 64, 64)));
+    }
+    if (p.name == "decoder.0.mlp.up.weight") {
+      ++checked;
+      EXPECT_TRUE(at::equal(p.tensor, gate_up.narrow(0, 96, 96)));
+    }
   }
   EXPECT_EQ(checked, 2);
 }
