@@ -135,7 +135,7 @@ TEST(SequenceModule, NestedSequencesRunInOrder) {
   at::Tensor by_hand = x;
   for (const char* name : {"decoder.0.0", "decoder.0.1", "decoder.1.0", "decoder.1.1"})
     by_hand = find_module<BlockModule>(*model.module, name)->forward(by_hand, step);
-  EXPECT_TRUE(close(model.module->decoder->forward(x, step), by_hand, 1e-6, 1e-7));
+  EXPECT_TRUE(close(language_model(model).decoder->forward(x, step), by_hand, 1e-6, 1e-7));
   EXPECT_EQ(model.parameters.size(), 4 * 9 + 3u);
 }
 
