@@ -134,7 +134,7 @@ TEST(BlockcModel, ForwardRejectsBadTokens) {
                  " --seed 1 --input " + (dir / "float.safetensors").string() + " --output " +
                  (dir / "x.safetensors").string());
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "blockc: error: model.embeddings: token ids must be int64 (or int32), got Float\n");
+  EXPECT_EQ(r.err, "blockc: error: model: input `tokens` must be integer, got Float\n");
 }
 
 TEST(BlockcModel, ForwardWithoutWeightsIsAUsageError) {

@@ -126,9 +126,9 @@ TEST(MambaScan, ContinuesFromAnInitialState) {
 TEST(MambaScan, RejectsMismatchedShapes) {
   const ScanInputs in(2, 6, 4, 10);
   EXPECT_THROW(selective_scan(in.u, in.delta, in.A, in.B.narrow(1, 0, 3), in.C, in.D),
-               std::invalid_argument);
+               nn::InputError);
   EXPECT_THROW(selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, nullptr, 0),
-               std::invalid_argument);
+               nn::InputError);
 }
 
 // mamba_simple.py's slow path (F.conv1d and selective_scan_ref's per-step loop), in float64.

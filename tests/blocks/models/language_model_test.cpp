@@ -6,6 +6,7 @@
 #include "blocks/mixers/attention.h"
 #include "blocks/mlps/gated.h"
 #include "blocks/norms/normalization.h"
+#include "blocks/rotary/rotary.h"
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 #include "framework/config/resolve.h"
@@ -18,6 +19,7 @@ LanguageModelConfig small_model(int64_t heads, int64_t groups) {
   AttentionConfig attention;
   attention.heads = heads;
   attention.head_groups = groups;
+  attention.rotary = DefaultRotaryConfig{};
   GatedMlpConfig mlp;
   mlp.intermediate_size = 256;
   TransformerConfig block;

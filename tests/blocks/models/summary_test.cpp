@@ -118,6 +118,11 @@ std::vector<config::Document> samples() {
   plain.mlp = "{type: mlp, intermediate_size: 128}";
   plain.normalization = "{type: layer_norm}";
   docs.push_back(document(plain.text()));
+  ModelText yarn;
+  yarn.mixer =
+      "{type: attention, heads: 4, rotary: {type: yarn, scale_factor: 4, original_context_length: "
+      "16}}";
+  docs.push_back(document(yarn.text()));
   docs.push_back(
       document("version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
                "  embeddings: {vocab_size: 100}\n  decoder:\n    type: fixed\n    blocks:\n"

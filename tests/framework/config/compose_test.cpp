@@ -61,7 +61,7 @@ model:
     num_layers: 2
     block:
       type: transformer
-      mixer: {type: attention, heads: 4, window_size: 16}
+      mixer: {type: attention, heads: 4, window_size: 16, rotary: {type: default}}
       mlp: {type: mlp}
       normalization: {type: rms_norm}
   head:
@@ -223,8 +223,8 @@ model:
   decoder:
     type: fixed
     blocks:
-      - {type: transformer, mixer: {type: attention, heads: 4}, mlp: {type: mlp}, normalization: {type: rms_norm}}
-      - {type: transformer, mixer: {type: attention, heads: 2}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      - {type: transformer, mixer: {type: attention, heads: 4, rotary: {type: default}}, mlp: {type: mlp}, normalization: {type: rms_norm}}
+      - {type: transformer, mixer: {type: attention, heads: 2, rotary: {type: default}}, mlp: {type: mlp}, normalization: {type: rms_norm}}
   head: {normalization: {type: rms_norm}}
 )");
   const auto top =

@@ -106,7 +106,7 @@ model:
   EXPECT_EQ(mixer->head_size, 32);    // resolved from the child's hidden_size
   EXPECT_EQ(block_of(*doc).mlp.as<MlpLayerConfig>()->intermediate_size, 512);
   // The marks of merged values point to the file that wrote them.
-  EXPECT_EQ(mixer->mark_of("heads").where(), dir.at("base.yaml") + ":11:39");
+  EXPECT_EQ(mixer->mark_of("heads").where(), dir.at("base.yaml") + ":11:61");
   EXPECT_EQ(mixer->mark_of("head_groups").where(), dir.at("child.yaml") + ":8:28");
 }
 
@@ -382,7 +382,7 @@ TEST(Version, MissingHidesNoOtherError) {
             "version is 1)\n"
             "test.yaml:3:16: error: model.hidden_size: must be >= 1, found 0\n"
             "test.yaml:4:33: error: model.embeddings: unknown field 'colour' in embeddings "
-            "(valid: vocab_size, max_positions, word, position, dropout, lr_scale)\n"
+            "(valid: vocab_size, max_positions, word, position, scale, dropout, lr_scale)\n"
             "test.yaml:8:1: error: unknown top-level field 'extra' (valid: version, extends, "
             "model)\n");
 }
@@ -395,7 +395,8 @@ TEST(Version, MissingInABaseFileHidesNoOtherError) {
   EXPECT_FALSE(config::load_document(child, registry(), d));
   EXPECT_EQ(d.format(), dir.at("base.yaml") +
                             ":1:1: error: version: missing required field 'version' (the "
-                            "current version is 1)\n" +
+                            "current version is 1) (extended by " +
+                            dir.at("child.yaml") + ":2:10)\n" +
                             dir.at("child.yaml") +
                             ":3:1: error: unknown top-level field 'modle'; did you mean "
                             "'model'? (valid: version, extends, model)\n");

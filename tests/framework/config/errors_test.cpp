@@ -325,7 +325,7 @@ model:
             "model)\n"
             "test.yaml:6:16: error: model.embeddings: unknown field 'vocab_sise' in embeddings; "
             "did you mean 'vocab_size'? (valid: vocab_size, max_positions, word, position, "
-            "dropout, lr_scale)\n"
+            "scale, dropout, lr_scale)\n"
             "test.yaml:12:61: error: model.decoder.block.mixer.heads: expected an integer, found "
             "the quoted string \"4\"\n"
             "test.yaml:13:33: error: model.decoder.block.mlp.dropout: must be <= 0.999, found 2\n"

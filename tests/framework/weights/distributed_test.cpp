@@ -346,8 +346,8 @@ TEST_F(DistributedLoad, ToolRefusesTwoMappingsAndUnknownFamilies) {
   results = launch(1, {"--weights", file, "--hf", "bert", "--strategy", "single"},
                    run_dir("bert"));
   EXPECT_EQ(results[0].exit_code, 2);
-  EXPECT_NE(results[0].err.find("no built-in name mapping for model_type 'bert' (known: gpt2, "
-                                "llama, mistral, mixtral, qwen2)"),
+  EXPECT_NE(results[0].err.find("no built-in name mapping for model_type 'bert' (known: gemma, "
+                                "gpt2, llama, mistral, mixtral, phi3, qwen2)"),
             std::string::npos)
       << results[0].err;
 }
