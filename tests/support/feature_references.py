@@ -8,20 +8,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from reference_models import causal_attention, rotate_half
+import reference_models
+from reference_models import gemma_rms_norm, rotate_half  # noqa: F401 (gemma_rms_norm: for tests)
 
 
 def scale_embeddings(x, scale):
     # GemmaModel.forward: normalizer = torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)
     return x * torch.tensor(scale, dtype=x.dtype)
-
-
-def gemma_rms_norm(x, weight, eps):
-    # GemmaRMSNorm: float32 throughout, (1 + weight), one cast back at the end.
-    xf = x.float()
-    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-    out = out * (1.0 + weight.float())
-    return out.type_as(x)
 
 
 def yarn_inv_freq(theta, dim, factor, original, beta_fast=32, beta_slow=1, attention_factor=None,
@@ -65,28 +58,14 @@ def rotate(x, cos, sin, layout):
 
 
 def gemma(p, tokens, layers, heads, groups, head_size, theta, eps=1e-6):
-    """GemmaForCausalLM: scaled embeddings, (1 + weight) RMSNorms, GeGLU with tanh GELU, a head
-    size of its own, the head tied to the embeddings."""
-    b, t = tokens.shape
-    hidden = p["embeddings.word.weight"].shape[1]
-    x = scale_embeddings(p["embeddings.word.weight"][tokens], hidden ** 0.5)
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.int64).float() / head_size))
-    cos, sin = rotary_cos_sin(inv_freq, torch.arange(t)[None], 1.0)
-    cos, sin = cos.transpose(1, 2), sin.transpose(1, 2)  # [1, 1, T, D]
+    """reference_models.gemma (GemmaForCausalLM) on a state dict in blocks' names."""
+    hf = {"model.embed_tokens.weight": p["embeddings.word.weight"],
+          "model.norm.weight": p["head.normalization.weight"]}
+    names = {"normalization": "input_layernorm", "mlp_normalization": "post_attention_layernorm",
+             "mixer.query": "self_attn.q_proj", "mixer.key": "self_attn.k_proj",
+             "mixer.value": "self_attn.v_proj", "mixer.output": "self_attn.o_proj",
+             "mlp.gate": "mlp.gate_proj", "mlp.up": "mlp.up_proj", "mlp.down": "mlp.down_proj"}
     for i in range(layers):
-        w = lambda n: p[f"decoder.{i}.{n}"]
-        h = gemma_rms_norm(x, w("normalization.weight"), eps)
-        q = F.linear(h, w("mixer.query.weight")).view(b, t, heads, head_size).transpose(1, 2)
-        k = F.linear(h, w("mixer.key.weight")).view(b, t, groups, head_size).transpose(1, 2)
-        v = F.linear(h, w("mixer.value.weight")).view(b, t, groups, head_size).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k = k.repeat_interleave(heads // groups, dim=1)
-        v = v.repeat_interleave(heads // groups, dim=1)
-        a = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, heads * head_size)
-        x = x + F.linear(a, w("mixer.output.weight"))
-        h = gemma_rms_norm(x, w("mlp_normalization.weight"), eps)
-        gate = F.gelu(F.linear(h, w("mlp.gate.weight")), approximate="tanh")
-        x = x + F.linear(gate * F.linear(h, w("mlp.up.weight")), w("mlp.down.weight"))
-    x = gemma_rms_norm(x, p["head.normalization.weight"], eps)
-    return x @ p["embeddings.word.weight"].T
+        for ours, theirs in names.items():
+            hf[f"model.layers.{i}.{theirs}.weight"] = p[f"decoder.{i}.{ours}.weight"]
+    return reference_models.gemma(hf, tokens, layers, heads, groups, head_size, theta, eps)
