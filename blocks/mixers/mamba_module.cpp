@@ -131,7 +131,7 @@ class Mamba : public MixerModule {
         inner_(c.inner),
         state_size_(c.state_size),
         kernel_(c.conv_kernel_size),
-        dt_rank_(c.dt_rank.value_or(0)),
+        dt_rank_(nn::resolved(c.dt_rank, path, "dt_rank")),
         path_(path) {
     input_ = register_module("input", b.build_as<Linear>(c.input, child_path(c, path, c.input)));
     conv_ = register_module("conv", b.build_as<Weight>(c.conv, child_path(c, path, c.conv)));

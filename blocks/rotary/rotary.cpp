@@ -12,6 +12,15 @@ void declare_base(Fields<C>& f) {
         "Dimension pairing: half (i, i + d/2; Hugging Face) or interleaved (2i, 2i + 1; Meta).")
       .choices({"half", "interleaved"});
 }
+
+// Llama 3 and YaRN both extend a pretraining context by a factor.
+template <class C>
+typename Fields<C>::Ref declare_original_context_length(Fields<C>& f) {
+  return f
+      .add("original_context_length", &C::original_context_length,
+           "Context length of the pretraining the scaling extends.")
+      .min(1);
+}
 }  // namespace
 
 void DefaultRotaryConfig::declare(Fields<DefaultRotaryConfig>& f) { declare_base(f); }
@@ -26,9 +35,7 @@ void Llama3RotaryConfig::declare(Fields<Llama3RotaryConfig>& f) {
   f.add("high_frequency_factor", &Llama3RotaryConfig::high_frequency_factor,
         "Wavelengths below original_context_length / this are kept.")
       .above(0);
-  f.add("original_context_length", &Llama3RotaryConfig::original_context_length,
-        "Context length of the pretraining the scaling extends.")
-      .min(1);
+  declare_original_context_length(f);
 }
 
 void Llama3RotaryConfig::validate(const ResolveContext& ctx) const {
@@ -45,10 +52,7 @@ void YarnRotaryConfig::declare(Fields<YarnRotaryConfig>& f) {
         "Context extension factor: the slowest frequencies are divided by this.")
       .required()
       .min(1);
-  f.add("original_context_length", &YarnRotaryConfig::original_context_length,
-        "Context length of the pretraining the scaling extends.")
-      .required()
-      .min(1);
+  declare_original_context_length(f).required();
   f.add("beta_fast", &YarnRotaryConfig::beta_fast,
         "Frequencies completing at least this many turns over original_context_length keep "
         "their value.")

@@ -16,6 +16,7 @@
 #include "framework/graph/render.h"
 #include "framework/hf/config.h"
 #include "framework/hf/family.h"
+#include "tools/blockc/error_boundary.h"
 #include "tools/blockc/model_cli.h"
 
 namespace {
@@ -116,74 +117,77 @@ int main(int argc, char** argv) {
   // Commands that build models run in blockc-model, beside this program, so that validate,
   // resolve and the rest never load LibTorch (which costs ~0.8 s and 160 MB at startup).
   if (model.parsed()) return blockc::exec_model_program(argc, argv);
-  const auto& registry = blocks::registry();
+  // One error boundary: whatever a command throws ends as one message and an exit code.
+  return blockc::guarded([&] {
+    const auto& registry = blocks::registry();
 
-  if (validate->parsed()) {
-    int status = 0;
-    for (const auto& file : files) {
-      spdlog::debug("validating {}", file);
-      if (!load(file, sets)) status = 1;
+    if (validate->parsed()) {
+      int status = 0;
+      for (const auto& file : files) {
+        spdlog::debug("validating {}", file);
+        if (!load(file, sets)) status = 1;
+      }
+      if (status == 0) spdlog::debug("{} file(s) valid", files.size());
+      return status;
     }
-    if (status == 0) spdlog::debug("{} file(s) valid", files.size());
-    return status;
-  }
-  if (resolve->parsed()) {
-    auto doc = load(files[0], sets);
-    if (!doc) return 1;
-    const Json json = doc->dump();
-    return write_output(format == "json" ? to_json(json) : to_yaml(json), output);
-  }
-  if (schema->parsed()) return write_output(json_schema(registry).dump(2) + "\n", output);
-  if (explain_cmd->parsed()) {
-    if (markdown) return write_output(reference_markdown(registry), output);
-    if (name.empty()) return write_output(explain_all(registry), output);
-    std::string text = explain(registry, name);
-    if (text.empty()) {
-      std::vector<std::string> names;
-      for (const auto* k : registry.kinds()) names.push_back(k->name);
-      for (const auto* t : registry.all_types()) names.push_back(t->name);
-      std::string message = "unknown kind or type '" + name + "'";
-      if (auto guess = did_you_mean(name, names)) message += "; did you mean '" + *guess + "'?";
-      spdlog::error("{}", message);
-      return 2;
+    if (resolve->parsed()) {
+      auto doc = load(files[0], sets);
+      if (!doc) return 1;
+      const Json json = doc->dump();
+      return write_output(format == "json" ? to_json(json) : to_yaml(json), output);
     }
-    return write_output(text, output);
-  }
-  if (diagram->parsed()) {
-    if (format == "yaml") format = "svg";
-    auto doc = load(files[0], sets);
-    if (!doc) return 1;
-    blocks::graph::Options options;
-    options.depth = depth;
-    options.expand = expand;
-    const auto graph = blocks::graph::build_graph(*doc->model, options);
-    if (format == "mermaid") return write_output(blocks::graph::to_mermaid(graph), output);
-    const std::string dot = blocks::graph::to_dot(graph, files[0]);
-    if (format == "dot") return write_output(dot, output);
-    std::string error;
-    auto svg = blocks::graph::to_svg(dot, error);
-    if (!svg) {
-      spdlog::error("{}", error);
-      return 1;
+    if (schema->parsed()) return write_output(json_schema(registry).dump(2) + "\n", output);
+    if (explain_cmd->parsed()) {
+      if (markdown) return write_output(reference_markdown(registry), output);
+      if (name.empty()) return write_output(explain_all(registry), output);
+      std::string text = explain(registry, name);
+      if (text.empty()) {
+        std::vector<std::string> names;
+        for (const auto* k : registry.kinds()) names.push_back(k->name);
+        for (const auto* t : registry.all_types()) names.push_back(t->name);
+        std::string message = "unknown kind or type '" + name + "'";
+        if (auto guess = did_you_mean(name, names)) message += "; did you mean '" + *guess + "'?";
+        spdlog::error("{}", message);
+        return 2;
+      }
+      return write_output(text, output);
     }
-    return write_output(*svg, output);
-  }
-  if (import_hf->parsed()) {
-    Diagnostics diagnostics;
-    // The $schema line is relative to where the file lands; stdout lands anywhere: none.
-    const bool to_file = !output.empty() && output != "-";
-    const std::string schema =
-        to_file ? blocks::hf::schema_reference(output).value_or("") : std::string();
-    const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics, schema);
-    std::cerr << diagnostics.format();
-    return yaml ? write_output(*yaml, output) : 1;
-  }
-  if (diff_cmd->parsed()) {
-    auto a = load(files[0], sets);
-    auto b = load(files[1], sets);
-    if (!a || !b) return 1;
-    std::cout << format_diff(diff(*a, *b));
-    return 0;
-  }
-  return 2;
+    if (diagram->parsed()) {
+      if (format == "yaml") format = "svg";
+      auto doc = load(files[0], sets);
+      if (!doc) return 1;
+      blocks::graph::Options options;
+      options.depth = depth;
+      options.expand = expand;
+      const auto graph = blocks::graph::build_graph(*doc->model, options);
+      if (format == "mermaid") return write_output(blocks::graph::to_mermaid(graph), output);
+      const std::string dot = blocks::graph::to_dot(graph, files[0]);
+      if (format == "dot") return write_output(dot, output);
+      std::string error;
+      auto svg = blocks::graph::to_svg(dot, error);
+      if (!svg) {
+        spdlog::error("{}", error);
+        return 1;
+      }
+      return write_output(*svg, output);
+    }
+    if (import_hf->parsed()) {
+      Diagnostics diagnostics;
+      // The $schema line is relative to where the file lands; stdout lands anywhere: none.
+      const bool to_file = !output.empty() && output != "-";
+      const std::string schema =
+          to_file ? blocks::hf::schema_reference(output).value_or("") : std::string();
+      const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics, schema);
+      std::cerr << diagnostics.format();
+      return yaml ? write_output(*yaml, output) : 1;
+    }
+    if (diff_cmd->parsed()) {
+      auto a = load(files[0], sets);
+      auto b = load(files[1], sets);
+      if (!a || !b) return 1;
+      std::cout << format_diff(diff(*a, *b));
+      return 0;
+    }
+    return 2;
+  });
 }

@@ -111,9 +111,5 @@ int exec_model_program(int argc, char** argv) {
   return 2;
 }
 
-int report(const blocks::Error& error) {
-  spdlog::error("{}", error.what());
-  return dynamic_cast<const blocks::RegistrationError*>(&error) ? 70 : 1;
-}
 
 }  // namespace blockc

@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 
-#include "framework/config/error.h"
 #include "tools/blockc/model_commands.h"
 
 namespace blockc {
@@ -31,10 +30,6 @@ void set_up_logging();
 // Parses the arguments; an exit code when the program should stop (help: 0, usage error: 2).
 // Turns on debug logging when `verbose` was given.
 std::optional<int> parse(CLI::App& app, int argc, char** argv, const bool& verbose);
-
-// Logs `error` and returns its exit code: 1 for what the user gave (a config, a checkpoint, an
-// input tensor), 70 (EX_SOFTWARE) for a registration bug in blocks or in a program's types.
-int report(const blocks::Error& error);
 
 // Replaces this process by blockc-model (beside this program) with the same arguments;
 // returns only on failure (exit code 2).

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "blocks/mixers/attention.h"
 #include "blocks/mixers/mamba.h"
@@ -17,6 +16,7 @@
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 #include "framework/config/document.h"
+#include "tests/support/temp_dir.h"
 
 namespace blocks {
 namespace {
@@ -26,29 +26,12 @@ using config::Diagnostics;
 using config::Document;
 using config::LoadOptions;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("blocks_compose_test_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  std::string at(const std::string& name) const { return (path_ / name).string(); }
-  // A zoo config as a path relative to this directory, as a file here would name it.
-  std::string zoo(const std::string& name) const {
-    return fs::relative(fs::absolute("configs/" + name), path_).string();
-  }
+using blocks::testing::TempDir;
 
- private:
-  fs::path path_;
-};
+// A zoo config as a path relative to `dir`, as a file there would name it.
+std::string zoo(const TempDir& dir, const std::string& name) {
+  return fs::relative(fs::absolute("configs/" + name), dir.path()).string();
+}
 
 // A whole config whose decoder and head other files mount. Line 13 holds the block's norm.
 constexpr const char* kBase = R"(version: 1
@@ -100,7 +83,7 @@ model:
   hidden_size: 4096
   add_linear_biases: false
   embeddings: {vocab_size: 128256}
-  decoder: {extends: ")" + dir.zoo("llama3-8b.yaml") +
+  decoder: {extends: ")" + zoo(dir, "llama3-8b.yaml") +
                                              R"(#model.decoder", num_layers: 2}
   head: {normalization: {type: rms_norm, epsilon: 1.0e-5}, tied: false}
 )");
@@ -129,7 +112,7 @@ TEST(Mount, EveryZooModelMountedWholeResolvesToTheOriginal) {
     if (entry.path().extension() != ".yaml") continue;
     const std::string name = entry.path().filename().string();
     const auto top =
-        dir.write("top-" + name, "version: 1\nmodel: {extends: \"" + dir.zoo(name) + "#model\"}\n");
+        dir.write("top-" + name, "version: 1\nmodel: {extends: \"" + zoo(dir, name) + "#model\"}\n");
     Diagnostics d;
     auto mounted = load(top, d);
     ASSERT_TRUE(mounted) << name << "\n" << d.format();

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "blocks/mixers/attention.h"
 #include "blocks/mixers/mamba.h"
@@ -16,6 +15,7 @@
 #include "blocks/sequences/fixed.h"
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
+#include "tests/support/temp_dir.h"
 
 namespace blocks {
 namespace {
@@ -43,25 +43,7 @@ model:
     normalization: {type: rms_norm}
 )";
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("blocks_document_test_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  std::string at(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using blocks::testing::TempDir;
 
 const LanguageModelConfig& model_of(const Document& doc) {
   return dynamic_cast<const LanguageModelConfig&>(*doc.model);

@@ -7,8 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
+
+#include "tests/support/temp_dir.h"
 
 namespace blocks::config {
 namespace {
@@ -24,25 +25,7 @@ std::optional<Node> json(std::string_view text, Diagnostics& d, const LoadLimits
   return load_json(text, "test.json", d, limits);
 }
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("blocks_load_test_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using blocks::testing::TempDir;
 
 // --- marks ---
 

@@ -20,6 +20,7 @@
 #include "framework/config/document.h"
 #include "framework/graph/graph.h"
 #include "tests/support/model_text.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -72,29 +73,7 @@ std::vector<std::string> all_configs() {
   return out;
 }
 
-// A file in a directory of this test's own, removed at exit.
-class Scratch {
- public:
-  Scratch() {
-    dir_ = fs::temp_directory_path() /
-           ("render_test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  const fs::path& dir() const { return dir_; }
-
- private:
-  fs::path dir_;
-};
+using Scratch = blocks::testing::TempDir;
 
 int run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
@@ -301,7 +280,7 @@ TEST(Render, SvgWithoutGraphvizSaysWhatToInstall) {
   Scratch scratch;  // an empty directory: no `dot` on the PATH
   const char* saved = std::getenv("PATH");
   const std::string path = saved ? saved : "";
-  ASSERT_EQ(setenv("PATH", scratch.dir().c_str(), 1), 0);
+  ASSERT_EQ(setenv("PATH", scratch.path().c_str(), 1), 0);
   std::string error;
   const auto svg = to_svg("digraph { a -> b; }\n", error);
   setenv("PATH", path.c_str(), 1);

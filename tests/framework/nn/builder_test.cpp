@@ -307,5 +307,24 @@ TEST(Builder, ErrorsNameTheConfigPath) {
             "model.decoder: type `repeat` does not build the module this slot expects");
 }
 
+// Modules read resolved fields as resolution left them (nn::resolved): a config that skipped
+// resolution is refused by field, never built with a default the module re-applies.
+TEST(Builder, RefusesFieldsResolutionDidNotSet) {
+  config::Document doc = document(ModelText{}.text());
+  auto& model = static_cast<LanguageModelConfig&>(*doc.model);
+  auto& block = *model.decoder.as<RepeatSequenceConfig>()->block.as<TransformerConfig>();
+  auto& attention = *block.mixer.as<AttentionConfig>();
+  nn::Builder builder(nn::module_registry(), at::TensorOptions().device(at::kMeta));
+  EXPECT_EQ(build_error([&] { builder.build(attention, "model.decoder.block.mixer"); }), "no error");
+  attention.head_groups.reset();
+  EXPECT_EQ(build_error([&] { builder.build(attention, "model.decoder.block.mixer"); }),
+            "model.decoder.block.mixer.head_groups is unset: modules are built from resolved "
+            "configs");
+  attention.query.bias.reset();
+  EXPECT_EQ(build_error([&] { builder.build(attention.query, "model.decoder.block.mixer.query"); }),
+            "model.decoder.block.mixer.query.bias is unset: modules are built from resolved "
+            "configs");
+}
+
 }  // namespace
 }  // namespace blocks::testing

@@ -1,0 +1,31 @@
+#include "tools/blockc/error_boundary.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <new>
+
+namespace blockc {
+
+int report(const blocks::Error& error) {
+  spdlog::error("{}", error.what());
+  return dynamic_cast<const blocks::RegistrationError*>(&error) ? 70 : 1;
+}
+
+int guarded(const std::function<int()>& command) {
+  try {
+    return command();
+  } catch (const blocks::Error& e) {
+    return report(e);
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory: the model or its inputs need more memory than this machine "
+                  "could give");
+  } catch (const std::filesystem::filesystem_error& e) {
+    spdlog::error("{}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+  }
+  return 1;
+}
+
+}  // namespace blockc
