@@ -9,6 +9,7 @@
 
 #include "framework/config/emit.h"
 #include "framework/hf/folder.h"
+#include "framework/io/files.h"
 #include "framework/nn/dtype.h"  // header-only: the one table of dtype names
 #include "framework/weights/safetensors.h"
 
@@ -131,7 +132,7 @@ void write_shards(const std::string& folder_name, const NamedTensors& tensors, u
     }
     write_safetensors((folder / name).string(), part, metadata);
   }
-  std::ofstream((folder / "model.safetensors.index.json").string()) << index.dump(2) << "\n";
+  io::write_file((folder / "model.safetensors.index.json").string(), index.dump(2) + "\n");
 }
 
 size_t save_hf_folder(const std::string& folder, const config::Json& config,
@@ -139,7 +140,7 @@ size_t save_hf_folder(const std::string& folder, const config::Json& config,
   const std::string model_type = config.at("model_type").get<std::string>();
   const auto tensors = export_mapped(parameters, hf_mapping(model_type));
   write_shards(folder, tensors, max_shard);
-  std::ofstream(hf::config_path(folder)) << config.dump(2) << "\n";
+  io::write_file(hf::config_path(folder), config.dump(2) + "\n");
   return tensors.size();
 }
 

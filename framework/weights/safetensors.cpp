@@ -25,6 +25,8 @@
 #include <set>
 #include <string_view>
 
+#include "framework/io/files.h"
+
 // LibTorch gained 8-bit floats in 2.1 and unsigned 16/32/64-bit integers in 2.3.
 #define BLOCKS_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||         \
@@ -626,50 +628,6 @@ at::Tensor host_bytes(const at::Tensor& tensor) {
   return t.to(at::kCPU).resolve_conj().resolve_neg().contiguous();
 }
 
-// `path + ".tmp"`, renamed over `path` on commit and removed otherwise, so that readers never
-// see a partly written file.
-class TempFile {
- public:
-  explicit TempFile(const std::string& path)
-      : path_(path),
-        temp_(path + ".tmp"),
-        fd_(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) {
-    if (fd_.get() < 0) fail(path_, system_error("cannot create " + temp_));
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-
-  void write(const void* data, size_t size) {
-    const auto* bytes = static_cast<const char*>(data);
-    while (size > 0) {
-      // Linux writes at most about 2 GiB a call.
-      const ssize_t n = ::write(fd_.get(), bytes, std::min<size_t>(size, size_t{1} << 30));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail(path_, system_error("cannot write " + temp_));
-      bytes += n;
-      size -= static_cast<size_t>(n);
-    }
-  }
-
-  void commit() {
-    // Without the sync, a crash after the rename can leave `path` naming an empty file.
-    if (::fsync(fd_.get()) != 0) fail(path_, system_error("cannot sync " + temp_));
-    if (fd_.close() != 0) fail(path_, system_error("cannot close " + temp_));
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-      fail(path_, system_error("cannot rename " + temp_ + " to it"));
-    }
-    committed_ = true;
-  }
-
- private:
-  std::string path_, temp_;
-  FileDescriptor fd_;
-  bool committed_ = false;
-};
-
 }  // namespace
 
 void write_safetensors(const std::string& path,
@@ -680,7 +638,7 @@ void write_safetensors(const std::string& path,
   uint8_t length[kLengthBytes];
   for (size_t i = 0; i < kLengthBytes; ++i) length[i] = uint8_t(header.size() >> (8 * i));
 
-  TempFile file(path);
+  io::AtomicFile file(path);
   file.write(length, sizeof length);
   file.write(header.data(), header.size());
   for (const Entry& entry : entries) {

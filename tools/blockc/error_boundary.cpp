@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <new>
 
 namespace blockc {
@@ -14,7 +17,15 @@ int report(const blocks::Error& error) {
 
 int guarded(const std::function<int()>& command) {
   try {
-    return command();
+    const int code = command();
+    // What a command printed reached its reader only if the flush succeeds (a closed pipe,
+    // /dev/full): otherwise say so instead of exiting 0.
+    std::cout.flush();
+    if (!std::cout) {
+      spdlog::error("cannot write to stdout: {}", std::strerror(errno));
+      return 1;
+    }
+    return code;
   } catch (const blocks::Error& e) {
     return report(e);
   } catch (const std::bad_alloc&) {

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <iostream>
 
 #include "blocks/registry.h"
@@ -16,6 +15,7 @@
 #include "framework/graph/render.h"
 #include "framework/hf/config.h"
 #include "framework/hf/family.h"
+#include "framework/io/files.h"
 #include "tools/blockc/error_boundary.h"
 #include "tools/blockc/model_cli.h"
 
@@ -23,17 +23,12 @@ namespace {
 
 using namespace blocks::config;
 
+// stdout for "" or "-" (its write errors end in the error boundary), else one atomic write.
 int write_output(const std::string& text, const std::string& path) {
-  if (path.empty() || path == "-") {
+  if (path.empty() || path == "-")
     std::cout << text;
-    return 0;
-  }
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) {
-    spdlog::error("cannot write {}", path);
-    return 1;
-  }
+  else
+    blocks::io::write_file(path, text);
   return 0;
 }
 
@@ -119,6 +114,8 @@ int main(int argc, char** argv) {
   if (model.parsed()) return blockc::exec_model_program(argc, argv);
   // One error boundary: whatever a command throws ends as one message and an exit code.
   return blockc::guarded([&] {
+    // Before any work: a bad output path is found in milliseconds, not after a long run.
+    if (!output.empty() && output != "-") blocks::io::check_output(output);
     const auto& registry = blocks::registry();
 
     if (validate->parsed()) {
