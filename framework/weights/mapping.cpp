@@ -9,10 +9,10 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "framework/weights/load.h"
+#include "framework/weights/name_pattern.h"
 #include "framework/weights/safetensors.h"
 
 namespace blocks::weights {
@@ -50,7 +50,7 @@ std::string expand(const std::string& text, const std::vector<std::string>& capt
 }
 
 // A template as a regex: literal text escaped, `$N` a capture; `numbers` receives each N in order.
-std::regex template_regex(const std::string& text, std::vector<size_t>& numbers) {
+NamePattern template_regex(const std::string& text, std::vector<size_t>& numbers) {
   std::string pattern;
   for (size_t i = 0; i < text.size(); ++i) {
     size_t n = 0, j = 0;
@@ -63,7 +63,7 @@ std::regex template_regex(const std::string& text, std::vector<size_t>& numbers)
       pattern += text[i];
     }
   }
-  return std::regex(pattern);
+  return NamePattern(pattern);
 }
 
 // The end of the group opening at `open` (the index of its `)`).
@@ -128,19 +128,30 @@ std::string fill_from(const MappingRule& rule, const std::map<size_t, std::strin
 
 struct CompiledRule {
   const MappingRule* rule;
-  std::regex from;
+  NamePattern from;
 };
 
 std::vector<CompiledRule> compile(const Mapping& mapping) {
   std::vector<CompiledRule> out;
   for (const auto& rule : mapping.rules) {
     try {
-      out.push_back({&rule, std::regex(rule.from)});
-    } catch (const std::regex_error& e) {
-      throw MappingError(mapping.name + ": rule `" + rule.from + "`: bad regex: " + e.what());
+      out.push_back({&rule, NamePattern(rule.from)});
+    } catch (const PatternError& e) {
+      throw MappingError(mapping.name + ": rule `" + rule.from + "`: " + e.what());
     }
   }
   return out;
+}
+
+// Whether `pattern` matches all of `name`, a match needing too much work being a MappingError
+// of `mapping`.
+bool matches(const Mapping& mapping, const NamePattern& pattern, const std::string& name,
+             std::vector<std::string>* captures) {
+  try {
+    return pattern.full_match(name, captures);
+  } catch (const PatternError& e) {
+    throw MappingError((mapping.name.empty() ? "" : mapping.name + ": ") + e.what());
+  }
 }
 
 // One checkpoint tensor (or one part of it) headed for one parameter.
@@ -399,10 +410,10 @@ MappedLoad::MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& pa
       }
       if (info.name.compare(0, prefix.size(), prefix) != 0) continue;  // outside relevant_module
       const std::string name = info.name.substr(prefix.size());
-      std::smatch match;
+      std::vector<std::string> captures;
       const CompiledRule* hit = nullptr;
       for (const auto& rule : rules)
-        if (std::regex_match(name, match, rule.from)) {
+        if (matches(mapping, rule.from, name, &captures)) {
           hit = &rule;
           break;
         }
@@ -411,7 +422,6 @@ MappedLoad::MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& pa
         continue;
       }
       if (hit->rule->ignore()) continue;
-      std::vector<std::string> captures(match.begin(), match.end());
       if (mapping.layers && hit->rule->layer_capture > 0) {
         const auto k = static_cast<size_t>(hit->rule->layer_capture);
         if (k >= captures.size())
@@ -542,14 +552,14 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
   struct Target {
     const MappingRule* rule;
     size_t slot;
-    std::regex pattern;
+    NamePattern pattern;
     std::vector<size_t> numbers;
   };
   std::vector<Target> targets;
   for (const auto& rule : mapping.rules)
     for (size_t slot = 0; slot < rule.to.size(); ++slot) {
       std::vector<size_t> numbers;
-      std::regex pattern = template_regex(rule.to[slot], numbers);
+      NamePattern pattern = template_regex(rule.to[slot], numbers);
       targets.push_back({&rule, slot, std::move(pattern), std::move(numbers)});
     }
   std::map<std::string, at::Tensor> by_name(parameters.begin(), parameters.end());
@@ -557,17 +567,17 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
   std::set<std::string> made;
   const std::string prefix = prefix_of(mapping);
   auto emit = [&](const MappingRule& rule, std::string name, at::Tensor tensor) {
-    if (!std::regex_match(name, std::regex(rule.from)))
+    if (!matches(mapping, NamePattern(rule.from), name, nullptr))
       throw MappingError(mapping.name + ": exported name " + name + " does not match `" +
                          rule.from + "`");
     name = prefix + name;
     if (made.insert(name).second) out.emplace_back(std::move(name), std::move(tensor));
   };
   for (const auto& [name, tensor] : parameters) {
-    std::smatch match;
+    std::vector<std::string> match;
     const Target* hit = nullptr;
     for (const auto& t : targets)
-      if (std::regex_match(name, match, t.pattern)) {
+      if (matches(mapping, t.pattern, name, &match)) {
         hit = &t;
         break;
       }
@@ -580,7 +590,7 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
                          "`, which cannot be exported (the rest of the tensor is unknown)");
     std::map<size_t, std::string> captures;
     for (size_t i = 0; i < hit->numbers.size(); ++i)
-      captures.emplace(hit->numbers[i], match[i + 1].str());
+      captures.emplace(hit->numbers[i], match[i + 1]);
     if (mapping.layers && rule.layer_capture > 0) {
       auto it = captures.find(static_cast<size_t>(rule.layer_capture));
       if (it != captures.end())

@@ -1,12 +1,12 @@
 // User mapping files (YAML): parsed with source marks so that every problem of a file is
 // reported at once as FILE:LINE:COL with the key's path, as config files are.
-#include <regex>
 
 #include "framework/config/config.h"  // before codec.h, which builds on it
 #include "framework/config/codec.h"
 #include "framework/config/diagnostics.h"
 #include "framework/config/load.h"
 #include "framework/weights/mapping.h"
+#include "framework/weights/name_pattern.h"
 
 namespace blocks::weights {
 
@@ -112,9 +112,9 @@ MappingRule parse_rule(const Node& node, const std::string& path, Diagnostics& d
     d.error(node.mark, path, "rotary_permute needs an even, positive head_size");
   if (from_mark) {
     try {
-      std::regex check(rule.from);
-    } catch (const std::regex_error& e) {
-      d.error(*from_mark, path + ".from", "bad regex `" + rule.from + "`: " + e.what());
+      NamePattern check(rule.from);
+    } catch (const PatternError& e) {
+      d.error(*from_mark, path + ".from", e.what());
     }
   }
   return rule;

@@ -148,6 +148,17 @@ namespace {
 constexpr uint64_t kLengthBytes = 8;
 // The reference's MAX_HEADER_SIZE: larger headers are treated as hostile.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Tensor names are module paths (Hugging Face's longest are ~100 bytes); a longer name is
+// hostile or broken, and refused before any name matching sees it.
+constexpr size_t kMaxNameBytes = 4096;
+
+// A refusal of `name` when it is over kMaxNameBytes.
+void check_name_length(const std::string& path, const std::string& name) {
+  if (name.size() > kMaxNameBytes)
+    throw SafetensorsError(path + ": a tensor name of " + std::to_string(name.size()) +
+                           " bytes (`" + name.substr(0, 40) + "...`) is over the " +
+                           std::to_string(kMaxNameBytes) + "-byte limit");
+}
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw SafetensorsError(path + ": " + what);
@@ -411,6 +422,7 @@ Header read_header(const std::string& path, const uint8_t* file, uint64_t availa
   Header header;
   header.data_start = kLengthBytes + text.size();
   for (const auto& [key, value] : json.items()) {
+    check_name_length(path, key);
     if (key == "__metadata__") {
       header.metadata = parse_metadata(path, value);
     } else {
@@ -572,6 +584,7 @@ std::vector<Entry> plan(const std::string& path,
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     if (name == "__metadata__") fail(path, "`__metadata__` cannot name a tensor");
+    check_name_length(path, name);
     if (!names.insert(name).second) fail(path, name, "given twice");
     if (!tensor.defined()) fail(path, name, "undefined tensor");
     std::string dtype;

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
@@ -310,8 +309,8 @@ rules:
                   "  - {to: c, split_dim: x}\n"
                   "  - {from: d, to: e, transpose: yes, tied: f}\n"
                   "layers: {from: 1, to: 2, offset: one}\n"),
-            bad + "2:12: error: rules[0].from: bad regex `a(`: " +
-                std::regex_error(std::regex_constants::error_paren).what() + "\n" + bad +
+            bad + "2:12: error: rules[0].from: bad regex `a(`: missing closing parenthesis at "
+                  "offset 2\n" + bad +
                 "3:5: error: rules[1]: `from` is required\n" + bad +
                 "3:24: error: rules[1].split_dim: expected an integer, found 'x'\n" + bad +
                 "4:33: error: rules[2].transpose: expected true or false, found 'yes'\n" + bad +
