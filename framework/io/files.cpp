@@ -105,6 +105,19 @@ void check_output(const std::string& path) {
   if (!S_ISDIR(fst.st_mode)) fail(path + ": " + dir + " is not a folder");
 }
 
+void check_output_folder(const std::string& path) {
+  if (path.empty()) fail("an output folder path is empty");
+  if (kernel_file(path + "/x")) fail(path + ": is a kernel interface folder; refusing to write it");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      fail(path + ": is " + (S_ISREG(st.st_mode) ? std::string("a file") : kind_of(st.st_mode)) +
+           "; the output must be a folder");
+    return;
+  }
+  if (errno != ENOENT) fail(path + ": cannot check the output folder: " + reason());
+}
+
 void check_input(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail("cannot open " + path + ": " + reason());

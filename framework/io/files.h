@@ -22,6 +22,10 @@ class FileError : public Error {
 // sockets, folders and /proc entries are refused before any work is done for them.
 void check_output(const std::string& path);
 
+// Throws FileError unless `path` can be an output folder: absent (to be created) or a folder;
+// never inside /proc or /sys.
+void check_output_folder(const std::string& path);
+
 // Throws FileError unless `path` is a regular file that can be opened for reading: a FIFO, a
 // device or a folder would block or read forever.
 void check_input(const std::string& path);

@@ -1,6 +1,7 @@
 // Hugging Face folders with tensors: sources, architecture checks, dtype, loading and saving.
 #include "framework/weights/hf_folder.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +51,9 @@ WeightSources weight_sources(const std::vector<std::string>& weights,
       throw MappingError("--weights " + w + " is a " + type + " checkpoint, the others " +
                          sources.model_type);
     sources.model_type = type;
-    for (auto& f : checkpoint_files(w)) sources.files.push_back(std::move(f));
+    std::string note;
+    for (auto& f : checkpoint_files(w, &note)) sources.files.push_back(std::move(f));
+    if (!note.empty()) sources.notes.push_back(note);
   }
   return sources;
 }
@@ -102,9 +105,35 @@ LoadReport load_hf_folder(const NamedTensors& parameters, const std::string& fol
   return load_mapped(parameters, checkpoint_files(folder), hf_mapping(*type), true, progress);
 }
 
-void write_shards(const std::string& folder_name, const NamedTensors& tensors, uint64_t max_shard) {
-  const std::filesystem::path folder(folder_name);
-  std::filesystem::create_directories(folder);
+namespace {
+
+namespace fs = std::filesystem;
+
+// A file of a Hugging Face checkpoint (what replacing one removes): config.json, the single
+// file, the index, and shards model-0000K-of-0000N.safetensors.
+bool checkpoint_file(const std::string& name) {
+  if (name == "config.json" || name == "model.safetensors" ||
+      name == "model.safetensors.index.json")
+    return true;
+  unsigned k = 0, n = 0;
+  char tail[16] = {};
+  return name.size() == 34 &&
+         std::sscanf(name.c_str(), "model-%5u-of-%5u.%11s", &k, &n, tail) == 3 &&
+         std::string(tail) == "safetensors";
+}
+
+void remove_file(const fs::path& path) {
+  std::error_code error;
+  fs::remove(path, error);
+  if (error) throw io::FileError(path.string() + ": cannot remove: " + error.message());
+}
+
+}  // namespace
+
+std::vector<std::string> write_shards(const std::string& folder_name, const NamedTensors& tensors,
+                                      uint64_t max_shard) {
+  const fs::path folder(folder_name);
+  fs::create_directories(folder);
   std::vector<std::vector<size_t>> shards;
   uint64_t size = 0, total = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -118,8 +147,11 @@ void write_shards(const std::string& folder_name, const NamedTensors& tensors, u
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};  // transformers needs it
   if (shards.size() == 1) {
     write_safetensors((folder / "model.safetensors").string(), tensors, metadata);
-    return;
+    return {"model.safetensors"};
   }
+  // A model.safetensors left from before would win over the index (as in transformers).
+  remove_file(folder / "model.safetensors");
+  std::vector<std::string> written;
   nlohmann::json index = {{"metadata", {{"total_size", total}}},
                           {"weight_map", nlohmann::json::object()}};
   for (size_t k = 0; k < shards.size(); ++k) {
@@ -131,16 +163,49 @@ void write_shards(const std::string& folder_name, const NamedTensors& tensors, u
       index["weight_map"][tensors[i].first] = name;
     }
     write_safetensors((folder / name).string(), part, metadata);
+    written.push_back(name);
   }
   io::write_file((folder / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+  written.push_back("model.safetensors.index.json");
+  return written;
+}
+
+std::vector<std::string> check_hf_output_folder(const std::string& folder, bool replace) {
+  io::check_output_folder(folder);
+  std::vector<std::string> old, others;
+  if (fs::exists(folder))
+    for (const auto& entry : fs::directory_iterator(folder)) {
+      const std::string name = entry.path().filename().string();
+      (checkpoint_file(name) ? old : others).push_back(name);
+    }
+  std::sort(old.begin(), old.end());
+  std::sort(others.begin(), others.end());
+  if (!replace && (!old.empty() || !others.empty())) {
+    std::vector<std::string> all = old;
+    all.insert(all.end(), others.begin(), others.end());
+    std::string listed;
+    for (size_t i = 0; i < all.size() && i < 3; ++i) listed += (i ? ", " : "") + all[i];
+    if (all.size() > 3) listed += ", ...";
+    throw io::FileError(folder + ": the output folder is not empty (" + listed +
+                        "); ask to replace its checkpoint (blockc export --replace)");
+  }
+  return old;
 }
 
 size_t save_hf_folder(const std::string& folder, const config::Json& config,
-                      const NamedTensors& parameters, uint64_t max_shard) {
+                      const NamedTensors& parameters, uint64_t max_shard, bool replace) {
+  const std::vector<std::string> old = check_hf_output_folder(folder, replace);
+  // Everything that can fail on the model's side fails before the folder is touched.
   const std::string model_type = config.at("model_type").get<std::string>();
   const auto tensors = export_mapped(parameters, hf_mapping(model_type));
-  write_shards(folder, tensors, max_shard);
+  std::vector<std::string> written = write_shards(folder, tensors, max_shard);
   io::write_file(hf::config_path(folder), config.dump(2) + "\n");
+  written.push_back("config.json");
+  // What is left of the old checkpoint (other shard counts, an index beside a single file) goes;
+  // files that are not a checkpoint's (a tokenizer, a README) stay.
+  for (const auto& name : old)
+    if (std::find(written.begin(), written.end(), name) == written.end())
+      remove_file(fs::path(folder) / name);
   return tensors.size();
 }
 

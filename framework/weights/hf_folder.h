@@ -39,6 +39,7 @@ class ArchitectureError : public Error {
 struct WeightSources {
   std::vector<std::string> files;
   std::string model_type;  // empty: blocks' own names (or a user mapping's)
+  std::vector<std::string> notes;  // which files a folder holding several choices gave
 };
 WeightSources weight_sources(const std::vector<std::string>& weights,
                              const std::string& model_type = "");
@@ -62,12 +63,23 @@ LoadReport load_hf_folder(const NamedTensors& parameters, const std::string& fol
 
 // Writes `tensors` (already in the checkpoint's names) to `folder` as Hugging Face does:
 // model.safetensors, or shards of at most `max_shard` bytes (a larger tensor gets a shard of its
-// own) named model-0000K-of-0000N.safetensors with model.safetensors.index.json.
-void write_shards(const std::string& folder, const NamedTensors& tensors, uint64_t max_shard);
+// own) named model-0000K-of-0000N.safetensors with model.safetensors.index.json (removing a
+// model.safetensors there, which readers would load instead). Returns the names it wrote.
+std::vector<std::string> write_shards(const std::string& folder, const NamedTensors& tensors,
+                                      uint64_t max_shard);
+
+// Checks that `folder` may receive a checkpoint (as save_hf_folder does before writing) and
+// returns the old checkpoint's files in it. Throws io::FileError when it is a file, under /proc,
+// or not empty without `replace`.
+std::vector<std::string> check_hf_output_folder(const std::string& folder, bool replace);
 
 // A Hugging Face folder: `config` (export_config's config.json) and `parameters` (blocks' names)
 // in the family's names, sharded at `max_shard` bytes. Returns how many tensors it wrote.
+// `folder` must be absent or empty unless `replace`: then the old checkpoint's files (config.json,
+// model.safetensors, the index, shards) that the new one does not rewrite are removed, and other
+// files are kept. Throws io::FileError for a folder it must not write (a file, /proc, not empty).
 size_t save_hf_folder(const std::string& folder, const config::Json& config,
-                      const NamedTensors& parameters, uint64_t max_shard = 5'000'000'000);
+                      const NamedTensors& parameters, uint64_t max_shard = 5'000'000'000,
+                      bool replace = false);
 
 }  // namespace blocks::weights

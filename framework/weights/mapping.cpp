@@ -4,6 +4,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -354,32 +355,90 @@ at::Tensor rotary_permute(const at::Tensor& t, int64_t head_size, MappingRule::R
   return t.reshape(view).transpose(1, 2).reshape(t.sizes());
 }
 
-std::vector<std::string> checkpoint_files(const std::string& folder) {
+namespace {
+
+// The weight_map of a model.safetensors.index.json: tensor -> shard, each shard a plain file name
+// inside the folder (the index is data from anywhere: `../x` or `/etc/passwd` are refused), no
+// tensor listed twice (JSON readers keep the last of duplicate keys silently).
+std::map<std::string, std::string> read_weight_map(const std::filesystem::path& index) {
+  std::ifstream in(index);
+  if (!in) throw MappingError(index.string() + ": cannot open");
+  std::string top;
+  std::vector<std::string> duplicates;
+  std::set<std::string> keys;
+  const auto track = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& value) {
+    if (event == nlohmann::json::parse_event_t::key) {
+      if (depth == 1) top = value.get<std::string>();
+      if (depth == 2 && top == "weight_map" && !keys.insert(value.get<std::string>()).second)
+        duplicates.push_back(value.get<std::string>());
+    }
+    return true;
+  };
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(in, track);
+  } catch (const std::exception& e) {
+    throw MappingError(index.string() + ": " + e.what());
+  }
+  if (!json.is_object() || !json.contains("weight_map") || !json["weight_map"].is_object())
+    throw MappingError(index.string() + ": no `weight_map` object");
+  if (!duplicates.empty())
+    throw MappingError(index.string() + ": weight_map lists " + duplicates.front() +
+                       " more than once");
+  std::map<std::string, std::string> map;
+  for (const auto& [tensor, file] : json["weight_map"].items()) {
+    if (!file.is_string())
+      throw MappingError(index.string() + ": weight_map." + tensor + " is not a file name");
+    const std::string name = file.get<std::string>();
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+        name.find('\\') != std::string::npos)
+      throw MappingError(index.string() + ": weight_map." + tensor + " names `" + name +
+                         "`, which is not a file in the folder");
+    map.emplace(tensor, name);
+  }
+  return map;
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoint_files(const std::string& folder, std::string* note) {
   namespace fs = std::filesystem;
   const fs::path dir(folder);
   const fs::path index = dir / "model.safetensors.index.json";
-  if (fs::exists(index)) {
-    std::ifstream in(index);
-    nlohmann::json json;
-    try {
-      json = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-      throw MappingError(index.string() + ": " + e.what());
-    }
-    if (!json.contains("weight_map") || !json["weight_map"].is_object())
-      throw MappingError(index.string() + ": no `weight_map` object");
-    std::vector<std::string> files;
-    std::set<std::string> seen;
-    for (const auto& [tensor, file] : json["weight_map"].items()) {
-      if (!file.is_string())
-        throw MappingError(index.string() + ": weight_map." + tensor + " is not a file name");
-      const std::string name = file.get<std::string>();
-      if (seen.insert(name).second) files.push_back((dir / name).string());
-    }
-    return files;
+  const fs::path single = dir / "model.safetensors";
+  // transformers' from_pretrained looks for model.safetensors before the index: a folder holding
+  // both loads the single file there, so it does here, and says so.
+  if (fs::exists(single)) {
+    if (note && fs::exists(index))
+      *note = folder + " holds both model.safetensors and model.safetensors.index.json: loading "
+                       "model.safetensors, as transformers does";
+    return {single.string()};
   }
-  if (fs::exists(dir / "model.safetensors")) return {(dir / "model.safetensors").string()};
-  throw MappingError(folder + ": neither model.safetensors.index.json nor model.safetensors");
+  if (!fs::exists(index))
+    throw MappingError(folder + ": neither model.safetensors.index.json nor model.safetensors");
+  const auto map = read_weight_map(index);
+  std::map<std::string, std::set<std::string>> listed;  // shard -> tensors the index puts there
+  std::vector<std::string> files;
+  for (const auto& [tensor, shard] : map)
+    if (listed[shard].insert(tensor).second && listed[shard].size() == 1)
+      files.push_back((dir / shard).string());
+  // The index must list exactly what the shards hold: a phantom entry would be reported as
+  // missing only later and far from its cause, an unlisted tensor silently skipped by readers
+  // that follow the index.
+  for (const auto& [shard, tensors] : listed) {
+    const auto file = SafetensorsFile::open((dir / shard).string());
+    for (const auto& tensor : tensors)
+      if (!file.find(tensor))
+        throw MappingError(index.string() + ": weight_map puts " + tensor + " in " + shard +
+                           ", which does not hold it");
+    for (const auto& info : file.tensors())
+      if (!tensors.count(info.name))
+        throw MappingError(index.string() + ": " + shard + " holds " + info.name +
+                           ", which weight_map " +
+                           (map.count(info.name) ? "puts in " + map.at(info.name) : "does not list"));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 struct MappedLoad::State {

@@ -105,9 +105,12 @@ const Mapping& identity_mapping();
 // Throws MappingError listing every problem of the file (FILE:LINE:COL: error: PATH: message).
 Mapping load_mapping_file(const std::string& path);
 
-// The safetensors files of a folder: those named by `model.safetensors.index.json`'s weight_map,
-// else `model.safetensors`. Throws MappingError when neither is there.
-std::vector<std::string> checkpoint_files(const std::string& folder);
+// The safetensors files of a Hugging Face folder, chosen as transformers does: `model.safetensors`
+// when present (with `note`, when given, saying so if an index is there too), else the shards
+// `model.safetensors.index.json`'s weight_map names. Throws MappingError when neither is there,
+// or when the index names a file outside the folder, lists a tensor twice, puts one in a shard
+// that lacks it, or leaves a tensor of a shard unlisted.
+std::vector<std::string> checkpoint_files(const std::string& folder, std::string* note = nullptr);
 
 // Fills `parameters` (blocks' names) from `files` (foreign names) through `mapping`. Strict:
 // throws LoadError listing every missing, unexpected (checkpoint names no rule maps, or mapped to

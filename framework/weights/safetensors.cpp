@@ -199,7 +199,8 @@ struct SafetensorsFile::Mapping {
   uint64_t data_start = 0;  // where the data section begins: past the length and the header
 
   explicit Mapping(const std::string& path) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; fstat then refuses it.
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) fail(path, system_error("cannot open"));
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) fail(path, system_error("cannot stat"));

@@ -79,6 +79,9 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "shard adds model.safetensors.index.json");
   c.export_->add_option("-o,--output", c.args.output, "file (--to blocks) or folder (--to hf)")
       ->required();
+  c.export_->add_flag("--replace", c.args.replace,
+                      "--to hf: write into a folder that is not empty, replacing the checkpoint "
+                      "in it (its other files stay)");
   c.export_->add_option("--dtype", c.args.dtype,
                         "float32, bfloat16, float16 or float64 (default: the checkpoint's)");
   c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -26,6 +27,7 @@
 #include "framework/hf/export_config.h"
 #include "framework/hf/family.h"
 #include "framework/hf/folder.h"
+#include "framework/io/files.h"
 #include "framework/weights/hf_folder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
@@ -73,8 +75,12 @@ bool check_architecture(const ModelArgs& args, const blocks::config::Document& d
 // --weights (files, or Hugging Face folders), else the Hugging Face folder of --model.
 blocks::weights::WeightSources sources_of(const ModelArgs& args, const std::string& hf_type) {
   auto sources = blocks::weights::weight_sources(args.weights, hf_type);
-  if (!hf_type.empty() && args.weights.empty())
-    sources.files = blocks::weights::checkpoint_files(args.model);
+  if (!hf_type.empty() && args.weights.empty()) {
+    std::string note;
+    sources.files = blocks::weights::checkpoint_files(args.model, &note);
+    if (!note.empty()) sources.notes.push_back(note);
+  }
+  for (const auto& note : sources.notes) spdlog::warn("{}", note);
   return sources;
 }
 
@@ -94,6 +100,38 @@ void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& s
   } else {
     blocks::weights::load_safetensors(targets, sources.files, true, progress_bar("loading"));
   }
+}
+
+// Bytes this process can still get: MemAvailable plus free swap (Linux), or nothing known.
+std::optional<uint64_t> available_memory() {
+  std::ifstream in("/proc/meminfo");
+  uint64_t available = 0, swap = 0;
+  bool found = false;
+  for (std::string key; in >> key;) {
+    uint64_t kib = 0;
+    in >> kib;
+    if (key == "MemAvailable:") available = kib * 1024, found = true;
+    if (key == "SwapFree:") swap = kib * 1024;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  if (!found) return std::nullopt;
+  return available + swap;
+}
+
+// Builds `doc`'s model in `dtype` after checking that its parameters fit in memory: a model
+// larger than the machine is a clear error, not an allocation failure halfway through.
+blocks::Model build_checked(const blocks::config::Document& doc, at::ScalarType dtype) {
+  const auto count = blocks::config::count_parameters(*doc.model);
+  const double bytes = static_cast<double>(count.total) * static_cast<double>(c10::elementSize(dtype));
+  if (const auto available = available_memory(); available && bytes > *available) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "the model's parameters need %.2f GB in %s, more than the %.2f GB of memory "
+                  "this machine has available",
+                  bytes / 1e9, c10::toString(dtype), static_cast<double>(*available) / 1e9);
+    throw blocks::nn::BuildError(text);
+  }
+  return blocks::build_model(*doc.model, at::TensorOptions().dtype(dtype));
 }
 
 std::optional<at::ScalarType> dtype_of(const std::string& name) {
@@ -120,11 +158,12 @@ int run_summary(const ModelArgs& args) {
 }
 
 int run_init(const ModelArgs& args) {
+  blocks::io::check_output(args.output);
   auto doc = load(args);
   if (!doc) return 1;
   auto dtype = dtype_of(args.dtype);
   if (!dtype) return 2;
-  blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
+  blocks::Model model = build_checked(*doc, *dtype);
   spdlog::debug("initializing {} tensors with seed {}", model.parameters.size(), args.seed);
   blocks::nn::initialize(model.parameters, args.seed, blocks::nn::module_registry(),
                             progress_bar("initializing"));
@@ -184,7 +223,7 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
     dtype = blocks::weights::checkpoint_dtype(sources.files);
   if (!dtype) return 2;
   spdlog::debug("building in {}", c10::toString(*dtype));
-  blocks::Model model = blocks::build_model(*doc->model, at::TensorOptions().dtype(*dtype));
+  blocks::Model model = build_checked(*doc, *dtype);
   if (random) {
     blocks::nn::initialize(model.parameters, args.seed, blocks::nn::module_registry(),
                               progress_bar("initializing"));
@@ -227,6 +266,7 @@ std::optional<uint64_t> parse_size(const std::string& text) {
 
 int run_forward(const ModelArgs& args) {
   if (!weights_given(args)) return 2;
+  blocks::io::check_output(args.output);
   // The input is read before the weights: a wrong path should not wait for a long load. Every
   // tensor of the file is an input by its name; the model refuses names it does not take.
   const auto file = blocks::weights::SafetensorsFile::open(args.input);
@@ -255,6 +295,11 @@ int run_export(const ModelArgs& args) {
                   args.max_shard_size);
     return 2;
   }
+  // Before the load: a wrong output is found at once.
+  if (args.to == "blocks")
+    blocks::io::check_output(args.output);
+  else
+    blocks::weights::check_hf_output_folder(args.output, args.replace);
   auto prepared = prepare(args, /*keep_checkpoint_dtype=*/true);
   if (auto* code = std::get_if<int>(&prepared)) return *code;
   Prepared& p = std::get<Prepared>(prepared);
@@ -293,7 +338,8 @@ int run_export(const ModelArgs& args) {
   }
   const std::string model_type = (*config)["model_type"].get<std::string>();
   const size_t written =
-      blocks::weights::save_hf_folder(args.output, *config, named(p.model), *max_shard);
+      blocks::weights::save_hf_folder(args.output, *config, named(p.model), *max_shard,
+                                      args.replace);
   spdlog::info("wrote {} tensors and a {} config.json to {}", written, model_type,
                args.output);
   return 0;

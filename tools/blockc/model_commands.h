@@ -20,6 +20,7 @@ struct ModelArgs {
   std::string to = "blocks";          // export: blocks or hf
   std::string model_type;             // export --to hf
   std::string max_shard_size = "5GB";  // export --to hf
+  bool replace = false;                // export --to hf into a folder holding a checkpoint
   int64_t max_positions = 0;           // export --to hf: max_position_embeddings; 0: the source's
   uint64_t seed = 0;
   bool seed_given = false;

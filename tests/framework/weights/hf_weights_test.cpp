@@ -19,6 +19,7 @@
 #include "framework/weights/hf_folder.h"
 #include "framework/weights/mapping.h"
 #include "tests/support/blockc_run.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -180,12 +181,19 @@ at::Tensor sample_tokens() {
   return at::randint(0, 100, {2, 10}, generator, at::TensorOptions().dtype(at::kLong));
 }
 
+// This process's folder (unique, removed at exit): every file the tests write lies in it, so
+// runs at once never share a name and nothing is left in /tmp.
+const fs::path& scratch() {
+  static const TempDir dir("hf_weights_test");
+  return dir.path();
+}
+
 // Writes the family's folder once per process.
 const Folder& folder(const std::string& family) {
   static std::map<std::string, Folder> made;
   if (auto it = made.find(family); it != made.end()) return it->second;
   Folder f;
-  f.dir = fs::path(::testing::TempDir()) / ("hf_" + std::to_string(::getpid()) + "_" + family);
+  f.dir = scratch() / ("hf_" + family);
   f.tokens = sample_tokens();
   const std::string writer = family == "gpt2"    ? kGpt2Writer
                              : family == "gemma" ? kGemmaWriter
