@@ -155,6 +155,9 @@ class Mamba : public MixerModule {
 
   at::Tensor forward(const at::Tensor& x, Step& step) override {
     check_input(x);
+    // Zero tokens have nothing to mix (the convolution cannot run on them) and leave a cache
+    // as it was.
+    if (x.size(1) == 0) return at::zeros({x.size(0), 0, hidden_}, x.options());
     const std::vector<at::Tensor> xz = input_->forward(x).chunk(2, -1);
     DecodeCache::State* slot = step.cache ? &cache_state(step, x.size(0)) : nullptr;
     const at::Tensor real = new_tokens_mask(step, x);  // [batch, 1, tokens] or undefined

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "framework/config/codec.h"
+
 namespace blocks {
 
 namespace {
@@ -99,6 +101,14 @@ void ModelModule::check_inputs(const ModelInput& input, const std::string& path)
     if (tensor.dim() != spec->rank)
       throw nn::InputError(path, "input `" + name + "` must have " + std::to_string(spec->rank) +
                                      " dimensions, got shape " + c10::str(tensor.sizes()));
+    // A mask of 2, -1 or 0.5 is a broken input, not "keep": only bool, or 0 and 1, pass.
+    if (spec->type == InputSpec::Type::mask && tensor.scalar_type() != at::kBool) {
+      const at::Tensor odd = tensor.masked_select((tensor != 0).logical_and(tensor != 1));
+      if (odd.numel() > 0)
+        throw nn::InputError(path, "input `" + name + "` must hold only 0 (padding) and 1 " +
+                                       "(token), or be bool; found " +
+                                       config::format_number(odd[0].item<double>()));
+    }
     if (!spec->one_of.empty()) groups[spec->one_of].push_back(name);
   }
   std::set<std::string> seen_groups;

@@ -8,6 +8,8 @@
 // embedding's `attention_scaling` does.
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <mutex>
 
 #include "blocks/modules.h"
 #include "blocks/rotary/rotary.h"
@@ -75,21 +77,25 @@ at::Tensor yarn_frequencies(const YarnRotaryConfig& c, int64_t head_size) {
 class Rotary : public RotaryModule {
  public:
   // scale_base > 0 turns xPos's decay on; attention_factor (YaRN) multiplies cos and sin.
-  Rotary(std::string layout, int64_t head_size, at::Tensor inv_freq, double scale_base = 0,
-         double attention_factor = 1)
+  // `frequencies` makes the inverse frequencies at the first forward, not here: a build on the
+  // meta device (summary) then allocates nothing proportional to the head size.
+  Rotary(std::string layout, int64_t head_size, std::function<at::Tensor()> frequencies,
+         double scale_base = 0, double attention_factor = 1)
       : interleaved_(layout == "interleaved"),
         head_size_(head_size),
-        inv_freq_(std::move(inv_freq)),
+        frequencies_(std::move(frequencies)),
         scale_base_(scale_base),
-        attention_factor_(attention_factor) {
-    if (scale_base_ > 0) {
-      const at::Tensor i = at::arange(0, head_size, 2, at::TensorOptions().dtype(at::kFloat));
-      xpos_scale_ = (i + 0.4 * head_size) / (1.4 * head_size);
-    }
-  }
+        attention_factor_(attention_factor) {}
 
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
                                             const at::Tensor& positions) override {
+    std::call_once(made_, [&] {
+      inv_freq_ = frequencies_();
+      if (scale_base_ > 0) {
+        const at::Tensor i = at::arange(0, head_size_, 2, at::TensorOptions().dtype(at::kFloat));
+        xpos_scale_ = (i + 0.4 * head_size_) / (1.4 * head_size_);
+      }
+    });
     if (inv_freq_.device() != q.device()) {
       inv_freq_ = inv_freq_.to(q.device());
       if (xpos_scale_.defined()) xpos_scale_ = xpos_scale_.to(q.device());
@@ -133,6 +139,8 @@ class Rotary : public RotaryModule {
 
   bool interleaved_;
   int64_t head_size_;
+  std::function<at::Tensor()> frequencies_;
+  std::once_flag made_;
   at::Tensor inv_freq_;  // not a parameter: derived from the config
   double scale_base_;
   at::Tensor xpos_scale_;
@@ -156,17 +164,20 @@ void register_modules_rotary(nn::ModuleRegistry& modules) {
   });
   modules.add<DefaultRotaryConfig>([](const DefaultRotaryConfig& c, Builder&, const std::string&) {
     return std::make_shared<Rotary>(c.layout, c.head_size,
-                                    inverse_frequencies(c.theta, c.head_size));
+                                    [c] { return inverse_frequencies(c.theta, c.head_size); });
   });
   modules.add<Llama3RotaryConfig>([](const Llama3RotaryConfig& c, Builder&, const std::string&) {
-    return std::make_shared<Rotary>(c.layout, c.head_size, llama3_frequencies(c, c.head_size));
+    return std::make_shared<Rotary>(c.layout, c.head_size,
+                                    [c] { return llama3_frequencies(c, c.head_size); });
   });
   modules.add<XposRotaryConfig>([](const XposRotaryConfig& c, Builder&, const std::string&) {
-    return std::make_shared<Rotary>(c.layout, c.head_size,
-                                    inverse_frequencies(c.theta, c.head_size), c.scale_base);
+    return std::make_shared<Rotary>(
+        c.layout, c.head_size, [c] { return inverse_frequencies(c.theta, c.head_size); },
+        c.scale_base);
   });
   modules.add<YarnRotaryConfig>([](const YarnRotaryConfig& c, Builder&, const std::string& path) {
-    return std::make_shared<Rotary>(c.layout, c.head_size, yarn_frequencies(c, c.head_size),
+    return std::make_shared<Rotary>(c.layout, c.head_size,
+                                    [c] { return yarn_frequencies(c, c.head_size); },
                                     /*scale_base=*/0,
                                     nn::resolved(c.attention_factor, path, "attention_factor"));
   });

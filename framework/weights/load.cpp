@@ -22,6 +22,7 @@ std::string LoadReport::format() const {
   list("missing from the checkpoint", missing);
   list("unexpected in the checkpoint", unexpected);
   list("shape mismatches", mismatched);
+  list("non-finite values (NaN or Inf) loaded into", non_finite);
   return out.str();
 }
 

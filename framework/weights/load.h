@@ -20,8 +20,11 @@ struct LoadReport {
   std::vector<std::string> missing;     // parameters no file has
   std::vector<std::string> unexpected;  // file tensors no parameter wants
   std::vector<std::string> mismatched;  // "name: checkpoint [a, b], model [c, d]"
+  std::vector<std::string> non_finite;  // parameters that received NaN or Inf (found while copying)
   int64_t loaded = 0;
-  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  bool ok() const {
+    return missing.empty() && unexpected.empty() && mismatched.empty() && non_finite.empty();
+  }
   std::string format() const;
 };
 

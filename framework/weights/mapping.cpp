@@ -234,14 +234,27 @@ std::string from(const std::string& target, const Piece& piece) {
   return piece.source == target ? target : target + " (from " + piece.source + ")";
 }
 
+// Whether a safetensors dtype holds floating-point numbers (F64 ... F8_E5M2, BF16).
+bool floating(const std::string& dtype) { return dtype[0] == 'F' || dtype == "BF16"; }
+
 // Checks the pieces aimed at one parameter; adds problems to `report`.
 void check_target(const std::string& name, const at::Tensor& target,
-                  const std::vector<Piece>& pieces, LoadReport& report) {
+                  const std::vector<Piece>& pieces, bool allow_kind_change, LoadReport& report) {
   const auto model = target.sizes().vec();
   bool stacked = pieces.front().index >= 0;
   for (const auto& piece : pieces)
     if (!piece.problem.empty())
       report.mismatched.push_back(from(name, piece) + ": " + piece.problem);
+  // Integers or booleans loading into a float parameter are almost always the wrong tensor
+  // (token ids, a mask, an index buffer) and would load as numbers without a word.
+  if (!allow_kind_change && target.is_floating_point())
+    for (const auto& piece : pieces)
+      if (const TensorInfo* info = piece.file->find(piece.source);
+          info && !floating(info->dtype))
+        report.mismatched.push_back(from(name, piece) + ": checkpoint dtype " + info->dtype +
+                                    " is not floating point, the model's " +
+                                    c10::toString(target.scalar_type()) +
+                                    " is (Mapping::allow_kind_change converts)");
   if (!stacked) {
     if (pieces.size() > 1) {
       std::string sources;
@@ -508,7 +521,7 @@ MappedLoad::MappedLoad(const std::vector<std::pair<std::string, at::Tensor>>& pa
       report.missing.push_back(name);
       continue;
     }
-    check_target(name, target, it->second, report);
+    check_target(name, target, it->second, mapping.allow_kind_change, report);
   }
   for (const auto& [target, pieces] : by_target) {
     if (wanted.count(target)) continue;
@@ -564,16 +577,19 @@ size_t MappedLoad::fill(size_t i) {
     auto found = destination_of(piece, target);
     if (!found || found->sizes().vec() != piece.shape) continue;  // reported, not strict
     at::Tensor destination = *found;
+    bool finite = true;
     if (plain(*piece.rule)) {
       // Chunk by chunk with pages given back: no second copy, whatever the dtypes.
-      piece.file->copy_into(piece.source, destination);
+      finite = piece.file->copy_into(piece.source, destination);
     } else {
       // A transform needs the whole tensor: at most one checkpoint tensor is resident.
       destination.copy_(materialize(piece));
+      finite = !destination.is_floating_point() || at::isfinite(destination).all().item<bool>();
       // The view is gone: its file pages stop counting toward memory (the other parts of a
       // split tensor map them again from the file).
       piece.file->release(piece.source);
     }
+    if (!finite) state_->report.non_finite.push_back(from(name, piece));
     ++copied;
   }
   return copied;
@@ -593,6 +609,11 @@ LoadReport load_mapped(const std::vector<std::pair<std::string, at::Tensor>>& pa
     report.loaded += static_cast<int64_t>(plan.fill(i));
   }
   if (progress) progress(total, total);
+  // NaN or Inf weights give NaN logits that nothing else would explain.
+  report.non_finite = plan.report().non_finite;
+  if (strict && !report.non_finite.empty())
+    throw LoadError("the checkpoint holds non-finite values (NaN or Inf):\n" + report.format(),
+                    report);
   return report;
 }
 

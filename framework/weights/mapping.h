@@ -69,6 +69,9 @@ struct Mapping {
   // AllenNLP's `relevant_module` (e.g. "model." of a wrapper, written without the dot too).
   std::string relevant_module;
   std::optional<LayerRange> layers;
+  // Integer or bool checkpoint tensors may load into float parameters (converted by value);
+  // otherwise that is a mismatch.
+  bool allow_kind_change = false;
 };
 
 class MappingError : public Error {

@@ -527,7 +527,13 @@ void SafetensorsFile::release(const std::string& name) const {
   release_pages(data + info->begin, data + info->end);
 }
 
-void SafetensorsFile::copy_into(const std::string& name, const at::Tensor& target) const {
+namespace {
+bool all_finite(const at::Tensor& t) {
+  return !t.is_floating_point() || at::isfinite(t).all().item<bool>();
+}
+}  // namespace
+
+bool SafetensorsFile::copy_into(const std::string& name, const at::Tensor& target) const {
   const TensorInfo* info = find(name);
   if (info == nullptr) fail(path_, "no tensor `" + name + "`");
   std::string why;
@@ -540,7 +546,7 @@ void SafetensorsFile::copy_into(const std::string& name, const at::Tensor& targe
          describe(*info) + " has " + std::to_string(numel) + " elements, the target " +
              (target.defined() ? std::to_string(target.numel()) : std::string("none")));
   }
-  if (numel == 0) return;
+  if (numel == 0) return true;
   uint8_t* data = mapping_->data + mapping_->data_start + info->begin;
   const int64_t element = static_cast<int64_t>(c10::elementSize(type));
   const bool chunked = target.layout() == at::kStrided && target.is_contiguous() &&
@@ -549,20 +555,24 @@ void SafetensorsFile::copy_into(const std::string& name, const at::Tensor& targe
     // Unaligned elements (tensor() copies them) or a target without a flat view: whole.
     target.copy_(tensor(name).view(target.sizes()));
     release_pages(data, mapping_->data + mapping_->data_start + info->end);
-    return;
+    return all_finite(target);
   }
   const auto options = at::TensorOptions().dtype(type).device(at::kCPU);
   const at::Tensor flat = target.view({numel});
   const int64_t step = std::max<int64_t>(1, kChunkBytes / element);
+  bool finite = true;
   for (int64_t start = 0; start < numel; start += step) {
     const int64_t count = std::min(step, numel - start);
     uint8_t* begin = data + start * element;
     const at::Tensor source = at::from_blob(begin, {count}, options);
-    flat.narrow(0, start, count).copy_(source);
+    const at::Tensor chunk = flat.narrow(0, start, count);
+    chunk.copy_(source);
+    if (finite && !all_finite(chunk)) finite = false;
     release_pages(begin, begin + count * element);
   }
   // The first and last pages, shared with neighbours in the middle of the tensor's chunks.
   release_pages(data, data + numel * element);
+  return finite;
 }
 
 // ---------------------------------------------------------------------------------------------

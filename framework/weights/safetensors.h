@@ -59,8 +59,10 @@ class SafetensorsFile {
   // back to the kernel once copied, so that a load never holds more than the target plus one
   // chunk of the file: converting BF16 to F32 makes no second full copy. Throws
   // SafetensorsError for unknown names, dtypes LibTorch lacks and element count mismatches.
-  // Like release(), it discards in-place changes made through views of `name`.
-  void copy_into(const std::string& name, const at::Tensor& target) const;
+  // Like release(), it discards in-place changes made through views of `name`. Returns whether
+  // every value copied into a floating-point target is finite, checked chunk by chunk while
+  // the chunk is still in cache.
+  bool copy_into(const std::string& name, const at::Tensor& target) const;
   // Gives the mapped pages wholly inside the tensor `name`'s bytes back to the kernel: they
   // stop counting toward this process's memory, and a later read maps them from the file again.
   // In-place changes made through zero-copy views of `name` are lost (views read the file's
