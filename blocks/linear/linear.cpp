@@ -19,8 +19,7 @@ std::string own_name(const ResolveContext& ctx, std::string_view type) {
 bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
   if (!t.layers) return true;
   if (!ctx.layers || ctx.layers->empty()) return false;
-  return std::all_of(ctx.layers->begin(), ctx.layers->end(),
-                     [&](int64_t l) { return l >= t.layers->first && l <= t.layers->second; });
+  return ctx.layers->front() >= t.layers->first && ctx.layers->back() <= t.layers->second;
 }
 
 // PEFT targets are matched against every name on the path: the linear's own field name

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "framework/config/compose.h"
+#include "framework/config/parameters.h"
 #include "framework/config/resolve.h"
 
 namespace blocks::config {
@@ -218,8 +219,11 @@ std::optional<Document> parse_document(const Node& doc, const Registry& registry
   return out;
 }
 
-void resolve_document(Document& document, Diagnostics& diagnostics) {
-  if (document.model) resolve_tree(*document.model, diagnostics, "model");
+void resolve_document(Document& document, Diagnostics& diagnostics, const LoadLimits& limits) {
+  if (!document.model) return;
+  const size_t before = diagnostics.size();
+  resolve_tree(*document.model, diagnostics, "model", limits);
+  if (diagnostics.size() == before) check_sizes(*document.model, diagnostics);
 }
 
 std::optional<Document> load_document(const std::string& path, const Registry& registry,
@@ -230,7 +234,7 @@ std::optional<Document> load_document(const std::string& path, const Registry& r
   const Versioning& versions = options.versions ? *options.versions : language_versions();
   auto doc = parse_document(*composed, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
-  resolve_document(*doc, diagnostics);
+  resolve_document(*doc, diagnostics, options.limits);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }
@@ -247,7 +251,7 @@ std::optional<Document> load_document_text(std::string_view text, const std::str
   if (!apply_sets(*node, options.sets, diagnostics)) return std::nullopt;
   auto doc = parse_document(*node, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
-  resolve_document(*doc, diagnostics);
+  resolve_document(*doc, diagnostics, options.limits);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }

@@ -63,7 +63,7 @@ std::optional<Document> load_document(const std::string& path, const Registry& r
 std::optional<Document> load_document_text(std::string_view text, const std::string& name,
                                            const Registry& registry, Diagnostics& diagnostics,
                                            const LoadOptions& options = {});
-// Resolves a parsed document in place.
-void resolve_document(Document& document, Diagnostics& diagnostics);
+// Resolves a parsed document in place, then checks that its sizes can be counted (check_sizes).
+void resolve_document(Document& document, Diagnostics& diagnostics, const LoadLimits& limits = {});
 
 }  // namespace blocks::config
