@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "framework/config/config.h"
+#include "framework/io/files.h"
 
 namespace blocks::config {
 
@@ -132,11 +133,10 @@ class Composer {
     std::shared_ptr<const Via> via;
     if (r.use != Use::entry) {
       // A base that cannot be read is reported where the including file names it.
-      std::error_code size_error;
-      static_cast<void>(fs::file_size(r.path, size_error));
-      if (size_error) {
-        diagnostics_.error(r.from, r.extends_path,
-                           "cannot read '" + r.path + "': " + size_error.message());
+      try {
+        io::check_input(r.path);
+      } catch (const io::FileError& e) {
+        diagnostics_.error(r.from, r.extends_path, e.what());
         return std::nullopt;
       }
       via = std::make_shared<const Via>(

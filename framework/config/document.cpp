@@ -117,8 +117,44 @@ std::optional<Node> compose_file(const std::string& path, const LoadOptions& opt
   return doc;
 }
 
+std::optional<std::string> check_set(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return "expects PATH=VALUE, found '" + assignment + "'";
+  const std::string path = assignment.substr(0, eq);
+  const std::string bad = "'" + path + "' is not a config path (names joined by single dots, " +
+                          "list items as [N], e.g. model.decoder.blocks[0].mixer.heads)";
+  size_t i = 0;
+  auto name = [&] {
+    const size_t start = i;
+    while (i < path.size() && path[i] != '.' && path[i] != '[' && path[i] != ']') ++i;
+    return path.substr(start, i - start);
+  };
+  for (bool first = true; i < path.size() || first; first = false) {
+    if (!first && path[i] == '[') {
+      const size_t close = path.find(']', i);
+      if (close == std::string::npos || close == i + 1 ||
+          path.find_first_not_of("0123456789", i + 1) != close)
+        return bad;
+      i = close + 1;
+      continue;
+    }
+    if (!first && path[i++] != '.') return bad;
+    const std::string part = name();
+    if (part.empty()) return bad;
+    if (part == "extends")
+      return "'" + path + "': --set cannot change `extends`, which is applied before --set; " +
+             "write it in the file";
+  }
+  return std::nullopt;
+}
+
 void apply_set(Node& document, const std::string& assignment, int index, Diagnostics& diagnostics) {
   auto origin = source_name("<command line>");
+  if (auto problem = check_set(assignment)) {
+    diagnostics.error({origin, index, 1}, "", "--set " + *problem);
+    return;
+  }
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     diagnostics.error({origin, index, 1}, "",

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "framework/io/files.h"
+
 namespace blocks::config {
 
 size_t find_invalid_utf8(std::string_view s) {
@@ -157,7 +159,11 @@ class YamlBuilder : public YAML::EventHandler {
   }
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
-    const bool quoted = tag != "?";
+    // yaml-cpp gives "?" for plain scalars and "!" for quoted ones; a core-schema tag
+    // (`!!int 1`) names the type of a plain scalar, `!!str` makes it a string.
+    const bool quoted = tag != "?" && tag.rfind("tag:yaml.org,2002:", 0) != 0
+                            ? true
+                            : tag == "tag:yaml.org,2002:str";
     const auto at = static_cast<size_t>(mark.pos);
     if (quoted && at < text_.size() && (text_[at] == '"' || text_[at] == '\'') &&
         !quote_closes(text_, at)) {
@@ -483,10 +489,19 @@ std::optional<Node> load_json(std::string_view text, const std::string& file,
 
 std::optional<Node> load_file(const std::string& path, Diagnostics& diagnostics,
                               const LoadLimits& limits) {
+  // A FIFO or a device would block or read forever ("Operation not supported" before).
+  try {
+    io::check_input(path);
+  } catch (const io::FileError& e) {
+    std::string message = e.what();
+    if (message.rfind(path + ": ", 0) == 0) message.erase(0, path.size() + 2);
+    diagnostics.error({source_name(path), 0, 0}, "", message);
+    return std::nullopt;
+  }
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) {
-    diagnostics.error({source_name(path), 0, 0}, "", "cannot read file: " + ec.message());
+    diagnostics.error({source_name(path), 0, 0}, "", "cannot read " + path + ": " + ec.message());
     return std::nullopt;
   }
   if (size > limits.max_bytes) {

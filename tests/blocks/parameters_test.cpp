@@ -143,4 +143,21 @@ TEST(Parameters, LayersPastTheLimitAreAnErrorAtNumLayers) {
   EXPECT_EQ(blocks::testing::errors(text.text()), "");
 }
 
+// lr scales multiply down the tree: a product that is not finite, or that underflows to 0 or
+// a subnormal, is an error where it happens (before: `inf` in the resolved dump, or frozen).
+TEST(Parameters, LrScaleProductsThatOverflowOrUnderflowAreErrors) {
+  ModelText text;
+  text.model_extra = "  lr_scale: 1e308\n";
+  text.block_extra = "      lr_scale: 1e308\n";
+  EXPECT_EQ(blocks::testing::errors(text.text()), "");
+  text.model_extra = "  lr_scale: 1e-200\n";
+  text.block_extra = "      lr_scale: 1e-200\n";
+  EXPECT_EQ(blocks::testing::errors(text.text()), "");
+  text.model_extra = "  lr_scale: 1e-300\n";
+  text.block_extra = "      lr_scale: 1e-10\n";
+  EXPECT_EQ(blocks::testing::errors(text.text()), "");
+  text.block_extra = "      lr_scale: 0\n";  // an explicit 0 freezes, as documented
+  EXPECT_EQ(blocks::testing::errors(text.text()), "");
+}
+
 }  // namespace hostile

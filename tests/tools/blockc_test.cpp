@@ -72,7 +72,15 @@ TEST(Blockc, MissingFileIsInvalidInput) {
   auto r = blockc("validate /nonexistent/model.yaml");
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err,
-            "/nonexistent/model.yaml:0:0: error: cannot read file: No such file or directory\n");
+            "/nonexistent/model.yaml: error: cannot open /nonexistent/model.yaml: No such file or "
+            "directory\n");
+}
+
+// A FIFO would block and /dev/zero read forever ("Operation not supported" before).
+TEST(Blockc, ConfigsThatAreNotRegularFilesAreRefusedBeforeReading) {
+  auto r = blockc("validate /dev/zero");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "/dev/zero: error: is a character device; inputs are regular files\n");
 }
 
 TEST(Blockc, ResolveJsonWithSet) {

@@ -417,8 +417,8 @@ TEST(Mount, AMissingFileIsReportedWhereItIsNamed) {
   const auto top = dir.write("top.yaml", model_with_decoder("{extends: \"nope.yaml#model\"}"));
   Diagnostics d;
   EXPECT_FALSE(load(top, d));
-  EXPECT_EQ(d.format(), top + ":6:22: error: model.decoder.extends: cannot read '" +
-                            dir.at("nope.yaml") + "': No such file or directory\n");
+  EXPECT_EQ(d.format(), top + ":6:22: error: model.decoder.extends: cannot open " +
+                            dir.at("nope.yaml") + ": No such file or directory\n");
 }
 
 TEST(Mount, TheTopOfAFileExtendsWholeFiles) {
