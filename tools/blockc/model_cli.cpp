@@ -35,15 +35,25 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   return static_cast<uint64_t>(value);
 }
 
+namespace {
+
+// Whether all of `text` is a number of type T of at least `least` (from_chars takes no sign
+// for unsigned types, so "-1" fails instead of wrapping to 2^64 - 1).
+template <class T>
+bool whole_number(const std::string& text, T least) {
+  T n = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, error] = std::from_chars(text.data(), end, n);
+  return !text.empty() && error == std::errc() && at == end && n >= least;
+}
+
+}  // namespace
+
 CLI::Validator positive() {
   return CLI::Validator(
       [](std::string& value) {
-        int64_t n = 0;
-        const char* end = value.data() + value.size();
-        const auto [at, error] = std::from_chars(value.data(), end, n);
-        if (value.empty() || error != std::errc() || at != end || n < 1)
-          return "expected a whole number of 1 or more, found '" + value + "'";
-        return std::string();
+        if (whole_number<int64_t>(value, 1)) return std::string();
+        return "expected a whole number of 1 or more, found '" + value + "'";
       },
       "POSITIVE", "positive");
 }
@@ -57,12 +67,8 @@ CLI::Validator set_assignment() {
 CLI::Validator seed_number() {
   return CLI::Validator(
       [](std::string& value) {
-        uint64_t seed = 0;
-        const char* end = value.data() + value.size();
-        const auto [at, error] = std::from_chars(value.data(), end, seed);
-        if (value.empty() || error != std::errc() || at != end)
-          return "expected a whole number from 0 to 18446744073709551615, found '" + value + "'";
-        return std::string();
+        if (whole_number<uint64_t>(value, 0)) return std::string();
+        return "expected a whole number from 0 to 18446744073709551615, found '" + value + "'";
       },
       "UINT64", "seed");
 }
