@@ -1,6 +1,8 @@
 #include "blocks/linear/linear.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 
 #include "blocks/init/constant.h"
 #include "blocks/init/normal.h"
@@ -19,8 +21,7 @@ std::string own_name(const ResolveContext& ctx, std::string_view type) {
 bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
   if (!t.layers) return true;
   if (!ctx.layers || ctx.layers->empty()) return false;
-  return std::all_of(ctx.layers->begin(), ctx.layers->end(),
-                     [&](int64_t l) { return l >= t.layers->first && l <= t.layers->second; });
+  return ctx.layers->front() >= t.layers->first && ctx.layers->back() <= t.layers->second;
 }
 
 // PEFT targets are matched against every name on the path: the linear's own field name
@@ -40,7 +41,25 @@ std::optional<bool> match_targets(const ResolveContext& ctx) {
 
 }  // namespace
 
-void apply_lr_scale(ResolveContext& ctx, double lr_scale) { ctx.lr_scale *= lr_scale; }
+void apply_lr_scale(ResolveContext& ctx, double lr_scale) {
+  const double product = ctx.lr_scale * lr_scale;
+  // 1e308 at two levels gave inf (written as `inf`, or `null` in JSON, which cannot be read
+  // back); tiny factors gave 0 or a subnormal, silently freezing what nobody set to 0.
+  const bool overflow = !std::isfinite(product);
+  const bool underflow = product != 0 ? std::fpclassify(product) == FP_SUBNORMAL
+                                      : ctx.lr_scale != 0 && lr_scale != 0;
+  if (overflow || underflow) {
+    std::ostringstream text;
+    text << "the lr-scale product " << ctx.lr_scale << " x " << lr_scale << " = " << product
+         << (overflow ? " is not a finite number"
+                      : " underflows (below the smallest normal double); write lr_scale: 0 "
+                        "to freeze");
+    ctx.state->diagnostics->error(ctx.mark, ctx.path_of("lr_scale"), text.str());
+    ctx.lr_scale = 1.0;  // reported once, here, not again at every parameter below
+    return;
+  }
+  ctx.lr_scale = product;
+}
 
 Dynamic<InitializationConfig> default_weight_init(const ResolveContext& ctx, bool scaled) {
   const double std = ctx.init_std.value_or(0.02);

@@ -68,10 +68,12 @@ void AttentionConfig::resolve(ResolveContext& ctx) {
   set_linear_defaults(output, ctx, true);
   const int64_t hidden = ctx.hidden_size.value_or(0);
   const int64_t size = head_size.value_or(0);
-  query.set_shape(hidden, heads * size);
-  key.set_shape(hidden, head_groups.value_or(heads) * size);
-  value.set_shape(hidden, head_groups.value_or(heads) * size);
-  output.set_shape(heads * size, hidden);
+  const int64_t queries = ctx.product(*this, "head_size", heads, size);
+  const int64_t keys = ctx.product(*this, "head_size", head_groups.value_or(heads), size);
+  query.set_shape(hidden, queries);
+  key.set_shape(hidden, keys);
+  value.set_shape(hidden, keys);
+  output.set_shape(queries, hidden);
   qk_norm->widths = {size, size};  // queries and keys, per head
   rotary->head_size = size;
   apply_lr_scale(ctx, lr_scale);

@@ -45,10 +45,10 @@ void MambaConfig::resolve(ResolveContext& ctx) {
   conv.default_initialization = conv_init;
   a_log.default_initialization = S4dRealInitConfig{};
   d.default_initialization = OnesInitConfig{};
-  inner = expansion * ctx.hidden_size.value_or(0);
+  inner = ctx.product(*this, "expansion", expansion, ctx.hidden_size.value_or(0));
   const int64_t rank = dt_rank.value_or(0);
-  input.set_shape(ctx.hidden_size.value_or(0), 2 * inner);
-  selection.set_shape(inner, rank + 2 * state_size);
+  input.set_shape(ctx.hidden_size.value_or(0), ctx.product(*this, "expansion", 2, inner));
+  selection.set_shape(inner, rank + ctx.product(*this, "state_size", 2, state_size));
   dt.set_shape(rank, inner);
   output.set_shape(inner, ctx.hidden_size.value_or(0));
   conv.shape = {inner, 1, conv_kernel_size};

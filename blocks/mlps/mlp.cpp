@@ -17,7 +17,8 @@ void MlpLayerConfig::declare(Fields<MlpLayerConfig>& f) {
 }
 
 void MlpLayerConfig::resolve(ResolveContext& ctx) {
-  if (!intermediate_size && ctx.hidden_size) intermediate_size = 4 * *ctx.hidden_size;
+  if (!intermediate_size && ctx.hidden_size)
+    intermediate_size = ctx.product(*this, "intermediate_size", 4, *ctx.hidden_size);
   set_linear_defaults(up, ctx);
   set_linear_defaults(down, ctx, true);
   up.set_shape(ctx.hidden_size.value_or(0), intermediate_size.value_or(0));

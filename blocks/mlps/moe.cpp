@@ -57,7 +57,8 @@ void MoeConfig::resolve(ResolveContext& ctx) {
   down.set_shape(intermediate_size, hidden, experts);
   for (LinearConfig* expert : {&gate, &up, &down}) expert->active_copies = top_k;  // for FLOPs
   if (shared_experts > 0) {
-    const int64_t width = shared_experts * shared_intermediate_size.value_or(intermediate_size);
+    const int64_t width = ctx.product(*this, "shared_experts", shared_experts,
+                                      shared_intermediate_size.value_or(intermediate_size));
     set_default(shared_gate, LinearConfig{});
     set_default(shared_up, LinearConfig{});
     set_default(shared_down, LinearConfig{});

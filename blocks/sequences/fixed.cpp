@@ -27,15 +27,15 @@ int64_t FixedSequenceConfig::layer_count() const {
   return total;
 }
 
-std::vector<int64_t> FixedSequenceConfig::positions_of(const config::Config& child) const {
+config::Positions FixedSequenceConfig::positions_of(const config::Config& child) const {
   for (size_t i = 0; i < blocks.size(); ++i)
-    if (blocks[i].get() == &child) return {static_cast<int64_t>(i)};
+    if (blocks[i].get() == &child) return config::Positions::one(static_cast<int64_t>(i));
   return {};
 }
 
 void FixedSequenceConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
   if (numbering_)
-    child_ctx.layers = std::make_shared<const std::vector<int64_t>>(positions_of(child));
+    child_ctx.layers = std::make_shared<const config::Positions>(positions_of(child));
 }
 
 void register_fixed_sequence(config::Registry& registry) { registry.add<FixedSequenceConfig>(); }

@@ -17,7 +17,7 @@ struct FixedSequenceConfig : Declared<FixedSequenceConfig, SequenceConfig>,
   void validate(const ResolveContext& ctx) const override;
   int64_t layer_count() const override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
-  std::vector<int64_t> positions_of(const config::Config& child) const override;
+  config::Positions positions_of(const config::Config& child) const override;
   bool shares_weights(const config::Config&) const override { return false; }
 
  private:

@@ -1,6 +1,7 @@
 #include "blocks/sequences/layered.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "blocks/linear/linear.h"
 
@@ -32,23 +33,55 @@ config::Json partial_blocks_schema() {
 }
 
 
+config::Positions LayeredSequence::base_positions(int64_t slot) const {
+  config::Positions out;
+  const int64_t step = period();
+  int64_t next = slot;  // the first layer of the run being made
+  auto run_to = [&](int64_t end) {  // layers next, next + step, ... below end
+    if (end > next) out.runs.push_back({next, step, (end - next - 1) / step + 1});
+  };
+  for (const auto& [layer, block] : overrides) {
+    if (layer < 0 || layer >= length() || layer % step != slot) continue;
+    run_to(layer);
+    next = layer + step;
+  }
+  run_to(length());
+  return out;
+}
+
+namespace {
+
+// Sums that stop at the largest count instead of wrapping: layer counts only meet a limit.
+int64_t saturating(std::optional<int64_t> value) {
+  return value.value_or(std::numeric_limits<int64_t>::max());
+}
+
+}  // namespace
+
 int64_t LayeredSequence::layer_count() const {
   int64_t total = 0;
-  for (int64_t l = 0; l < length(); ++l) {
-    auto it = overrides.find(l);
-    const Dynamic<BlockConfig>& b = it != overrides.end() ? it->second : base_block(l);
-    total += b ? b->layer_count() : 1;
+  for (const auto& [layer, block] : overrides)
+    if (layer >= 0 && layer < length())
+      total = saturating(config::add(total, block ? block->layer_count() : 1));
+  for (int64_t slot = 0; slot < std::min(period(), length()); ++slot) {
+    const Dynamic<BlockConfig>& b = base_block(slot);
+    const int64_t each = b ? b->layer_count() : 1;
+    total = saturating(config::add(total, saturating(config::multiply(
+                                              base_positions(slot).count(), each))));
   }
   return total;
 }
 
-std::vector<int64_t> LayeredSequence::positions_of(const config::Config& child) const {
+config::Positions LayeredSequence::positions_of(const config::Config& child) const {
   for (const auto& [layer, block] : overrides)
-    if (block.get() == &child) return {layer};
-  std::vector<int64_t> layers;
-  for (int64_t l = 0; l < length(); ++l)
-    if (!overrides.count(l) && base_block(l).get() == &child) layers.push_back(l);
-  return layers;
+    if (block.get() == &child) return config::Positions::one(layer);
+  config::Positions out;
+  for (int64_t slot = 0; slot < std::min(period(), length()); ++slot) {
+    if (base_block(slot).get() != &child) continue;
+    auto runs = base_positions(slot).runs;
+    out.runs.insert(out.runs.end(), runs.begin(), runs.end());
+  }
+  return out;
 }
 
 bool LayeredSequence::shares_weights(const config::Config& child) const {
@@ -60,14 +93,25 @@ bool LayeredSequence::shares_weights(const config::Config& child) const {
 
 void LayeredSequence::enter(const config::Config& child, ResolveContext& child_ctx) const {
   if (numbering_)
-    child_ctx.layers = std::make_shared<const std::vector<int64_t>>(positions_of(child));
+    child_ctx.layers = std::make_shared<const config::Positions>(positions_of(child));
+}
+
+bool LayeredSequence::within_limit(ResolveContext& ctx) const {
+  const int64_t layers = layer_count();
+  const int64_t limit = ctx.state->max_layers;
+  if (length() <= limit && layers <= limit) return true;
+  ctx.error(*this, "num_layers",
+            std::to_string(std::max(length(), layers)) + " layers are more than the limit of " +
+                std::to_string(limit) +
+                " (LoadLimits::max_layers; blockc's --max-layers raises it)");
+  return false;
 }
 
 void LayeredSequence::resolve_layers(ResolveContext& ctx) {
   numbering_ = ctx.number_layers;
   ctx.number_layers = false;
   apply_lr_scale(ctx, lr_scale);
-  if (!numbering_) return;
+  if (!within_limit(ctx) || !numbering_) return;
   ctx.scope->decoder_length = length();
   // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
   // explicit overrides, so the resolved config states what each layer is.
@@ -81,8 +125,11 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
       if (is_shared(name)) {
         // A shared block whose every position is in range is matched as it is.
         bool split = false;
-        for (int64_t p = 0; p < length(); ++p)
-          split = split || (base_name(p) == name && (p < first || p > last_named));
+        for (int64_t slot = 0; slot < std::min(period(), length()); ++slot) {
+          if (base_name(slot) != name) continue;
+          const int64_t last_of_slot = slot + (length() - 1 - slot) / period() * period();
+          split = split || slot < first || last_of_slot > last_named;
+        }
         if (!split) continue;
         target.reported = true;  // no "matches no linear layer" on top of this
         ctx.state->diagnostics->error(

@@ -17,6 +17,8 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
   double lr_scale = 1.0;
 
   virtual int64_t length() const = 0;
+  // Layers repeat their base block every period() layers: 1 for repeat, the pattern's length.
+  virtual int64_t period() const = 0;
   // The block at `layer` before overrides, and the name it goes by ("" for repeat).
   virtual const Dynamic<BlockConfig>& base_block(int64_t layer) const = 0;
   virtual std::string base_name(int64_t layer) const = 0;
@@ -24,12 +26,17 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
 
   int64_t layer_count() const override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
-  std::vector<int64_t> positions_of(const config::Config& child) const override;
+  config::Positions positions_of(const config::Config& child) const override;
   bool shares_weights(const config::Config& child) const override;
   std::string name_at(int64_t position) const override { return base_name(position); }
 
  protected:
+  // The layers at `slot` + k * period() without an override, in runs between overrides: a
+  // repeat of N identical layers costs one run, whatever N is.
+  config::Positions base_positions(int64_t slot) const;
   void resolve_layers(ResolveContext& ctx);
+  // False, with an error at num_layers, past LoadLimits::max_layers.
+  bool within_limit(ResolveContext& ctx) const;
   void validate_overrides(const ResolveContext& ctx) const;
   bool numbering_ = false;
 };

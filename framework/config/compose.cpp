@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <unordered_map>
 
 #include "framework/config/config.h"
+#include "framework/io/files.h"
 
 namespace blocks::config {
 
@@ -68,6 +71,39 @@ void relay(const Diagnostics& found, const std::shared_ptr<const Via>& via, Diag
   }
 }
 
+// A composed file as a second `extends` reaches it: every mark whose chain began at the first
+// mount (`before`) names the second (`now`) instead, as if the file had been composed again.
+class Remount {
+ public:
+  Remount(std::shared_ptr<const Via> before, std::shared_ptr<const Via> now)
+      : before_(std::move(before)), now_(std::move(now)) {}
+
+  void apply(Node& node) {
+    node.mark.via = map(node.mark.via);
+    for (auto& item : node.items) apply(item);
+    for (auto& e : node.entries) {
+      e.key_mark.via = map(e.key_mark.via);
+      apply(e.value);
+    }
+  }
+
+ private:
+  std::shared_ptr<const Via> map(const std::shared_ptr<const Via>& via) {
+    if (!via) return via;
+    if (via == before_) return now_;
+    auto [it, fresh] = done_.try_emplace(via.get());
+    if (!fresh) return it->second;
+    std::shared_ptr<const Via> up = map(via->at.via);
+    if (up == via->at.via) return it->second = via;  // not from the first mount
+    Mark at = via->at;
+    at.via = std::move(up);
+    return it->second = std::make_shared<const Via>(Via{via->how, std::move(at)});
+  }
+
+  std::shared_ptr<const Via> before_, now_;
+  std::unordered_map<const Via*, std::shared_ptr<const Via>> done_;
+};
+
 class Composer {
  public:
   Composer(const ComposeOptions& options, Diagnostics& diagnostics)
@@ -97,16 +133,38 @@ class Composer {
     std::shared_ptr<const Via> via;
     if (r.use != Use::entry) {
       // A base that cannot be read is reported where the including file names it.
-      std::error_code size_error;
-      static_cast<void>(fs::file_size(r.path, size_error));
-      if (size_error) {
-        diagnostics_.error(r.from, r.extends_path,
-                           "cannot read '" + r.path + "': " + size_error.message());
+      try {
+        io::check_input(r.path);
+      } catch (const io::FileError& e) {
+        diagnostics_.error(r.from, r.extends_path, e.what());
         return std::nullopt;
       }
       via = std::make_shared<const Via>(
           Via{r.use == Use::extended ? "extended by" : "mounted from", r.from});
     }
+    // Each file is read and composed once per document: a chain of files that each extend
+    // the next twice took time exponential in its length. A file reached again is the first
+    // composition with its marks naming the new chain; its problems were reported once.
+    const std::string cache_key =
+        key + '\n' + r.path + (r.use == Use::fragment ? "\nfragment at " + r.prefix : "");
+    if (r.use != Use::entry) {
+      auto hit = composed_.find(cache_key);
+      if (hit != composed_.end()) {
+        if (!hit->second.doc) return std::nullopt;
+        Node doc = *hit->second.doc;
+        Remount(hit->second.via, via).apply(doc);
+        return doc;
+      }
+    }
+    auto doc = compose_file(r, key, via);
+    if (r.use != Use::entry) composed_[cache_key] = {doc, via};
+    return doc;
+  }
+
+ private:
+  // The file read, checked and composed, without the cache.
+  std::optional<Node> compose_file(const Read& r, const std::string& key,
+                                   const std::shared_ptr<const Via>& via) {
     Diagnostics found;
     auto loaded = load_file(r.path, found, options_.limits);
     relay(found, via, diagnostics_);
@@ -129,7 +187,6 @@ class Composer {
     return doc;
   }
 
- private:
   struct Link {
     std::string key;    // canonical path
     std::string shown;  // as the cycle message shows it
@@ -286,9 +343,17 @@ class Composer {
     diagnostics_.error(at, r.extends_path, "include cycle: " + join(cycle, " -> "));
   }
 
+  // A file as first composed (null when it could not be used), and the mount that reached it.
+  struct Composed {
+    std::optional<Node> doc;
+    std::shared_ptr<const Via> via;
+  };
+
   const ComposeOptions& options_;
   Diagnostics& diagnostics_;
   std::vector<Link> chain_;  // files being composed, for cycle detection
+  // By canonical path, the path as written, and (for fragments) the node mounted at.
+  std::unordered_map<std::string, Composed> composed_;
 };
 
 void find_extends(const Node& node, const std::string& path, Diagnostics& diagnostics) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "framework/config/compose.h"
+#include "framework/config/parameters.h"
 #include "framework/config/resolve.h"
 
 namespace blocks::config {
@@ -116,8 +117,44 @@ std::optional<Node> compose_file(const std::string& path, const LoadOptions& opt
   return doc;
 }
 
+std::optional<std::string> check_set(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return "expects PATH=VALUE, found '" + assignment + "'";
+  const std::string path = assignment.substr(0, eq);
+  const std::string bad = "'" + path + "' is not a config path (names joined by single dots, " +
+                          "list items as [N], e.g. model.decoder.blocks[0].mixer.heads)";
+  size_t i = 0;
+  auto name = [&] {
+    const size_t start = i;
+    while (i < path.size() && path[i] != '.' && path[i] != '[' && path[i] != ']') ++i;
+    return path.substr(start, i - start);
+  };
+  for (bool first = true; i < path.size() || first; first = false) {
+    if (!first && path[i] == '[') {
+      const size_t close = path.find(']', i);
+      if (close == std::string::npos || close == i + 1 ||
+          path.find_first_not_of("0123456789", i + 1) != close)
+        return bad;
+      i = close + 1;
+      continue;
+    }
+    if (!first && path[i++] != '.') return bad;
+    const std::string part = name();
+    if (part.empty()) return bad;
+    if (part == "extends")
+      return "'" + path + "': --set cannot change `extends`, which is applied before --set; " +
+             "write it in the file";
+  }
+  return std::nullopt;
+}
+
 void apply_set(Node& document, const std::string& assignment, int index, Diagnostics& diagnostics) {
   auto origin = source_name("<command line>");
+  if (auto problem = check_set(assignment)) {
+    diagnostics.error({origin, index, 1}, "", "--set " + *problem);
+    return;
+  }
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     diagnostics.error({origin, index, 1}, "",
@@ -218,8 +255,11 @@ std::optional<Document> parse_document(const Node& doc, const Registry& registry
   return out;
 }
 
-void resolve_document(Document& document, Diagnostics& diagnostics) {
-  if (document.model) resolve_tree(*document.model, diagnostics, "model");
+void resolve_document(Document& document, Diagnostics& diagnostics, const LoadLimits& limits) {
+  if (!document.model) return;
+  const size_t before = diagnostics.size();
+  resolve_tree(*document.model, diagnostics, "model", limits);
+  if (diagnostics.size() == before) check_sizes(*document.model, diagnostics);
 }
 
 std::optional<Document> load_document(const std::string& path, const Registry& registry,
@@ -230,7 +270,7 @@ std::optional<Document> load_document(const std::string& path, const Registry& r
   const Versioning& versions = options.versions ? *options.versions : language_versions();
   auto doc = parse_document(*composed, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
-  resolve_document(*doc, diagnostics);
+  resolve_document(*doc, diagnostics, options.limits);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }
@@ -247,7 +287,7 @@ std::optional<Document> load_document_text(std::string_view text, const std::str
   if (!apply_sets(*node, options.sets, diagnostics)) return std::nullopt;
   auto doc = parse_document(*node, registry, diagnostics, versions);
   if (!doc) return std::nullopt;
-  resolve_document(*doc, diagnostics);
+  resolve_document(*doc, diagnostics, options.limits);
   if (diagnostics.size() != before) return std::nullopt;
   return doc;
 }

@@ -46,6 +46,10 @@ struct Document {
 // Reads `path` and its bases and applies `options.sets`. Null on errors.
 std::optional<Node> compose_file(const std::string& path, const LoadOptions& options,
                                  Diagnostics& diagnostics);
+// What is wrong with the form of a --set assignment: PATH=VALUE, PATH made of non-empty names
+// and [N] items, not touching `extends` (composition is over when --set applies); nullopt when
+// it is well formed. `model..hidden_size` and `model.` were quietly normalised before.
+std::optional<std::string> check_set(const std::string& assignment);
 // Applies one "dotted.path=value" override; `index` numbers it in marks ("<command line>:N:COL").
 void apply_set(Node& document, const std::string& assignment, int index, Diagnostics& diagnostics);
 // Parses a composed document against `registry` (no resolution). The document comes back
@@ -63,7 +67,7 @@ std::optional<Document> load_document(const std::string& path, const Registry& r
 std::optional<Document> load_document_text(std::string_view text, const std::string& name,
                                            const Registry& registry, Diagnostics& diagnostics,
                                            const LoadOptions& options = {});
-// Resolves a parsed document in place.
-void resolve_document(Document& document, Diagnostics& diagnostics);
+// Resolves a parsed document in place, then checks that its sizes can be counted (check_sizes).
+void resolve_document(Document& document, Diagnostics& diagnostics, const LoadLimits& limits = {});
 
 }  // namespace blocks::config

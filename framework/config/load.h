@@ -2,6 +2,7 @@
 // that turn hostile input (alias bombs, deep nesting, huge files, bad UTF-8) into errors.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,9 @@ struct LoadLimits {
   size_t max_bytes = 16u << 20;  // a 70B config is a few KB; 16 MiB is generous
   int max_depth = 200;           // nesting of mappings and lists
   size_t max_nodes = 2'000'000;  // after alias expansion: stops billion-laughs bombs
+  // Layers of one sequence, nested sequences' layers included: counting stays cheap for any
+  // number, but building, drawing and layer-ranged LoRA work per layer (blockc --max-layers).
+  int64_t max_layers = 100'000;
 };
 
 // `file` names the source in marks. Errors go to `diagnostics`; nullopt when the text is unusable.

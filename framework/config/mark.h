@@ -17,7 +17,8 @@ struct Mark {
   std::shared_ptr<const Via> via;
 
   bool known() const { return file != nullptr; }
-  // "FILE:LINE:COL", or "<code>" for values built in C++.
+  // "FILE:LINE:COL", "FILE" for the file as a whole (line 0), or "<code>" for values built
+  // in C++.
   std::string where() const;
   // The files that led here, nearest first: "mounted from top.yaml:4:14, extended by
   // child.yaml:2:10"; empty for the loaded file itself.

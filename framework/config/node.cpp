@@ -4,6 +4,7 @@ namespace blocks::config {
 
 std::string Mark::where() const {
   if (!file) return "<code>";
+  if (line == 0) return *file;  // the file as a whole (it could not be opened)
   return *file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 

@@ -1,5 +1,9 @@
 #include "framework/config/parameters.h"
 
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
 namespace blocks::config {
 
 std::vector<ParameterShape> Config::parameters() const { return {}; }
@@ -8,19 +12,66 @@ double Config::forward_flops(const FlopContext&) const { return matrix_flops(par
 
 int64_t ParameterShape::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (auto product = multiply(n, d)) {
+      n = *product;
+      continue;
+    }
+    std::ostringstream dims;
+    for (size_t i = 0; i < shape.size(); ++i) dims << (i ? " x " : "") << shape[i];
+    throw SizeOverflow({}, {},
+                       "a tensor of " + dims.str() + " elements is more than " +
+                           std::string(kCountLimit));
+  }
   return n;
 }
 
+int64_t Positions::count() const {
+  int64_t n = 0;
+  for (const Run& r : runs) n = checked_add(n, r.count, "positions");
+  return n;
+}
+
+int64_t Positions::front() const {
+  int64_t out = runs.front().first;
+  for (const Run& r : runs) out = std::min(out, r.first);
+  return out;
+}
+
+int64_t Positions::back() const {
+  int64_t out = runs.front().last();
+  for (const Run& r : runs) out = std::max(out, r.last());
+  return out;
+}
+
+std::vector<int64_t> Positions::list() const {
+  std::vector<int64_t> out;
+  for (const Run& r : runs)
+    for (int64_t i = 0; i < r.count; ++i) out.push_back(r.first + i * r.step);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 namespace {
+
+// A SizeOverflow from arithmetic that knew no config, given the config and parameter it was for.
+[[noreturn]] void at_config(const SizeOverflow& e, const Config& config, const std::string& path) {
+  throw SizeOverflow(path, config.mark, e.message());
+}
 
 void walk(const Config& config, const std::string& path, int64_t copies, ParameterCount& count,
           const std::function<void(const Config&, const std::string&, int64_t)>& visit) {
   if (visit) visit(config, path, copies);
   for (const auto& p : config.parameters()) {
-    count.total += p.numel() * copies;
-    if (p.trainable) count.trainable += p.numel() * copies;
-    count.tensors += copies;
+    try {
+      const int64_t n = checked_multiply(p.numel(), copies, "its elements times its copies");
+      count.total = checked_add(count.total, n, "the parameter count up to here");
+      if (p.trainable) count.trainable = checked_add(count.trainable, n, "the trainable count");
+      count.tensors = checked_add(count.tensors, copies, "the tensor count");
+    } catch (const SizeOverflow& e) {
+      if (!e.path().empty()) throw;
+      at_config(e, config, path + "." + p.name);
+    }
   }
   const auto* layout = dynamic_cast<const Layout*>(&config);
   for (const auto& f : config.type().fields) {
@@ -28,8 +79,13 @@ void walk(const Config& config, const std::string& path, int64_t copies, Paramet
     f.children(const_cast<Config&>(config),
                [&](Config& child, const std::string& suffix, const std::string&) {
                  int64_t n = copies;
-                 if (layout && !layout->shares_weights(child))
-                   n *= static_cast<int64_t>(layout->positions_of(child).size());
+                 if (layout && !layout->shares_weights(child)) {
+                   try {
+                     n = checked_multiply(n, layout->positions_of(child).count(), "copies");
+                   } catch (const SizeOverflow& e) {
+                     at_config(e, child, path + suffix);
+                   }
+                 }
                  walk(child, path + suffix, n, count, visit);
                });
   }
@@ -39,7 +95,13 @@ void walk_flops(
     const Config& config, const std::string& path, int64_t runs, const FlopContext& context,
     double& total,
     const std::function<void(const Config&, const std::string&, int64_t, double)>& visit) {
-  const double own = config.forward_flops(context);
+  double own = 0;
+  try {
+    own = config.forward_flops(context);
+  } catch (const SizeOverflow& e) {
+    if (!e.path().empty()) throw;
+    at_config(e, config, path);
+  }
   if (visit) visit(config, path, runs, own);
   total += own * static_cast<double>(runs);
   const auto* layout = dynamic_cast<const Layout*>(&config);
@@ -48,7 +110,13 @@ void walk_flops(
     f.children(const_cast<Config&>(config),
                [&](Config& child, const std::string& suffix, const std::string&) {
                  int64_t n = runs;
-                 if (layout) n *= static_cast<int64_t>(layout->positions_of(child).size());
+                 if (layout) {
+                   try {
+                     n = checked_multiply(n, layout->positions_of(child).count(), "runs");
+                   } catch (const SizeOverflow& e) {
+                     at_config(e, child, path + suffix);
+                   }
+                 }
                  walk_flops(child, path + suffix, n, context, total, visit);
                });
   }
@@ -77,6 +145,21 @@ ParameterCount count_parameters(
   ParameterCount count;
   walk(root, "model", 1, count, visit);
   return count;
+}
+
+void check_sizes(const Config& root, Diagnostics& diagnostics, const FlopContext& context) {
+  try {
+    const ParameterCount count = count_parameters(root);
+    if (!multiply(count.total, 8))
+      throw SizeOverflow("model", root.mark,
+                         std::to_string(count.total) + " parameters take more than " +
+                             std::string(kCountLimit) + " bytes");
+    const double flops = count_forward_flops(root, context);
+    if (!std::isfinite(flops))
+      throw SizeOverflow("model", root.mark, "the FLOPs per token are not a finite number");
+  } catch (const SizeOverflow& e) {
+    diagnostics.error(e.mark(), e.path().empty() ? "model" : e.path(), e.message());
+  }
 }
 
 }  // namespace blocks::config

@@ -25,6 +25,15 @@ void ResolveContext::error(const Config& at, std::string_view field, std::string
   state->diagnostics->error(m, path_of(field), std::move(message));
 }
 
+int64_t ResolveContext::product(const Config& at, std::string_view field, int64_t a,
+                               int64_t b) const {
+  if (auto out = multiply(a, b)) return *out;
+  error(at, field,
+        std::to_string(a) + " x " + std::to_string(b) + " is more than " +
+            std::string(kCountLimit));
+  return 0;
+}
+
 namespace {
 
 std::string extend(const std::string& path, const std::string& suffix) {
@@ -77,10 +86,12 @@ void for_each_config(Config& root, const std::string& root_path,
   visit_all(root, root_path, visit);
 }
 
-void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path) {
+void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path,
+                  const LoadLimits& limits) {
   ResolveContext ctx;
   ctx.state = std::make_shared<ResolveState>();
   ctx.state->diagnostics = &diagnostics;
+  ctx.state->max_layers = limits.max_layers;
   ctx.path = root_path;
   walk(root, std::move(ctx));
 }

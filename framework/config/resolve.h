@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "framework/config/config.h"
+#include "framework/config/load.h"
+#include "framework/config/parameters.h"
 
 namespace blocks::config {
 
@@ -25,6 +27,7 @@ struct LinearTarget {
 // State shared by the whole pass.
 struct ResolveState {
   Diagnostics* diagnostics = nullptr;
+  int64_t max_layers = LoadLimits{}.max_layers;
 };
 
 // What one model shares among its own configs, and nothing above or beside it: a LoRA target
@@ -55,7 +58,7 @@ struct ResolveContext {
   double lora_alpha = 0.0;    // LoRA's scale numerator (alpha / rank)
   double lora_dropout = 0.0;  // LoRA's dropout on the adapter input
   // Decoder layers (0-based) that this subtree stands for; null above the decoder.
-  std::shared_ptr<const std::vector<int64_t>> layers;
+  std::shared_ptr<const Positions> layers;
   bool number_layers = false;  // the next sequence down is a decoder and numbers its layers
 
   // Starts a model's own scope: clears every model-scoped value above and gives the model a
@@ -65,10 +68,14 @@ struct ResolveContext {
   // Reports at the field's mark (or the nearest known one) with path `path.field`.
   void error(const Config& at, std::string_view field, std::string message) const;
   std::string path_of(std::string_view field) const;
+  // a * b for a width that resolution derives (heads x head_size); an overflow is reported at
+  // `field` and gives 0, so that nothing downstream counts a wrapped width.
+  int64_t product(const Config& at, std::string_view field, int64_t a, int64_t b) const;
 };
 
 // Resolves `root` in place. Errors go to `diagnostics`.
-void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path = "model");
+void resolve_tree(Config& root, Diagnostics& diagnostics, const std::string& root_path = "model",
+                  const LoadLimits& limits = {});
 
 // Visits every config below `root`, pre-order, with its path.
 void for_each_config(Config& root, const std::string& root_path,

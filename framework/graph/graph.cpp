@@ -147,7 +147,7 @@ class Builder {
         continue;
       Entry e{child, {}, false, {}, 1};
       if (layout) {
-        e.positions = layout->positions_of(*child.config);
+        e.positions = layout->positions_of(*child.config).list();
         e.shared = layout->shares_weights(*child.config);
         if (!e.shared) {
           e.dump = config::dump_fields(child.config->type(), *child.config, true).dump();
@@ -172,7 +172,9 @@ class Builder {
       const Child& child = e.child;
       std::sort(e.positions.begin(), e.positions.end());
       int64_t n_copies = copies;
-      if (layout && !e.shared) n_copies *= static_cast<int64_t>(e.positions.size());
+      if (layout && !e.shared)
+        n_copies = config::checked_multiply(n_copies, static_cast<int64_t>(e.positions.size()),
+                                            "copies");
       const bool keyed = child.name != child.field->name;
       const std::string base = layout ? base_name(*layout, e.positions) : "";
       const std::string label = layout ? unique(label_of(child, base, e.positions), labels) : "";
@@ -383,9 +385,9 @@ class Builder {
     if (it != stats_.end()) return it->second;
     Stats s;
     for (const auto& p : c.parameters()) {
-      s.total += p.numel();
+      s.total = config::checked_add(s.total, p.numel(), "parameters");
       if (p.trainable) {
-        s.trainable += p.numel();
+        s.trainable = config::checked_add(s.trainable, p.numel(), "parameters");
         s.add_lr(p.lr_scale, p.lr_scale);
       }
       s.lora = s.lora || p.role != "base";
@@ -395,9 +397,11 @@ class Builder {
       const Stats& cs = stats(*child.config);
       int64_t n = 1;
       if (layout && !layout->shares_weights(*child.config))
-        n = static_cast<int64_t>(layout->positions_of(*child.config).size());
-      s.total += cs.total * n;
-      s.trainable += cs.trainable * n;
+        n = layout->positions_of(*child.config).count();
+      s.total = config::checked_add(s.total, config::checked_multiply(cs.total, n, "parameters"),
+                                    "parameters");
+      s.trainable = config::checked_add(
+          s.trainable, config::checked_multiply(cs.trainable, n, "parameters"), "parameters");
       s.lora = s.lora || cs.lora;
       if (cs.trainable_seen && n > 0) s.add_lr(cs.lr_min, cs.lr_max);
     }

@@ -1,12 +1,10 @@
 #include "framework/graph/render.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
+
+#include "framework/graph/run_program.h"
 
 namespace blocks::graph {
 
@@ -245,39 +243,28 @@ std::string to_mermaid(const Graph& graph) {
   return out.str();
 }
 
-std::optional<std::string> to_svg(const std::string& dot, std::string& error) {
-  if (std::system("command -v dot >/dev/null 2>&1") != 0) {
+std::optional<std::string> to_svg(const std::string& dot, std::string& error,
+                                  std::chrono::milliseconds timeout) {
+  const ProgramRun run = run_program({"dot", "-Tsvg"}, dot, timeout);
+  if (run.start_error == ENOENT) {
     error =
         "SVG output needs Graphviz's `dot` program, which is not installed "
         "(Debian: apt-get install graphviz); --format dot or mermaid need nothing";
-    return std::nullopt;
+  } else if (run.start_error != 0) {
+    error = std::string("cannot run Graphviz's `dot`: ") + std::strerror(run.start_error);
+  } else if (run.timed_out) {
+    error = "dot did not finish within " + std::to_string(timeout.count()) +
+            " ms and was stopped; --format dot writes the graph without it";
+  } else if (run.exit_code != 0) {
+    error = "dot failed: " + (run.signal ? "ended by signal " + std::to_string(run.signal) + "; "
+                                         : std::string()) +
+            run.err;
+  } else if (run.out.empty()) {
+    error = "dot wrote no SVG" + (run.err.empty() ? std::string() : ": " + run.err);
+  } else {
+    return run.out;
   }
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path();
-  // Unique across processes too: parallel runs (ctest -j, make -j) share the directory.
-  const std::string stem = "blockc-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(reinterpret_cast<std::uintptr_t>(&dot));
-  const fs::path in = dir / (stem + ".dot");
-  const fs::path out = dir / (stem + ".svg");
-  const fs::path err = dir / (stem + ".err");
-  std::ofstream(in) << dot;
-  const std::string cmd =
-      "dot -Tsvg '" + in.string() + "' -o '" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  std::optional<std::string> svg;
-  if (status == 0)
-    svg = slurp(out);
-  else
-    error = "dot failed: " + slurp(err);
-  std::error_code ec;
-  fs::remove(in, ec);
-  fs::remove(out, ec);
-  fs::remove(err, ec);
-  return svg;
+  return std::nullopt;
 }
 
 }  // namespace blocks::graph

@@ -1,5 +1,6 @@
 // User mapping files (YAML): parsed with source marks so that every problem of a file is
 // reported at once as FILE:LINE:COL with the key's path, as config files are.
+#include <limits>
 
 #include "framework/config/config.h"  // before codec.h, which builds on it
 #include "framework/config/codec.h"
@@ -30,6 +31,27 @@ std::optional<int64_t> integer(const Node& node, const std::string& path, Diagno
   if (node.is_scalar() && !node.quoted) n = config::parse_integer(node.text);
   if (!n) d.error(node.mark, path, "expected an integer, found " + node.describe());
   return n;
+}
+
+// A regex capture group number: 0 (none) to what an int holds; 4294967297 was truncated to 1.
+std::optional<int> capture(const Node& node, const std::string& path, Diagnostics& d) {
+  auto n = integer(node, path, d);
+  if (!n) return std::nullopt;
+  if (*n >= 0 && *n <= std::numeric_limits<int>::max()) return static_cast<int>(*n);
+  d.error(node.mark, path,
+          "expected a capture group number from 0 (none) to " +
+              std::to_string(std::numeric_limits<int>::max()) + ", found " + std::to_string(*n));
+  return std::nullopt;
+}
+
+// Each problem as "FILE:LINE:COL: PATH: message", one a line: the CLI says "error:" once
+// (it printed "error: FILE:LINE:COL: error: ...").
+std::string problems(const Diagnostics& d) {
+  std::string out = d.format();
+  for (size_t at = 0; (at = out.find(": error: ", at)) != std::string::npos;)
+    out.replace(at, 9, ": ");
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 void parse_slice(const Node& node, const std::string& path, MappingRule& rule, Diagnostics& d) {
@@ -86,9 +108,9 @@ MappingRule parse_rule(const Node& node, const std::string& path, Diagnostics& d
     } else if (entry.key == "split_dim") {
       if (auto n = integer(v, here, d)) rule.split_dim = *n;
     } else if (entry.key == "stack_capture") {
-      if (auto n = integer(v, here, d)) rule.stack_capture = static_cast<int>(*n);
+      if (auto n = capture(v, here, d)) rule.stack_capture = *n;
     } else if (entry.key == "layer_capture") {
-      if (auto n = integer(v, here, d)) rule.layer_capture = static_cast<int>(*n);
+      if (auto n = capture(v, here, d)) rule.layer_capture = *n;
     } else if (entry.key == "head_size") {
       if (auto n = integer(v, here, d)) rule.head_size = *n;
     } else if (entry.key == "rotary_permute") {
@@ -149,12 +171,12 @@ std::optional<LayerRange> parse_layers(const Node& node, const std::string& path
 Mapping load_mapping_file(const std::string& path) {
   Diagnostics d;
   auto root = config::load_file(path, d);
-  if (!root || !d.ok()) throw MappingError(d.format());
+  if (!root || !d.ok()) throw MappingError(problems(d));
   Mapping mapping;
   mapping.name = path;
   if (!root->is_mapping() || !root->find("rules") || !root->find("rules")->is_sequence()) {
     d.error(root->mark, "", "expected a mapping with a `rules` list");
-    throw MappingError(d.format());
+    throw MappingError(problems(d));
   }
   for (const auto& entry : root->entries) {
     if (entry.key == "rules") {
@@ -169,7 +191,7 @@ Mapping load_mapping_file(const std::string& path) {
       d.error(entry.key_mark, entry.key, "unknown key (rules, relevant_module, layers)");
     }
   }
-  if (!d.ok()) throw MappingError(d.format());
+  if (!d.ok()) throw MappingError(problems(d));
   return mapping;
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "tests/support/model_text.h"
@@ -77,3 +79,98 @@ model:
 }
 
 }  // namespace
+
+// --- counts that do not fit, and repeats that cost one layer ---
+
+namespace hostile {
+
+using blocks::testing::ModelText;
+using blocks::testing::replace;
+
+// Whether the errors of `text` include `part` (the whole text is shown when they do not).
+::testing::AssertionResult has_error(const std::string& text, const std::string& part) {
+  const std::string errors = blocks::testing::errors(text);
+  if (errors.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no '" << part << "' in:\n" << errors;
+}
+
+// 2^30 x 2^30 embeddings are 2^60 elements; the layers pass 2^63 and printed negative counts.
+TEST(Parameters, CountsPastInt64AreAnErrorAtTheConfigWhereTheyPass) {
+  ModelText text;
+  text.hidden_size = 1 << 30;
+  const std::string model =
+      replace(text.text(), "vocab_size: 100", "vocab_size: 1073741824");
+  EXPECT_TRUE(has_error(model, "is more than 2^63 - 1"));
+  EXPECT_TRUE(has_error(model, "error: model."));
+}
+
+// A 2^32-wide layer: the tensor's element count itself does not fit.
+TEST(Parameters, ATensorPastInt64IsAnErrorNamingIt) {
+  ModelText text;
+  text.mlp = "{type: mlp, intermediate_size: 4294967296}";
+  text.hidden_size = 1 << 30;
+  text.mixer = "{type: attention, rotary: {type: none}, heads: 1, head_size: 4294967296}";
+  EXPECT_TRUE(has_error(text.text(), "elements is more than 2^63 - 1"));
+}
+
+// Widths that resolution multiplies (heads x head_size) are checked where they are derived.
+TEST(Parameters, DerivedWidthsPastInt64AreAnErrorAtTheField) {
+  ModelText text;
+  text.mixer = "{type: attention, rotary: {type: none}, heads: 4294967296, head_size: 4294967296}";
+  EXPECT_TRUE(has_error(text.text(), "error: model.decoder.block.mixer.head_size: 4294967296 x "
+                                     "4294967296 is more than 2^63 - 1"));
+}
+
+// A repeat of N identical layers is one layer times N: validating and counting 10^12 layers
+// (raised limit) takes as long as 2 layers; before, memory grew by the layer.
+TEST(Parameters, ARepeatOfManyLayersCostsOneLayer) {
+  ModelText text;
+  text.layers = 1'000'000'000;
+  const std::string model = replace(text.text(), "num_layers: 1000000000",
+                                    "num_layers: 1000000000000\n    overrides: {7: {mlp: "
+                                    "{intermediate_size: 256}}}");
+  blocks::config::Diagnostics d;
+  blocks::config::LoadOptions options;
+  options.limits.max_layers = 2'000'000'000'000;
+  const auto start = std::chrono::steady_clock::now();
+  auto doc = blocks::config::load_document_text(model, "test.yaml", blocks::registry(), d, options);
+  ASSERT_TRUE(doc) << d.format();
+  const auto large = count_parameters(*doc->model);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  ModelText one, two;
+  one.layers = 1;
+  const int64_t with_one = count_parameters(*blocks::testing::document(one.text()).model).total;
+  const int64_t with_two = count_parameters(*blocks::testing::document(two.text()).model).total;
+  const int64_t per_layer = with_two - with_one, outside = with_one - per_layer;
+  // Layer 7's gated MLP is 256 wide instead of 128: gate, up and down grow by 64 x 128 each.
+  EXPECT_EQ(large.total, outside + 1'000'000'000'000 * per_layer + 3 * 64 * 128);
+}
+
+TEST(Parameters, LayersPastTheLimitAreAnErrorAtNumLayers) {
+  ModelText text;
+  text.layers = 100'001;
+  EXPECT_TRUE(has_error(text.text(), "error: model.decoder.num_layers: 100001 layers are more "
+                                     "than the limit of 100000 (LoadLimits::max_layers; blockc's "
+                                     "--max-layers raises it)"));
+}
+
+// lr scales multiply down the tree: a product that is not finite, or that underflows to 0 or
+// a subnormal, is an error where it happens (before: `inf` in the resolved dump, or frozen).
+TEST(Parameters, LrScaleProductsThatOverflowOrUnderflowAreErrors) {
+  ModelText text;
+  text.model_extra = "  lr_scale: 1e308\n";
+  text.block_extra = "      lr_scale: 1e308\n";
+  EXPECT_TRUE(has_error(text.text(), "model.decoder.block.lr_scale: the lr-scale product 1e+308 "
+                                     "x 1e+308 = inf is not a finite number"));
+  text.model_extra = "  lr_scale: 1e-200\n";
+  text.block_extra = "      lr_scale: 1e-200\n";
+  EXPECT_TRUE(has_error(text.text(), "model.decoder.block.lr_scale: the lr-scale product 1e-200 "
+                                     "x 1e-200 = 0 underflows"));
+  text.model_extra = "  lr_scale: 1e-300\n";
+  text.block_extra = "      lr_scale: 1e-10\n";
+  EXPECT_TRUE(has_error(text.text(), "= 1e-310 underflows (below the smallest normal double)"));
+  text.block_extra = "      lr_scale: 0\n";  // an explicit 0 freezes, as documented
+  EXPECT_EQ(blocks::testing::errors(text.text()), "");
+}
+
+}  // namespace hostile

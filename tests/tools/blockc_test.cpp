@@ -72,7 +72,15 @@ TEST(Blockc, MissingFileIsInvalidInput) {
   auto r = blockc("validate /nonexistent/model.yaml");
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err,
-            "/nonexistent/model.yaml:0:0: error: cannot read file: No such file or directory\n");
+            "/nonexistent/model.yaml: error: cannot open /nonexistent/model.yaml: No such file or "
+            "directory\n");
+}
+
+// A FIFO would block and /dev/zero read forever ("Operation not supported" before).
+TEST(Blockc, ConfigsThatAreNotRegularFilesAreRefusedBeforeReading) {
+  auto r = blockc("validate /dev/zero");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "/dev/zero: error: is a character device; inputs are regular files\n");
 }
 
 TEST(Blockc, ResolveJsonWithSet) {
@@ -172,3 +180,98 @@ TEST(Blockc, DiagramFormats) {
 }
 
 }  // namespace
+
+namespace hardening {
+
+using blocks::testing::blockc;
+
+bool says(const blocks::testing::BlockcResult& r, const std::string& text) {
+  return r.err.find(text) != std::string::npos;
+}
+
+// Usage errors found while parsing (exit 2): before, these were ignored, normalised or wrapped.
+TEST(Blockc, MalformedSetsAreUsageErrors) {
+  const std::string file = write("u.yaml", kSmall);
+  for (const std::string set : {"model..hidden_size=1", ".model=1", "model.=1"}) {
+    auto r = blockc("validate " + file + " --set " + set);
+    EXPECT_EQ(r.code, 2) << set;
+    const std::string path = set.substr(0, set.find('='));
+    EXPECT_TRUE(says(r, "'" + path + "' is not a config path")) << set << "\n" << r.err;
+  }
+  auto r = blockc("validate " + file + " --set extends=missing.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "--set cannot change `extends`")) << r.err;
+  EXPECT_EQ(blockc("validate " + file + " --set 'model.decoder.num_layers=3'").code, 0);
+}
+
+TEST(Blockc, SeedsOutOfRangeAndHugeShardSizesAreUsageErrors) {
+  const std::string file = write("s.yaml", kSmall);
+  for (const std::string seed : {"-1", "18446744073709551616"}) {
+    auto r = blockc("init " + file + " -o " + write("o.safetensors", "") + " --seed " + seed);
+    EXPECT_EQ(r.code, 2) << seed;
+    EXPECT_TRUE(says(r, "expected a whole number from 0 to 18446744073709551615, found '" +
+                            seed + "'"))
+        << r.err;
+  }
+  auto r = blockc("export --model " + file + " --seed 0 --to hf -o out_dir --max-shard-size "
+                  "99999999999999999999999TB");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "expected a size from 1B to 16EiB")) << r.err;
+  r = blockc("summary " + file + " --context 0");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "expected a whole number of 1 or more, found '0'")) << r.err;
+  EXPECT_LT(r.err.size(), 300u) << r.err;  // CLI11 printed a 300-digit range
+}
+
+TEST(Blockc, UnknownCommandsAreUsageErrors) {
+  auto r = blockc("bogus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "unknown command 'bogus'")) << r.err;
+  r = blockc("valdate --help");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "unknown command 'valdate'; did you mean 'validate'?")) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Blockc, DiagramExpandOfAMissingPathIsAnError) {
+  auto r = blockc("diagram " + write("d.yaml", kSmall) + " --format dot --expand model.decodr");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(says(r, "--expand 'model.decodr' names no config of the model; did you mean "
+                      "'model.decoder'?"))
+      << r.err;
+}
+
+// 10^12 layers: an error at num_layers at once, instead of memory growing by the layer; the
+// limit is raised on the command line, and then validation still costs one layer.
+TEST(Blockc, LayerCountsPastTheLimitAreAnErrorAtNumLayers) {
+  const std::string file = write("l.yaml", kSmall);
+  auto r = blockc("validate " + file + " --set model.decoder.num_layers=1000000000000");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(says(r, "model.decoder.num_layers: 1000000000000 layers are more than the limit "
+                      "of 100000 (LoadLimits::max_layers; blockc's --max-layers raises it)"))
+      << r.err;
+  r = blockc("validate " + file +
+             " --max-layers 2000000000000 --set model.decoder.num_layers=1000000000000");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// "blockc resolve -o FILE" (README) writes the file and nothing on stdout.
+TEST(Blockc, ResolveWritesToOutputFile) {
+  const std::string out = write("resolved.yaml", "");
+  auto r = blockc("resolve " + write("r.yaml", kSmall) + " -o " + out);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, blockc("resolve " + write("r.yaml", kSmall)).out);
+}
+
+// README: "the other commands never load LibTorch".
+TEST(Blockc, TheConfigCommandsDoNotLinkLibTorch) {
+  auto r = blocks::testing::blockc("validate " + write("t.yaml", kSmall));
+  ASSERT_EQ(r.code, 0);
+  const std::string ldd = "ldd " + std::string(BLOCKC) + " | grep -cE 'libtorch|libc10' ";
+  EXPECT_NE(std::system((ldd + ">/dev/null").c_str()), 0) << "blockc links LibTorch";
+}
+
+}  // namespace hardening

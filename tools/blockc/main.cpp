@@ -4,12 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "blocks/registry.h"
 #include "framework/config/diff.h"
 #include "framework/config/document.h"
 #include "framework/config/emit.h"
+#include "framework/config/resolve.h"
 #include "framework/config/schema.h"
 #include "framework/graph/graph.h"
 #include "framework/graph/render.h"
@@ -32,13 +34,29 @@ int write_output(const std::string& text, const std::string& path) {
   return 0;
 }
 
-std::optional<Document> load(const std::string& path, const std::vector<std::string>& sets) {
+std::optional<Document> load(const std::string& path, const std::vector<std::string>& sets,
+                             int64_t max_layers) {
   Diagnostics diagnostics;
   LoadOptions options;
   options.sets = sets;
+  options.limits.max_layers = max_layers;
   auto doc = load_document(path, blocks::registry(), diagnostics, options);
   std::cerr << diagnostics.format();
   return doc;
+}
+
+// The --expand paths that name no config of the model (they were silently ignored), as one
+// message with a suggestion; "" when all exist.
+std::string unknown_expands(Config& model, const std::vector<std::string>& expand) {
+  std::vector<std::string> paths;
+  for_each_config(model, "model", [&](Config&, const std::string& path) { paths.push_back(path); });
+  for (const auto& path : expand) {
+    if (std::find(paths.begin(), paths.end(), path) != paths.end()) continue;
+    std::string message = "--expand '" + path + "' names no config of the model";
+    if (auto guess = did_you_mean(path, paths)) message += "; did you mean '" + *guess + "'?";
+    return message;
+  }
+  return {};
 }
 
 }  // namespace
@@ -53,6 +71,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> files;
   std::vector<std::string> sets;
+  int64_t max_layers = LoadLimits{}.max_layers;
   std::string format = "yaml";
   std::string output;
   std::string name;
@@ -60,12 +79,14 @@ int main(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "Check config files; every problem is reported");
   validate->add_option("files", files, "Config files")->required();
-  validate->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+  validate->add_option("--set", sets, "Override PATH=VALUE (repeatable)")
+      ->check(blockc::set_assignment());
 
   auto* resolve = app.add_subcommand("resolve", "Print the fully explicit config");
   resolve->add_option("file", files, "Config file")->required()->expected(1);
   resolve->add_option("--format", format, "yaml or json")->check(CLI::IsMember({"yaml", "json"}));
-  resolve->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+  resolve->add_option("--set", sets, "Override PATH=VALUE (repeatable)")
+      ->check(blockc::set_assignment());
   resolve->add_option("-o,--output", output, "Write here instead of stdout");
 
   auto* schema = app.add_subcommand("schema", "Print the JSON Schema of the config language");
@@ -87,12 +108,14 @@ int main(int argc, char** argv) {
                    "1: the model's parts, 2: blocks, 3: sub-layers, 4: linears (default 3)")
       ->check(CLI::Range(1, 8));
   diagram->add_option("--expand", expand, "Draw this config path in full (repeatable)");
-  diagram->add_option("--set", sets, "Override PATH=VALUE (repeatable)");
+  diagram->add_option("--set", sets, "Override PATH=VALUE (repeatable)")
+      ->check(blockc::set_assignment());
   diagram->add_option("-o,--output", output, "Write here instead of stdout");
 
   auto* diff_cmd = app.add_subcommand("diff", "Differences of two resolved configs");
   diff_cmd->add_option("files", files, "Two config files")->required()->expected(2);
-  diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)");
+  diff_cmd->add_option("--set", sets, "Override PATH=VALUE in both (repeatable)")
+      ->check(blockc::set_assignment());
 
   std::string hf_path;
   auto* import_cmd = app.add_subcommand("import", "Convert a foreign model config to blocks YAML");
@@ -104,6 +127,9 @@ int main(int argc, char** argv) {
   import_hf->add_option("-o,--output", output,
                         "Write here instead of stdout; inside a blocks checkout the file's "
                         "$schema line points at its schemas/blocks.schema.json");
+
+  for (CLI::App* command : {validate, resolve, diagram, diff_cmd})
+    blockc::add_max_layers(*command, max_layers);
 
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
@@ -122,13 +148,13 @@ int main(int argc, char** argv) {
       int status = 0;
       for (const auto& file : files) {
         spdlog::debug("validating {}", file);
-        if (!load(file, sets)) status = 1;
+        if (!load(file, sets, max_layers)) status = 1;
       }
       if (status == 0) spdlog::debug("{} file(s) valid", files.size());
       return status;
     }
     if (resolve->parsed()) {
-      auto doc = load(files[0], sets);
+      auto doc = load(files[0], sets, max_layers);
       if (!doc) return 1;
       const Json json = doc->dump();
       return write_output(format == "json" ? to_json(json) : to_yaml(json), output);
@@ -151,8 +177,12 @@ int main(int argc, char** argv) {
     }
     if (diagram->parsed()) {
       if (format == "yaml") format = "svg";
-      auto doc = load(files[0], sets);
+      auto doc = load(files[0], sets, max_layers);
       if (!doc) return 1;
+      if (const std::string problem = unknown_expands(*doc->model, expand); !problem.empty()) {
+        spdlog::error("{}", problem);
+        return 2;
+      }
       blocks::graph::Options options;
       options.depth = depth;
       options.expand = expand;
@@ -179,8 +209,8 @@ int main(int argc, char** argv) {
       return yaml ? write_output(*yaml, output) : 1;
     }
     if (diff_cmd->parsed()) {
-      auto a = load(files[0], sets);
-      auto b = load(files[1], sets);
+      auto a = load(files[0], sets, max_layers);
+      auto b = load(files[1], sets, max_layers);
       if (!a || !b) return 1;
       std::cout << format_diff(diff(*a, *b));
       return 0;

@@ -5,29 +5,111 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <regex>
 
+#include "framework/config/document.h"
 #include "framework/hf/family.h"
 
 namespace blockc {
+
+std::optional<uint64_t> parse_size(const std::string& text) {
+  static const std::regex pattern(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*)",
+                                  std::regex::icase);
+  std::smatch m;
+  if (!std::regex_match(text, m, pattern)) return std::nullopt;
+  double value = std::stod(m[1]);
+  std::string unit = m[2];
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit != "B") {
+    const bool binary = unit.size() == 3;
+    const double base = binary ? 1024.0 : 1000.0;
+    const auto power = std::string("KMGT").find(unit[0]) + 1;
+    for (size_t i = 0; i < power; ++i) value *= base;
+  }
+  // 2^64 and more would wrap in the cast (99999999999999999999999TB gave one shard per tensor).
+  if (value < 1 || value >= 18446744073709551616.0) return std::nullopt;
+  return static_cast<uint64_t>(value);
+}
+
+namespace {
+
+// Whether all of `text` is a number of type T of at least `least` (from_chars takes no sign
+// for unsigned types, so "-1" fails instead of wrapping to 2^64 - 1).
+template <class T>
+bool whole_number(const std::string& text, T least) {
+  T n = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, error] = std::from_chars(text.data(), end, n);
+  return !text.empty() && error == std::errc() && at == end && n >= least;
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (whole_number<int64_t>(value, 1)) return std::string();
+        return "expected a whole number of 1 or more, found '" + value + "'";
+      },
+      "POSITIVE", "positive");
+}
+
+CLI::Validator set_assignment() {
+  return CLI::Validator(
+      [](std::string& value) { return blocks::config::check_set(value).value_or(""); },
+      "PATH=VALUE", "set");
+}
+
+CLI::Validator seed_number() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (whole_number<uint64_t>(value, 0)) return std::string();
+        return "expected a whole number from 0 to 18446744073709551615, found '" + value + "'";
+      },
+      "UINT64", "seed");
+}
+
+CLI::Validator byte_size() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (parse_size(value)) return std::string();
+        return "expected a size from 1B to 16EiB such as 5GB, 500MB or 2GiB, found '" + value +
+               "'";
+      },
+      "SIZE", "size");
+}
+
+void add_max_layers(CLI::App& command, int64_t& max_layers) {
+  command
+      .add_option("--max-layers", max_layers,
+                  "Refuse sequences of more layers than this (default " +
+                      std::to_string(blocks::config::LoadLimits{}.max_layers) + ")")
+      ->check(positive());
+}
 
 void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.summary = app.add_subcommand(
       "summary", "Module tree with parameter counts, lr scales, bytes and FLOPs (no weights made)");
   c.summary->add_option("file", c.args.model, "Config file")->required();
-  c.summary->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+  c.summary->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
   c.summary->add_option("--depth", c.args.depth, "Config-path levels to show (default 4)")
       ->check(CLI::Range(0, 32));
+  // A plain range: CLI11's PositiveNumber printed the limit as a 300-digit number.
   c.summary->add_option("--context", c.args.context, "Sequence length for FLOPs (default 2048)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
 
   c.init = app.add_subcommand("init", "Initialize a model from its config and save it");
   c.init->add_option("file", c.args.model, "Config file")->required();
   c.init->add_option("-o,--output", c.args.output, "safetensors file to write")->required();
-  c.init->add_option("--seed", c.args.seed, "Random seed (default 0)");
+  c.init->add_option("--seed", c.args.seed, "Random seed (default 0)")->check(seed_number());
   c.init->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
-  c.init->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+  c.init->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
 
   c.forward = app.add_subcommand("forward", "Run a model on token ids and save the logits");
   c.forward
@@ -39,7 +121,8 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "(its family's names); config.json or init's blocks_config metadata is "
                         "checked against the model's architecture (repeatable)");
   c.forward->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
-  c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights");
+  c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights")
+      ->check(seed_number());
   c.forward->add_option("--input", c.args.input,
                         "safetensors of the model's inputs by name: `tokens` (or `input_ids`) "
                         "int64 [batch, seq], optional `attention_mask`, `positions`, ...")
@@ -49,7 +132,8 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "Also write this hidden state as `hidden.NAME` (embeddings, decoder.N, "
                         "decoder; repeatable)");
   c.forward->add_option("--dtype", c.args.dtype, "float32, bfloat16, float16 or float64");
-  c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+  c.forward->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
 
   c.export_ = app.add_subcommand(
       "export", "Save a model's weights in blocks' names or as a Hugging Face folder");
@@ -61,8 +145,9 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder; "
                         "checked against the model's architecture as forward does (repeatable)");
   c.export_->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
-  c.export_->add_option("--seed", c.args.seed,
-                        "Random weights from this seed instead of --weights");
+  c.export_
+      ->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights")
+      ->check(seed_number());
   c.export_
       ->add_option("--to", c.args.to, "blocks (one safetensors file, default) or hf (a folder)")
       ->check(CLI::IsMember({"blocks", "hf"}));
@@ -73,10 +158,11 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       ->add_option("--max-position-embeddings", c.args.max_positions,
                    "--to hf, rotary families: the context length config.json states "
                    "(default: the source folder's; else left out)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   c.export_->add_option("--max-shard-size", c.args.max_shard_size,
                         "--to hf: largest shard, e.g. 5GB or 500MB (default 5GB); more than one "
-                        "shard adds model.safetensors.index.json");
+                        "shard adds model.safetensors.index.json")
+      ->check(byte_size());
   c.export_->add_option("-o,--output", c.args.output, "file (--to blocks) or folder (--to hf)")
       ->required();
   c.export_->add_flag("--replace", c.args.replace,
@@ -84,7 +170,8 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                       "in it (its other files stay)");
   c.export_->add_option("--dtype", c.args.dtype,
                         "float32, bfloat16, float16 or float64 (default: the checkpoint's)");
-  c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)");
+  c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
 }
 
 void set_up_logging() {
@@ -92,7 +179,32 @@ void set_up_logging() {
   spdlog::set_pattern("blockc: %l: %v");
 }
 
+namespace {
+
+// The first word that is not an option must name a command: CLI11 answered `blockc bogus` with
+// "A subcommand is required" and `blockc bogus --help` with the main help and exit 0.
+std::optional<int> unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    std::vector<std::string> names;
+    for (const CLI::App* command : app.get_subcommands({})) {
+      if (command->check_name(word)) return std::nullopt;
+      names.push_back(command->get_name());
+    }
+    std::string message = "unknown command '" + word + "'";
+    if (auto guess = blocks::config::did_you_mean(word, names))
+      message += "; did you mean '" + *guess + "'?";
+    spdlog::error("{} (commands: {})", message, blocks::config::join(names));
+    return 2;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv, const bool& verbose) {
+  if (auto code = unknown_command(app, argc, argv)) return code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -21,6 +21,16 @@ struct ModelCommands {
   }
 };
 
+// Checks of option values made while parsing, so that a bad one is a usage error (exit 2):
+// --set PATH=VALUE (config::check_set), --seed (0 to 2^64 - 1; -1 and 2^64 both became
+// 2^64 - 1), sizes such as 5GB (parse_size; 10^23 TB wrapped).
+CLI::Validator set_assignment();
+CLI::Validator seed_number();
+CLI::Validator byte_size();
+CLI::Validator positive();  // a whole number of 1 or more, said plainly
+// --max-layers, bound to LoadLimits::max_layers.
+void add_max_layers(CLI::App& command, int64_t& max_layers);
+
 // Adds the subcommands to `app`, bound to `c.args` (so `c` must outlive parsing).
 void add_model_commands(CLI::App& app, ModelCommands& c);
 

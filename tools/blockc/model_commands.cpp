@@ -246,23 +246,7 @@ std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model
 
 }  // namespace
 
-std::optional<uint64_t> parse_size(const std::string& text) {
-  static const std::regex pattern(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*)",
-                                  std::regex::icase);
-  std::smatch m;
-  if (!std::regex_match(text, m, pattern)) return std::nullopt;
-  double value = std::stod(m[1]);
-  std::string unit = m[2];
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (!unit.empty() && unit != "B") {
-    const bool binary = unit.size() == 3;
-    const double base = binary ? 1024.0 : 1000.0;
-    const int power = std::string("KMGT").find(unit[0]) + 1;
-    for (int i = 0; i < power; ++i) value *= base;
-  }
-  if (value < 1) return std::nullopt;
-  return static_cast<uint64_t>(value);
-}
+// parse_size is defined in model_cli.cpp, which blockc links too: sizes are checked while parsing.
 
 int run_forward(const ModelArgs& args) {
   if (!weights_given(args)) return 2;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -416,8 +417,8 @@ TEST(Mount, AMissingFileIsReportedWhereItIsNamed) {
   const auto top = dir.write("top.yaml", model_with_decoder("{extends: \"nope.yaml#model\"}"));
   Diagnostics d;
   EXPECT_FALSE(load(top, d));
-  EXPECT_EQ(d.format(), top + ":6:22: error: model.decoder.extends: cannot read '" +
-                            dir.at("nope.yaml") + "': No such file or directory\n");
+  EXPECT_EQ(d.format(), top + ":6:22: error: model.decoder.extends: cannot open " +
+                            dir.at("nope.yaml") + ": No such file or directory\n");
 }
 
 TEST(Mount, TheTopOfAFileExtendsWholeFiles) {
@@ -445,6 +446,39 @@ TEST(Mount, NoRegisteredTypeHasAFieldCalledExtends) {
   // `extends` is composition's key at every node; a field of that name could not be written.
   for (const auto* t : registry().all_types())
     for (const auto& f : t->fields) EXPECT_NE(f.name, "extends") << t->kind << "." << t->name;
+}
+
+// --- bounded work ---
+
+// Files each extending the next twice: before each file was composed once per mount, 2^40
+// times for 40 levels (18 levels took 30 s). Every file is read once; a value's marks still
+// name the chain that reached it (through the second mount, which wins the merge).
+TEST(Compose, AChainOfFilesEachExtendingTheNextTwiceLoadsInLinearTime) {
+  TempDir dir;
+  constexpr int kLevels = 40;
+  dir.write("level" + std::to_string(kLevels) + ".yaml", kBase);
+  for (int i = kLevels - 1; i >= 0; --i) {
+    const std::string next = "level" + std::to_string(i + 1) + ".yaml";
+    dir.write("level" + std::to_string(i) + ".yaml",
+              "version: 1\nextends: [" + next + ", " + next + "]\n");
+  }
+  Diagnostics d;
+  const auto start = std::chrono::steady_clock::now();
+  auto doc = load(dir.at("level0.yaml"), d);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(doc) << d.format();
+  EXPECT_LT(took, std::chrono::milliseconds(500));
+  const auto* mixer = block_of(*doc).mixer.as<AttentionConfig>();
+  ASSERT_NE(mixer, nullptr);
+  EXPECT_EQ(mixer->mark_of("heads").where(), dir.at("level40.yaml") + ":11:39");
+  const std::string chain = mixer->mark_of("heads").chain();
+  EXPECT_EQ(chain.rfind("extended by " + dir.at("level39.yaml") + ":2:25, extended by " +
+                            dir.at("level38.yaml") + ":2:25",
+                        0),
+            0u)
+      << chain;
+  EXPECT_NE(chain.find("extended by " + dir.at("level0.yaml") + ":2:24"), std::string::npos)
+      << chain;
 }
 
 }  // namespace

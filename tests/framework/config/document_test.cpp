@@ -173,8 +173,8 @@ TEST(Extends, MissingBaseIsReportedWhereItIsNamed) {
   const auto child = dir.write("child.yaml", "version: 1\nextends: nope.yaml\nmodel: {}\n");
   Diagnostics d;
   EXPECT_FALSE(config::load_document(child, registry(), d));
-  EXPECT_EQ(d.format(), dir.at("child.yaml") + ":2:10: error: extends: cannot read '" +
-                            dir.at("nope.yaml") + "': No such file or directory\n");
+  EXPECT_EQ(d.format(), dir.at("child.yaml") + ":2:10: error: extends: cannot open " +
+                            dir.at("nope.yaml") + ": No such file or directory\n");
 }
 
 TEST(Extends, BasesMustBePaths) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -288,6 +289,76 @@ TEST(Render, SvgWithoutGraphvizSaysWhatToInstall) {
   EXPECT_EQ(error,
             "SVG output needs Graphviz's `dot` program, which is not installed "
             "(Debian: apt-get install graphviz); --format dot or mermaid need nothing");
+}
+
+// A stand-in for Graphviz: a `dot` script first on PATH for one call of to_svg.
+class FakeDot {
+ public:
+  explicit FakeDot(const std::string& script) {
+    const std::string file = dir_.write("dot", "#!/bin/sh\n" + script + "\n");
+    fs::permissions(file, fs::perms::owner_all);
+    const char* saved = std::getenv("PATH");
+    saved_ = saved ? saved : "";
+    setenv("PATH", (dir_.path().string() + ":" + saved_).c_str(), 1);
+  }
+  ~FakeDot() { setenv("PATH", saved_.c_str(), 1); }
+  FakeDot(const FakeDot&) = delete;
+  FakeDot& operator=(const FakeDot&) = delete;
+
+ private:
+  Scratch dir_;
+  std::string saved_;
+};
+
+// dot ran through a shell with TMPDIR in its command line: a TMPDIR holding `';touch PWNED;'`
+// ran `touch PWNED`. dot now gets an argument vector, its input on a pipe, and no files.
+TEST(Render, SvgIgnoresAHostileTmpdir) {
+  Scratch scratch;
+  const fs::path hostile = scratch.path() / "x';touch PWNED;'";
+  fs::create_directories(hostile);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(scratch.path());
+  const char* saved = std::getenv("TMPDIR");
+  const std::string old = saved ? saved : "";
+  setenv("TMPDIR", hostile.c_str(), 1);
+  std::string error;
+  const auto svg = to_svg("digraph { a -> b; }\n", error);
+  if (saved) setenv("TMPDIR", old.c_str(), 1); else unsetenv("TMPDIR");
+  fs::current_path(cwd);
+  ASSERT_TRUE(svg) << error;
+  EXPECT_NE(svg->find("<svg"), std::string::npos);
+  EXPECT_FALSE(fs::exists(scratch.path() / "PWNED"));
+  EXPECT_TRUE(fs::is_empty(hostile));  // no temporary files, even for a moment's use
+}
+
+TEST(Render, SvgFromADotThatWritesNothingIsAnError) {
+  FakeDot dot("cat >/dev/null; echo 'warning: nothing to draw' >&2; exit 0");
+  std::string error;
+  const auto svg = to_svg("digraph { a -> b; }\n", error);
+  EXPECT_FALSE(svg);
+  EXPECT_EQ(error, "dot wrote no SVG: warning: nothing to draw\n");
+}
+
+TEST(Render, SvgStopsADotThatTakesTooLong) {
+  FakeDot dot("exec sleep 30");
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  const auto svg = to_svg("digraph { a -> b; }\n", error, std::chrono::milliseconds(300));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_FALSE(svg);
+  EXPECT_EQ(error,
+            "dot did not finish within 300 ms and was stopped; --format dot writes the graph "
+            "without it");
+}
+
+// A dot that quits without reading its input (a large drawing fills the pipe) is an error,
+// not a SIGPIPE that ends the program.
+TEST(Render, SvgFromADotThatExitsWithoutReadingIsReported) {
+  FakeDot dot("echo 'dot: cannot read' >&2; exit 3");
+  std::string error;
+  const auto svg = to_svg(std::string(1 << 22, ' ') + "digraph { a -> b; }\n", error);
+  EXPECT_FALSE(svg);
+  EXPECT_EQ(error, "dot failed: dot: cannot read\n");
 }
 
 TEST(Render, SvgReportsGraphvizErrors) {

@@ -290,33 +290,37 @@ rules:
   };
   const std::string bad = (dir / "bad.yaml").string() + ":";
   EXPECT_EQ(error("rules: [{from: a, to: b, rotary_permute: half}]\n"),
-            bad + "1:42: error: rules[0].rotary_permute: expected half_to_interleaved or "
-                  "interleaved_to_half, found 'half'\n");
+            bad + "1:42: rules[0].rotary_permute: expected half_to_interleaved or "
+                  "interleaved_to_half, found 'half'");
   EXPECT_EQ(error("rules: [{from: a, to: b, rotary_permute: half_to_interleaved}]\n"),
-            bad + "1:9: error: rules[0]: rotary_permute needs an even, positive head_size\n");
+            bad + "1:9: rules[0]: rotary_permute needs an even, positive head_size");
   EXPECT_EQ(error("layers: {from: 1}\nrules: []\n"),
-            bad + "1:9: error: layers: `from` and `to` are required\n");
+            bad + "1:9: layers: `from` and `to` are required");
   EXPECT_EQ(error("prefix: x\nrules: []\n"),
-            bad + "1:1: error: prefix: unknown key (rules, relevant_module, layers)\n");
+            bad + "1:1: prefix: unknown key (rules, relevant_module, layers)");
   EXPECT_EQ(error("rules: [{from: a, to: b, slice: {dim: 0, stop: 3}}]\n"),
-            bad + "1:33: error: rules[0].slice: `end` is required\n" + bad +
-                "1:42: error: rules[0].slice.stop: unknown key (dim, start, end)\n");
+            bad + "1:33: rules[0].slice: `end` is required\n" + bad +
+                "1:42: rules[0].slice.stop: unknown key (dim, start, end)");
+  // Out of int's range: 4294967297 was truncated to 1.
+  EXPECT_EQ(error("rules: [{from: a, to: b, stack_capture: 4294967297}]\n"),
+            bad + "1:41: rules[0].stack_capture: expected a capture group number from 0 (none) "
+                  "to 2147483647, found 4294967297");
   EXPECT_EQ(error("rules: {from: a}\n"),
-            bad + "1:1: error: expected a mapping with a `rules` list\n");
+            bad + "1:1: expected a mapping with a `rules` list");
   // Every problem of the file at once, each at its line and column.
   EXPECT_EQ(error("rules:\n"
                   "  - {from: 'a(', to: b}\n"
                   "  - {to: c, split_dim: x}\n"
                   "  - {from: d, to: e, transpose: yes, tied: f}\n"
                   "layers: {from: 1, to: 2, offset: one}\n"),
-            bad + "2:12: error: rules[0].from: bad regex `a(`: missing closing parenthesis at "
-                  "offset 2\n" + bad +
-                "3:5: error: rules[1]: `from` is required\n" + bad +
-                "3:24: error: rules[1].split_dim: expected an integer, found 'x'\n" + bad +
-                "4:33: error: rules[2].transpose: expected true or false, found 'yes'\n" + bad +
-                "4:38: error: rules[2].tied: unknown key (from, to, transpose, split_dim, "
+            bad + "2:12: rules[0].from: bad regex `a(`: missing closing parenthesis at offset "
+                  "2\n" + bad +
+                "3:5: rules[1]: `from` is required\n" + bad +
+                "3:24: rules[1].split_dim: expected an integer, found 'x'\n" + bad +
+                "4:33: rules[2].transpose: expected true or false, found 'yes'\n" + bad +
+                "4:38: rules[2].tied: unknown key (from, to, transpose, split_dim, "
                 "stack_capture, layer_capture, rotary_permute, head_size, slice, tied_to)\n" +
-                bad + "5:34: error: layers.offset: expected an integer, found 'one'\n");
+                bad + "5:34: layers.offset: expected an integer, found 'one'");
 }
 
 // A head tied to the embeddings: a checkpoint that still stores it loads when the tensor equals
