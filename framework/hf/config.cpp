@@ -290,6 +290,49 @@ Json document_json(const Architecture& a) {
 }
 
 // transformers refuses hidden sizes that do not split into heads unless head_dim is given.
+// The first of `keys` that `hf` has, for a message's place.
+std::pair<const Node*, std::string> first_key(const Node& hf, std::initializer_list<const char*> keys) {
+  for (const char* key : keys)
+    if (const Node* n = hf.find(key)) return {n, key};
+  return {nullptr, *keys.begin()};
+}
+
+// Values the keys accept one by one but no model can have: reported at their key, so that
+// import never writes a config `blockc validate` refuses.
+void check_values(const Architecture& a, const Node& hf, Diagnostics& d) {
+  auto error = [&](std::initializer_list<const char*> keys, const std::string& message) {
+    const auto [node, key] = first_key(hf, keys);
+    d.error(node ? node->mark : hf.mark, "hf." + key, message);
+  };
+  if (a.head_groups < 0 || (a.heads >= 1 && a.head_groups > a.heads) ||
+      (a.heads >= 1 && a.head_groups > 0 && a.heads % a.head_groups != 0))
+    error({"num_key_value_heads"}, std::to_string(a.head_groups) +
+                                       " key/value heads must divide the " +
+                                       std::to_string(a.heads) + " attention heads");
+  if (!(a.norm_epsilon > 0))
+    error({"rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"},
+          "must be greater than 0, found " + config::format_number(a.norm_epsilon));
+  const int64_t head_size = a.head_size ? a.head_size : a.heads > 0 ? a.hidden_size / a.heads : 0;
+  if (a.rotary && head_size % 2 != 0)
+    error({"head_dim", "num_attention_heads"},
+          "rotary embeddings need an even head size, found " + std::to_string(head_size));
+}
+
+// The rotary values, once rope_scaling / rope_parameters are read.
+void check_rope(const Architecture& a, const Node& hf, Diagnostics& d) {
+  if (!a.rotary) return;
+  if (!(a.rope.theta > 0)) {
+    const auto [node, key] = first_key(hf, {"rope_theta", "rope_parameters"});
+    d.error(node ? node->mark : hf.mark, "hf." + key,
+            "the rotary base must be greater than 0, found " + config::format_number(a.rope.theta));
+  }
+  if (a.rope.type != "default" && !(a.rope.factor >= 1)) {
+    const auto [node, key] = first_key(hf, {"rope_scaling", "rope_parameters"});
+    d.error(node ? node->mark : hf.mark, "hf." + key + ".factor",
+            "must be at least 1, found " + config::format_number(a.rope.factor));
+  }
+}
+
 void check_heads(const Architecture& a, const Node& hf, Diagnostics& d) {
   if (a.head_size || a.heads < 1 || a.hidden_size % a.heads == 0) return;
   const Node* heads = hf.find(a.rotary ? "num_attention_heads" : "n_head");
@@ -321,8 +364,10 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d) {
                  " key; it may change the architecture, so it is not dropped",
              a, d);
   check_heads(a, hf, d);
+  check_values(a, hf, d);
   check_limits(*family, a, hf, d);
   const bool rotary = resolve_rotary(*family, a, d);
+  if (rotary) check_rope(a, hf, d);
   const bool windows = resolve_windows(a, d);
   if (!rotary || !windows) return std::nullopt;
   return document_json(a);

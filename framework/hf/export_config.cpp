@@ -179,6 +179,11 @@ class Exporter {
   std::optional<Json> run() {
     if (r_.integer("version") != 1)
       d_.error({}, "version", "export_config reads version 1 documents");
+    // A context length copied from a source folder is data from anywhere: never write one that
+    // import would refuse.
+    if (options_.max_position_embeddings && *options_.max_position_embeddings < 1)
+      d_.error({}, "max_position_embeddings",
+               "must be at least 1, found " + std::to_string(*options_.max_position_embeddings));
     const std::string type = r_.text("model.type");
     if (type != "language_model")
       refuse("model.type", "a '" + type + "' model", "it is a causal language model");

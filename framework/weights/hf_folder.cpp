@@ -115,11 +115,14 @@ bool checkpoint_file(const std::string& name) {
   if (name == "config.json" || name == "model.safetensors" ||
       name == "model.safetensors.index.json")
     return true;
-  unsigned k = 0, n = 0;
-  char tail[16] = {};
-  return name.size() == 34 &&
-         std::sscanf(name.c_str(), "model-%5u-of-%5u.%11s", &k, &n, tail) == 3 &&
-         std::string(tail) == "safetensors";
+  // model-KKKKK-of-NNNNN.safetensors: 32 characters, digits at 6-10 and 15-19.
+  const auto digits = [&](size_t at) {
+    return std::all_of(name.begin() + at, name.begin() + at + 5,
+                       [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return name.size() == 32 && name.compare(0, 6, "model-") == 0 && digits(6) &&
+         name.compare(11, 4, "-of-") == 0 && digits(15) &&
+         name.compare(20, 12, ".safetensors") == 0;
 }
 
 void remove_file(const fs::path& path) {

@@ -6,7 +6,7 @@
 #include "framework/config/codec.h"
 #include "framework/config/diagnostics.h"
 #include "framework/config/load.h"
-#include "framework/weights/mapping.h"
+#include "framework/weights/mapping_rules.h"
 #include "framework/weights/name_pattern.h"
 
 namespace blocks::weights {
@@ -79,6 +79,13 @@ void parse_slice(const Node& node, const std::string& path, MappingRule& rule, D
   if (!has_end) d.error(node.mark, path, "`end` is required");
 }
 
+// `true` or `false`, unquoted.
+std::optional<bool> boolean(const Node& v, const std::string& here, Diagnostics& d) {
+  if (v.is_scalar() && (v.text == "true" || v.text == "false") && !v.quoted) return v.text == "true";
+  d.error(v.mark, here, "expected true or false, found " + v.describe());
+  return std::nullopt;
+}
+
 MappingRule parse_rule(const Node& node, const std::string& path, Diagnostics& d) {
   MappingRule rule;
   if (!node.is_mapping()) {
@@ -101,10 +108,7 @@ MappingRule parse_rule(const Node& node, const std::string& path, Diagnostics& d
         rule.to.push_back(*t);
       }
     } else if (entry.key == "transpose") {
-      if (v.is_scalar() && (v.text == "true" || v.text == "false") && !v.quoted)
-        rule.transpose = v.text == "true";
-      else
-        d.error(v.mark, here, "expected true or false, found " + v.describe());
+      if (auto b = boolean(v, here, d)) rule.transpose = *b;
     } else if (entry.key == "split_dim") {
       if (auto n = integer(v, here, d)) rule.split_dim = *n;
     } else if (entry.key == "stack_capture") {
@@ -187,8 +191,11 @@ Mapping load_mapping_file(const std::string& path) {
       if (auto t = text(entry.value, entry.key, d)) mapping.relevant_module = *t;
     } else if (entry.key == "layers") {
       mapping.layers = parse_layers(entry.value, entry.key, d);
+    } else if (entry.key == "allow_kind_change") {
+      if (auto b = boolean(entry.value, entry.key, d)) mapping.allow_kind_change = *b;
     } else {
-      d.error(entry.key_mark, entry.key, "unknown key (rules, relevant_module, layers)");
+      d.error(entry.key_mark, entry.key,
+              "unknown key (rules, relevant_module, layers, allow_kind_change)");
     }
   }
   if (!d.ok()) throw MappingError(problems(d));

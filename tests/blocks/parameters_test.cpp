@@ -110,7 +110,14 @@ TEST(Parameters, ATensorPastInt64IsAnErrorNamingIt) {
   text.mlp = "{type: mlp, intermediate_size: 4294967296}";
   text.hidden_size = 1 << 30;
   text.mixer = "{type: attention, rotary: {type: none}, heads: 1, head_size: 4294967296}";
-  EXPECT_TRUE(has_error(text.text(), "elements is more than 2^63 - 1"));
+  // 2^32 x 2^30 elements fit; the two layers' copies do not.
+  EXPECT_TRUE(has_error(text.text(), "error: model.decoder.block.mixer.query.weight: its elements "
+                                     "times its copies (4611686018427387904 x 2) is more than "
+                                     "2^63 - 1"));
+  // 2^33 x 2^31 elements do not fit one tensor.
+  text.mixer = "{type: attention, rotary: {type: none}, heads: 1, head_size: 8589934592}";
+  EXPECT_TRUE(has_error(replace(text.text(), "hidden_size: 1073741824", "hidden_size: 2147483648"),
+                        "elements is more than 2^63 - 1"));
 }
 
 // Widths that resolution multiplies (heads x head_size) are checked where they are derived.

@@ -75,10 +75,15 @@ inline const std::vector<std::string> kSmallGpt2 = {
 inline const char* reference_python() { return "/usr/bin/python3"; }
 
 // Whether Debian's python3 with torch is there (tests skip their reference part otherwise).
+// CTest counts a skip as a pass, so where references must run (CI sets
+// BLOCKS_REQUIRE_REFERENCES=1 in .ci/run) their absence is a failure instead.
 inline bool have_reference_python() {
   static const bool ok =
       std::system((std::string(reference_python()) + " -c 'import torch' 2>/dev/null").c_str()) ==
       0;
+  if (!ok && std::getenv("BLOCKS_REQUIRE_REFERENCES"))
+    ADD_FAILURE() << reference_python()
+                  << " with torch is missing, and BLOCKS_REQUIRE_REFERENCES is set";
   return ok;
 }
 

@@ -2,6 +2,7 @@
 // weights, init -> forward round trips against a model built in-process, and the errors bad
 // checkpoints and inputs give.
 #include "tests/support/blockc_run.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -9,11 +10,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// This process's own folder, removed at exit.
 fs::path scratch() {
-  const fs::path dir =
-      fs::temp_directory_path() / ("blockc_model_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
+  static const TempDir dir("blockc_model_test");
+  return dir.path();
 }
 
 const std::string kSmall = "--set model.hidden_size=64 --set model.decoder.num_layers=2 "
@@ -62,7 +62,8 @@ TEST(BlockcModel, InitThenForwardMatchesTheModelBuiltHere) {
   auto r = blockc("init " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall + " --seed 5 -o " +
                  weights);
   ASSERT_EQ(r.code, 0) << r.err;
-  const at::Tensor ids = at::randint(0, 100, {2, 9}, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor ids = at::randint(0, 100, {2, 9}, at::make_generator<at::CPUGeneratorImpl>(9),
+                                     at::TensorOptions().dtype(at::kLong));
   weights::write_safetensors((dir / "in.safetensors").string(), {{"tokens", ids}});
   r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
              " --weights " + weights + " --input " + (dir / "in.safetensors").string() +
@@ -141,6 +142,56 @@ TEST(BlockcModel, ForwardWithoutWeightsIsAUsageError) {
   auto r = blockc("forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml --input a --output b");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "blockc: error: give --weights FILE (or --seed N for random weights)\n");
+}
+
+}  // namespace
+}  // namespace blocks::testing
+
+namespace blocks::testing {
+namespace {
+
+// README: `forward` takes `attention_mask` (and `positions`) from the input file. A left-padded
+// row gives the unpadded row's logits at its real tokens; without the mask the pads would leak
+// into them, so the test fails if the CLI dropped it.
+TEST(BlockcModel, ForwardWithAPaddingMaskMatchesTheUnpaddedRun) {
+  const fs::path dir = scratch();
+  const std::string model = "forward --model " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall +
+                            " --seed 3 --output ";
+  const at::TensorOptions ids = at::TensorOptions().dtype(at::kLong);
+  weights::write_safetensors((dir / "plain.safetensors").string(),
+                             {{"tokens", at::tensor({5, 6, 7}, ids).view({1, 3})}});
+  weights::write_safetensors((dir / "padded.safetensors").string(),
+                             {{"tokens", at::tensor({0, 0, 5, 6, 7}, ids).view({1, 5})},
+                              {"attention_mask", at::tensor({0, 0, 1, 1, 1}, ids).view({1, 5})},
+                              {"positions", at::tensor({0, 0, 0, 1, 2}, ids).view({1, 5})}});
+  ASSERT_EQ(blockc(model + (dir / "a.safetensors").string() + " --input " +
+                   (dir / "plain.safetensors").string())
+                .code,
+            0);
+  auto r = blockc(model + (dir / "b.safetensors").string() + " --input " +
+                  (dir / "padded.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const at::Tensor plain = weights::SafetensorsFile::open((dir / "a.safetensors").string()).tensor("logits");
+  const at::Tensor padded =
+      weights::SafetensorsFile::open((dir / "b.safetensors").string()).tensor("logits");
+  EXPECT_TRUE(at::allclose(padded.narrow(1, 2, 3), plain, 1e-5, 1e-6));
+}
+
+// README: `init --dtype` writes the weights in that dtype: float32's values, rounded.
+TEST(BlockcModel, InitDtypeWritesThatDtype) {
+  const fs::path dir = scratch();
+  const std::string init = "init " BLOCKS_SOURCE_DIR "/configs/gpt2.yaml " + kSmall + " --seed 4 ";
+  ASSERT_EQ(blockc(init + "-o " + (dir / "f32.safetensors").string()).code, 0);
+  auto r = blockc(init + "--dtype bfloat16 -o " + (dir / "bf16.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto f32 = weights::SafetensorsFile::open((dir / "f32.safetensors").string());
+  const auto bf16 = weights::SafetensorsFile::open((dir / "bf16.safetensors").string());
+  ASSERT_EQ(bf16.tensors().size(), f32.tensors().size());
+  for (const auto& info : bf16.tensors()) {
+    EXPECT_EQ(info.dtype, "BF16") << info.name;
+    EXPECT_TRUE(at::equal(bf16.tensor(info.name), f32.tensor(info.name).to(at::kBFloat16)))
+        << info.name;
+  }
 }
 
 }  // namespace

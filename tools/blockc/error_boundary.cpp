@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,9 @@ int report(const blocks::Error& error) {
 }
 
 int guarded(const std::function<int()>& command) {
+  // Past a file size limit, write() then fails with EFBIG and is reported like a full disk,
+  // instead of SIGXFSZ ending the program with its temporaries left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     const int code = command();
     // What a command printed reached its reader only if the flush succeeds (a closed pipe,

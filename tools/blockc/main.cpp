@@ -205,6 +205,13 @@ int main(int argc, char** argv) {
       const std::string schema =
           to_file ? blocks::hf::schema_reference(output).value_or("") : std::string();
       const auto yaml = blocks::hf::import_yaml(hf_path, diagnostics, schema);
+      // Never write what `blockc validate` would refuse: the converted text is checked as a
+      // config first.
+      if (yaml && !load_document_text(*yaml, hf_path + " (converted)", registry, diagnostics)) {
+        std::cerr << diagnostics.format();
+        spdlog::error("{}: the converted config is not valid; nothing was written", hf_path);
+        return 1;
+      }
       std::cerr << diagnostics.format();
       return yaml ? write_output(*yaml, output) : 1;
     }

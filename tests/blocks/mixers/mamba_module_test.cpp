@@ -123,12 +123,27 @@ TEST(MambaScan, ContinuesFromAnInitialState) {
   }
 }
 
+std::string input_error(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const nn::InputError& e) {
+    return e.what();
+  }
+  return "no InputError";
+}
+
 TEST(MambaScan, RejectsMismatchedShapes) {
   const ScanInputs in(2, 6, 4, 10);
-  EXPECT_THROW(selective_scan(in.u, in.delta, in.A, in.B.narrow(1, 0, 3), in.C, in.D),
-               nn::InputError);
-  EXPECT_THROW(selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, nullptr, 0),
-               nn::InputError);
+  EXPECT_EQ(input_error([&] {
+              selective_scan(in.u, in.delta, in.A, in.B.narrow(1, 0, 3), in.C, in.D);
+            }),
+            "selective_scan: expected u, delta [batch, inner, T], A [inner, N], B, C [batch, N, "
+            "T], D [inner]; got u [2, 6, 10], delta [2, 6, 10], A [6, 4], B [2, 3, 10], C [2, 4, "
+            "10], D [6]");
+  EXPECT_EQ(input_error([&] {
+              selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, nullptr, 0);
+            }),
+            "selective_scan: chunk must be >= 1");
 }
 
 // mamba_simple.py's slow path (F.conv1d and selective_scan_ref's per-step loop), in float64.
@@ -222,7 +237,9 @@ TEST(MambaModule, ContinuingWithoutCachedStateThrows) {
   Built b = build_mamba(kPlain);
   DecodeCache cache(8);
   Step step = make_step(1, 1, /*past=*/3, &cache);
-  EXPECT_THROW(b.mixer->forward(at::randn({1, 1, kHidden}), step), InputError);
+  EXPECT_EQ(input_error([&] { b.mixer->forward(at::randn({1, 1, kHidden}), step); }),
+            "model.decoder.block.mixer: the decoding cache holds no state for this batch after 3 "
+            "tokens");
 }
 
 void expect_parameters_follow_config(const std::string& mixer,

@@ -346,16 +346,29 @@ TEST(MoeModule, JitterPerturbsRoutingInTrainingOnly) {
   EXPECT_FALSE(close(mlp->forward(x, step), first));
 }
 
+// bfloat16 weights are float32's rounded (one seed): the bfloat16 run must be the float32 run
+// at bfloat16's precision, with losses in float32, not merely finite.
 TEST(MoeModule, RunsInBfloat16WithFloatLosses) {
-  auto model = build_text(MoeCase{}.model(), at::kBFloat16);
+  auto model = build_text(MoeCase{}.model(), at::kBFloat16, 4);
+  auto reference = build_text(MoeCase{}.model(), at::kFloat, 4);
   auto mlp = find_module<MlpModule>(*model.module, "decoder.0.mlp");
-  ASSERT_TRUE(mlp);
-  Step step;
-  const at::Tensor out = mlp->forward(at::randn({2, 5, kHidden}).to(at::kBFloat16), step);
+  auto mlp32 = find_module<MlpModule>(*reference.module, "decoder.0.mlp");
+  ASSERT_TRUE(mlp && mlp32);
+  const at::Tensor x = at::randn({2, 5, kHidden}, at::make_generator<at::CPUGeneratorImpl>(8))
+                           .to(at::kBFloat16);
+  Step step, step32;
+  const at::Tensor out = mlp->forward(x, step);
+  const at::Tensor out32 = mlp32->forward(x.to(at::kFloat), step32);
   EXPECT_EQ(out.scalar_type(), at::kBFloat16);
-  EXPECT_TRUE(out.isfinite().all().item<bool>());
+  const double scale = out32.abs().max().item<double>();
+  EXPECT_LT((out.to(at::kFloat) - out32).abs().max().item<double>(), 0.03 * scale);
   ASSERT_EQ(step.aux_losses.size(), 2u);
-  EXPECT_EQ(step.aux_losses[0].scalar_type(), at::kFloat);
+  ASSERT_EQ(step32.aux_losses.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(step.aux_losses[i].scalar_type(), at::kFloat);
+    EXPECT_NEAR(step.aux_losses[i].item<double>(), step32.aux_losses[i].item<double>(),
+                0.03 * std::abs(step32.aux_losses[i].item<double>()));
+  }
 }
 
 TEST(MoeModule, NoTokensGiveAnEmptyOutputAndNoLosses) {

@@ -87,6 +87,24 @@ TEST(NormalizationModule, ZeroOffsetKeepsLlamaNumerics) {
   EXPECT_TRUE(close(llama.out, gemma.out, 0.02, 0.02));
 }
 
+// For bfloat16 inputs RMSNorm computes in float32 and rounds once before the weight scales it,
+// as Llama's reference (model.py: `self._norm(x.float()).type_as(x) * self.weight`) and
+// transformers' LlamaRMSNorm do; no python needed. The same formula in bfloat16 throughout
+// differs, so this test tells the two apart.
+TEST(NormalizationModule, RmsNormComputesInFloat32ForBfloat16Inputs) {
+  Model model = build_text(norm_text("{type: rms_norm, epsilon: 1.0e-5}"), at::kBFloat16, 1);
+  randomize(model, "decoder.0.normalization.weight", 2);
+  const at::Tensor weight = named_parameters(model).at("decoder.0.normalization.weight");
+  const at::Tensor x = input(at::kBFloat16, 64);
+  const at::Tensor out =
+      find_module<NormModule>(*model.module, "decoder.0.normalization")->forward(x, 0);
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor llama = weight * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-5)).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(out, llama));
+  const at::Tensor in_bfloat16 = weight * (x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-5));
+  EXPECT_FALSE(at::equal(in_bfloat16, llama)) << "the check could not tell the two apart";
+}
+
 TEST(NormalizationModule, FreshOffsetNormIsUnitScale) {
   Model model = build_text(norm_text("{type: rms_norm, weight_offset: 1}"), at::kFloat, 1);
   EXPECT_TRUE(

@@ -129,7 +129,7 @@ TEST(SequenceModule, NestedSequencesRunInOrder) {
       "\n  head:\n    normalization: {type: rms_norm}\n";
   Model model = build_text(yaml);
   model.module->eval();
-  const at::Tensor x = at::randn({1, 5, 64});
+  const at::Tensor x = at::randn({1, 5, 64}, at::make_generator<at::CPUGeneratorImpl>(6));
   Step step;
   step.positions = at::arange(5, at::kLong).unsqueeze(0);
   at::Tensor by_hand = x;

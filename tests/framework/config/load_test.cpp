@@ -500,13 +500,15 @@ TEST(LoadYaml, DuplicateKeyChecksAreLinear) {
   Diagnostics y, j;
   auto from_yaml = load_yaml(yaml, "t.yaml", y);
   auto from_json = load_json(json, "t.json", j);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // ~2 s alone on the 2-core CI machine, ~5 s beside other tests; quadratic was minutes.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
   ASSERT_TRUE(from_yaml);
   EXPECT_EQ(from_yaml->entries.size(), 500'000u);
   EXPECT_EQ(y.format(), "t.yaml:500001:1: error: duplicate key 'k7' (first written at line 8)\n");
-  ASSERT_TRUE(from_json);
-  EXPECT_EQ(from_json->entries.size(), 500'000u);
-  EXPECT_EQ(j.items().size(), 1u);
+  // JSON gives no document once a problem is found, and says which.
+  EXPECT_FALSE(from_json);
+  ASSERT_EQ(j.items().size(), 1u);
+  EXPECT_NE(j.format().find("duplicate key 'k7'"), std::string::npos) << j.format();
 }
 
 TEST(LoadFile, MissingFileIsAnError) {

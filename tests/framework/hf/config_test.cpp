@@ -367,6 +367,32 @@ TEST(HfConfig, EveryProblemOfAFileIsReported) {
             "the architecture, so it is not dropped\n");
 }
 
+// Values each key accepts alone but no model can have (issue 11, item 15): import refused them
+// only after writing a YAML that `blockc validate` rejects. Now each is an error at its key.
+TEST(HfConfig, ValuesNoModelCanHaveAreErrorsAtTheirKeys) {
+  std::string errors;
+  EXPECT_FALSE(convert(R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  "num_attention_heads": 4,
+  "num_key_value_heads": 8,
+  "head_dim": 15,
+  "rms_norm_eps": -1e-05,
+  "rope_theta": -10000.0,
+  "rope_scaling": {"rope_type": "yarn", "factor": -4.0, "original_max_position_embeddings": 64}
+})",
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:5:26: error: hf.num_key_value_heads: 8 key/value heads must divide the 4 "
+            "attention heads\n"
+            "config.json:6:15: error: hf.head_dim: rotary embeddings need an even head size, found "
+            "15\n"
+            "config.json:7:19: error: hf.rms_norm_eps: must be greater than 0, found -1e-05\n"
+            "config.json:8:17: error: hf.rope_theta: the rotary base must be greater than 0, found "
+            "-10000\n"
+            "config.json:9:19: error: hf.rope_scaling.factor: must be at least 1, found -4\n");
+}
+
 TEST(HfConfig, UnsupportedRopeTypesAreErrors) {
   for (const char* type : {"linear", "dynamic", "longrope"}) {
     std::string errors;

@@ -78,6 +78,33 @@ TEST(Builder, RecordsCarryNamesShapesLrScalesAndOwners) {
     seen.insert(p.lr_scale);
   }
   EXPECT_GT(seen.size(), 2u) << "the config should exercise several lr scales";
+  // The same against products computed by hand from configs/per-layer-lr-scales.yaml (model 1
+  // x decoder 0.8 x block 1 x sub-layer x linear; overrides 0 and 1 freeze, 7 doubles the
+  // mixer), so a broken product cannot pass by being broken on both sides.
+  struct Expected {
+    const char* name;
+    std::vector<int64_t> shape;
+    double lr_scale;
+  };
+  for (const Expected& e : std::vector<Expected>{
+           {"embeddings.word.weight", {32000, 512}, 0.5},
+           {"decoder.0.mixer.query.weight", {512, 512}, 0.0},
+           {"decoder.1.mlp.down.weight", {512, 1408}, 0.0},
+           {"decoder.2.mixer.query.weight", {512, 512}, 0.8},
+           {"decoder.2.mixer.output.weight", {512, 512}, 0.4},
+           {"decoder.2.mlp.gate.weight", {1408, 512}, 1.0},
+           {"decoder.2.mlp.down.weight", {512, 1408}, 0.8},
+           {"decoder.2.normalization.weight", {512}, 0.8},
+           {"decoder.7.mixer.key.weight", {512, 512}, 1.6},
+           {"decoder.7.mixer.output.weight", {512, 512}, 0.8},
+           {"decoder.7.mlp.up.weight", {1408, 512}, 1.0},
+           {"head.normalization.weight", {512}, 0.1},
+           {"head.output.weight", {32000, 512}, 0.1}}) {
+    const auto& p = record(model, e.name);
+    EXPECT_EQ(p.shape, e.shape) << e.name;
+    EXPECT_NEAR(p.lr_scale, e.lr_scale, 1e-12) << e.name;
+    EXPECT_EQ(p.trainable, e.lr_scale > 0) << e.name;
+  }
 }
 
 TEST(Builder, ParamGroupsScaleTheLearningRateAndLeaveFrozenOut) {

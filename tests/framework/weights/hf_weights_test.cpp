@@ -259,7 +259,7 @@ void expect_matches_reference(const std::string& family) {
   ASSERT_TRUE(f.logits.defined());
   Model model = load_folder(f.dir, weights::hf_mapping(family));
   c10::InferenceMode inference;
-  EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 1e-4));
+  EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 2e-5));
 }
 
 TEST(HfWeights, Gpt2FolderMatchesReference) { expect_matches_reference("gpt2"); }
@@ -327,7 +327,7 @@ void expect_library_round_trip(const std::string& family) {
   model.module->eval();
   {
     c10::InferenceMode inference;
-    EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 1e-4));
+    EXPECT_TRUE(close(model.module->forward(f.tokens).logits, f.logits, 0, 2e-5));
   }
   const auto config = hf::export_config(doc->dump(), family, diagnostics);
   ASSERT_TRUE(config) << diagnostics.format();
@@ -485,7 +485,7 @@ void expect_blockc_forward(const std::string& family) {
                   out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(
-      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 1e-4));
+      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 2e-5));
 }
 
 TEST(HfWeights, BlockcForwardOnGpt2Folder) { expect_blockc_forward("gpt2"); }
@@ -531,7 +531,7 @@ TEST(HfWeights, YamlMappingFile) {
                   in.string() + " --output " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(
-      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 1e-4));
+      close(weights::SafetensorsFile::open(out.string()).tensor("logits"), f.logits, 0, 2e-5));
 
   std::ofstream(path) << "rules:\n  - {from: 'a', tu: b}\n";
   EXPECT_THROW(weights::load_mapping_file(path.string()), weights::MappingError);
@@ -654,7 +654,8 @@ TEST(HfWeights, BlockcExportRefusesAFamilyThatCannotHoldTheModel) {
   r = blockc("export --model " + f.dir.string() + " --to hf --max-shard-size 5XB -o " +
              out.string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("--max-shard-size '5XB': expected a size such as 5GB"));
+  EXPECT_THAT(r.err, HasSubstr("--max-shard-size: expected a size from 1B to 16EiB such as 5GB, "
+                               "500MB or 2GiB, found '5XB'"));
 }
 
 // A tied Llama whose checkpoint still stores lm_head.weight (as some do): loaded when the tensor

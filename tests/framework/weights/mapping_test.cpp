@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "tests/support/blockc_run.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -25,13 +27,24 @@ using weights::Mapping;
 using weights::MappingRule;
 using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
+// A folder per test inside this process's own, which is removed at exit.
 fs::path scratch() {
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("mapping_" + std::to_string(::getpid()) + "_" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  static const TempDir root("mapping_test");
+  const fs::path dir = root.path() / ::testing::UnitTest::GetInstance()->current_test_info()->name();
   fs::create_directories(dir);
   return dir;
 }
+
+// Random values from a generator of the running test's own (seeded by its name), so that a
+// test's tensors depend neither on the global RNG nor on which tests ran before it.
+at::Generator& test_generator() {
+  static std::map<std::string, at::Generator> by_test;
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return by_test
+      .try_emplace(name, at::make_generator<at::CPUGeneratorImpl>(std::hash<std::string>{}(name)))
+      .first->second;
+}
+at::Tensor randn(at::IntArrayRef shape) { return at::randn(shape, test_generator()); }
 
 MappingRule rule(std::string from, std::vector<std::string> to) {
   MappingRule r;
@@ -55,7 +68,7 @@ std::string write(const fs::path& path, const Named& tensors) {
 
 TEST(Mapping, RotaryPermuteIsConvertLlamaWeightsToHfsFormula) {
   const int64_t heads = 3, d = 8, n = 5;
-  const at::Tensor w = at::randn({heads * d, n});
+  const at::Tensor w = randn({heads * d, n});
   const at::Tensor half = weights::rotary_permute(w, d, MappingRule::Rotary::interleaved_to_half);
   // Row j * d/2 + i of a head (half layout) is row 2i + j (interleaved), by hand.
   for (int64_t h = 0; h < heads; ++h)
@@ -66,7 +79,7 @@ TEST(Mapping, RotaryPermuteIsConvertLlamaWeightsToHfsFormula) {
       at::equal(weights::rotary_permute(half, d, MappingRule::Rotary::half_to_interleaved), w));
   EXPECT_TRUE(at::equal(
       weights::rotary_permute(half, d, MappingRule::Rotary::interleaved_to_half, true), w));
-  const at::Tensor bias = at::randn({heads * d});
+  const at::Tensor bias = randn({heads * d});
   EXPECT_TRUE(at::equal(
       weights::rotary_permute(bias, d, MappingRule::Rotary::interleaved_to_half),
       weights::rotary_permute(bias.unsqueeze(1), d, MappingRule::Rotary::interleaved_to_half)
@@ -109,7 +122,7 @@ TEST(Mapping, RotaryPermutedCheckpointGivesTheSameLogitsInTheInterleavedLayout) 
   EXPECT_TRUE(report.ok());
   half.module->eval();
   interleaved.module->eval();
-  const at::Tensor ids = at::randint(0, 100, {2, 7}, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor ids = at::randint(0, 100, {2, 7}, test_generator(), at::TensorOptions().dtype(at::kLong));
   const at::Tensor a = half.module->forward(ids).logits.detach();
   const at::Tensor b = interleaved.module->forward(ids).logits.detach();
   EXPECT_TRUE(close(b, a, 1e-5, 1e-5));
@@ -130,8 +143,8 @@ TEST(Mapping, RotaryPermutedCheckpointGivesTheSameLogitsInTheInterleavedLayout) 
 
 TEST(Mapping, SliceKeepsARangeAndCannotBeExported) {
   const fs::path dir = scratch();
-  const at::Tensor big = at::randn({12, 4});
-  const std::string file = write(dir / "c.safetensors", {{"emb", big}, {"w", at::randn({6, 10})}});
+  const at::Tensor big = randn({12, 4});
+  const std::string file = write(dir / "c.safetensors", {{"emb", big}, {"w", randn({6, 10})}});
   Mapping m{"test", {rule("emb", {"word"}), rule("w", {"w"})}};
   m.rules[0].slice = true, m.rules[0].slice_dim = 0, m.rules[0].slice_start = 2,
   m.rules[0].slice_end = 10;
@@ -161,10 +174,10 @@ TEST(Mapping, SliceKeepsARangeAndCannotBeExported) {
 
 TEST(Mapping, RelevantModuleConsidersOnlyItsPrefix) {
   const fs::path dir = scratch();
-  const at::Tensor a = at::randn({3}), b = at::randn({2, 2});
+  const at::Tensor a = randn({3}), b = randn({2, 2});
   const std::string file = write(dir / "c.safetensors", {{"model.a.weight", a},
                                                          {"model.b", b},
-                                                         {"teacher.a.weight", at::randn({5})},
+                                                         {"teacher.a.weight", randn({5})},
                                                          {"optimizer.step", at::zeros({1})}});
   Mapping m{"test", {rule(R"(a\.weight)", {"x.weight"}), rule("b", {"y"})}};
   m.relevant_module = "model";  // "model." too
@@ -244,9 +257,9 @@ TEST(Mapping, LayerSubsetWithOffsetLoadsThoseLayers) {
 
 TEST(Mapping, NonStrictLoadsWhatMatchesAndReportsTheRest) {
   const fs::path dir = scratch();
-  const at::Tensor a = at::randn({3});
+  const at::Tensor a = randn({3});
   const std::string file =
-      write(dir / "c.safetensors", {{"a", a}, {"b", at::randn({4})}, {"stray", at::zeros({1})}});
+      write(dir / "c.safetensors", {{"a", a}, {"b", randn({4})}, {"stray", at::zeros({1})}});
   Mapping m{"test", {rule("a", {"x"}), rule("b", {"y"})}};
   at::Tensor x = at::zeros({3}), y = at::zeros({5}), z = at::zeros({2});
   const auto report = weights::load_mapped({{"x", x}, {"y", y}, {"z", z}}, {file}, m, false);
@@ -297,7 +310,7 @@ rules:
   EXPECT_EQ(error("layers: {from: 1}\nrules: []\n"),
             bad + "1:9: layers: `from` and `to` are required");
   EXPECT_EQ(error("prefix: x\nrules: []\n"),
-            bad + "1:1: prefix: unknown key (rules, relevant_module, layers)");
+            bad + "1:1: prefix: unknown key (rules, relevant_module, layers, allow_kind_change)");
   EXPECT_EQ(error("rules: [{from: a, to: b, slice: {dim: 0, stop: 3}}]\n"),
             bad + "1:33: rules[0].slice: `end` is required\n" + bad +
                 "1:42: rules[0].slice.stop: unknown key (dim, start, end)");
@@ -327,7 +340,7 @@ rules:
 // the embeddings, and is refused, naming both, when it does not.
 TEST(Mapping, TiedHeadInTheCheckpointMustEqualTheEmbeddings) {
   const fs::path dir = scratch();
-  const at::Tensor emb = at::randn({6, 4});
+  const at::Tensor emb = randn({6, 4});
   MappingRule head = rule(R"(lm_head\.weight)", {"head.output.weight"});
   head.tied_to = "embeddings.word.weight";
   const Mapping m{"test", {rule(R"(embed\.weight)", {"embeddings.word.weight"}), head}};
@@ -371,7 +384,7 @@ TEST(Mapping, TiedHeadInTheCheckpointMustEqualTheEmbeddings) {
 // Not strict, a stack index past the model's experts is reported and the others load.
 TEST(Mapping, NonStrictStackIndexOutsideTheTargetIsReported) {
   const fs::path dir = scratch();
-  const at::Tensor e0 = at::randn({3}), e5 = at::randn({3});
+  const at::Tensor e0 = randn({3}), e5 = randn({3});
   const std::string file = write(dir / "c.safetensors", {{"e.0", e0}, {"e.5", e5}});
   MappingRule e = rule(R"(e\.(\d+))", {"stacked"});
   e.stack_capture = 1;
@@ -418,8 +431,8 @@ TEST(Mapping, ByNameReportsEveryProblemOnceNamed) {
 // transformed ones through the whole tensor: the values are the same either way.
 TEST(Mapping, PlainAndTransformedCopiesConvertDtypes) {
   const fs::path dir = scratch();
-  const at::Tensor a = at::randn({300, 70}).to(at::kBFloat16), e0 = at::randn({5, 3}),
-                   e1 = at::randn({5, 3});
+  const at::Tensor a = randn({300, 70}).to(at::kBFloat16), e0 = randn({5, 3}),
+                   e1 = randn({5, 3});
   const std::string file = write(dir / "c.safetensors",
                                  {{"a", a}, {"t", a}, {"e.0", e0}, {"e.1", e1}});
   MappingRule t = rule("t", {"t"});
@@ -455,7 +468,7 @@ TEST(Mapping, BlockcForwardChecksAHuggingFaceFoldersArchitecture) {
   nn::initialize(model.parameters, 11);
   write(dir / "hf" / "model.safetensors",
         weights::export_mapped(named(model), weights::hf_mapping("llama")));
-  const at::Tensor ids = at::randint(0, 100, {2, 6}, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor ids = at::randint(0, 100, {2, 6}, test_generator(), at::TensorOptions().dtype(at::kLong));
   const std::string io = " --input " + write(dir / "in.safetensors", {{"tokens", ids}}) +
                          " --output " + (dir / "out.safetensors").string();
 

@@ -235,6 +235,9 @@ bool python_has_torch() {
   static const bool has =
       std::system((std::string(kPython) + " -c 'import torch, numpy' >/dev/null 2>&1").c_str()) ==
       0;
+  // CI sets BLOCKS_REQUIRE_REFERENCES: a missing reference is a failure there, not a skip.
+  if (!has && std::getenv("BLOCKS_REQUIRE_REFERENCES"))
+    ADD_FAILURE() << kPython << " cannot import torch and numpy, and BLOCKS_REQUIRE_REFERENCES is set";
   return has;
 }
 
@@ -643,7 +646,13 @@ TEST_F(SafetensorsTest, CopyIntoHandlesUnalignedAndEmptyTensors) {
   file.copy_into("x", target);
   EXPECT_TRUE(at::equal(target, values.to(at::kDouble)));
   at::Tensor empty = at::empty({0, 2});
-  file.copy_into("e", empty);
+  EXPECT_TRUE(file.copy_into("e", empty));  // nothing to copy, nothing non-finite
+  EXPECT_EQ(empty.sizes(), (at::IntArrayRef{0, 2}));
+  // An empty tensor into a target that has elements is a count mismatch, not a silent no-op.
+  at::Tensor two = at::ones({2});
+  EXPECT_THAT(error_of([&] { file.copy_into("e", two); }),
+              HasSubstr("has 0 elements, the target 2"));
+  EXPECT_TRUE(at::equal(two, at::ones({2})));
 }
 
 TEST_F(SafetensorsTest, ParseHeaderReadsFromMemoryAsOpenDoes) {
