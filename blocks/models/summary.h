@@ -1,11 +1,12 @@
-// `blockc summary`: the module tree of a built model (usually on the meta device) grouped by
-// owning config path, so the layers of a repeat collapse to one line "x32"; parameter counts,
-// trainable counts, lr scales, bytes and forward FLOPs per token.
+// `blockc summary`: the parameters of a model by owning config path, so the layers of a repeat
+// collapse to one line "x32"; parameter counts, trainable counts, lr scales, bytes (float32 as
+// built, and bfloat16) and forward FLOPs per token. From the config layer alone: nothing is
+// built or allocated, and a repeat costs one layer whatever its length.
 #pragma once
 
 #include <string>
 
-#include "framework/nn/builder.h"
+#include "framework/config/config.h"
 
 namespace blocks {
 
@@ -22,9 +23,7 @@ struct SummaryTotals {
   double flops_per_token = 0;
 };
 
-SummaryTotals summary_totals(const config::Config& model, const nn::ParameterTable& table,
-                             int64_t context);
-std::string summarize(const config::Config& model, const nn::ParameterTable& table,
-                      const SummaryOptions& options);
+SummaryTotals summary_totals(const config::Config& model, int64_t context);
+std::string summarize(const config::Config& model, const SummaryOptions& options);
 
 }  // namespace blocks

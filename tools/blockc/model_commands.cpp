@@ -146,14 +146,11 @@ std::optional<at::ScalarType> dtype_of(const std::string& name) {
 int run_summary(const ModelArgs& args) {
   auto doc = load(args);
   if (!doc) return 1;
-  // The meta device: shapes without storage, so 70B-class configs cost no weight memory.
-  const blocks::Model model =
-      blocks::build_model(*doc->model, at::TensorOptions().device(at::kMeta));
   blocks::SummaryOptions options;
   options.depth = args.depth;
   options.context = args.context;
   options.title = args.model;
-  std::cout << blocks::summarize(*doc->model, model.parameters, options);
+  std::cout << blocks::summarize(*doc->model, options);
   return 0;
 }
 

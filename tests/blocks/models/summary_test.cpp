@@ -41,11 +41,10 @@ std::vector<std::string> zoo_names() {
 
 std::string summary_of(const std::string& name, int64_t context) {
   const config::Document doc = zoo(name);
-  const Model model = build_model(*doc.model, at::TensorOptions().device(at::kMeta));
   SummaryOptions options;
   options.context = context;
   options.title = "configs/" + name + ".yaml";  // what blockc prints for that argument
-  return summarize(*doc.model, model.parameters, options);
+  return summarize(*doc.model, options);
 }
 
 // The fixtures were written by `blockc summary` before FLOPs moved into the config types; the
@@ -292,17 +291,24 @@ TEST(Summary, SharedBlocksComputeAtEveryPosition) {
   EXPECT_EQ(f.total, 4 * block_flops + 2 * 100 * 64);
 }
 
-// summary's FLOPs are the configs' own, summed; before summary read them from the configs it
-// computed them from the built parameter table, and this compared the two for the whole zoo.
-TEST(Summary, TotalsAreTheSumOfTheConfigs) {
+// summary's FLOPs are the configs' own, summed; its parameter, trainable and tensor counts come
+// from the config layer and must be what the builder makes (the meta-device table).
+TEST(Summary, TotalsAreTheSumOfTheConfigsAndWhatTheBuilderMakes) {
   for (const auto& name : zoo_names()) {
     const config::Document doc = zoo(name);
     const Model model = build_model(*doc.model, at::TensorOptions().device(at::kMeta));
+    int64_t parameters = 0, trainable = 0;
+    for (const auto& record : model.parameters) {
+      parameters += record.numel();
+      if (record.trainable) trainable += record.numel();
+    }
     for (const int64_t context : {2048, 32768}) {
-      const SummaryTotals totals = summary_totals(*doc.model, model.parameters, context);
+      const SummaryTotals totals = summary_totals(*doc.model, context);
       EXPECT_EQ(totals.flops_per_token, flops_of(*doc.model, context).total)
           << name << " at context " << context;
-      EXPECT_EQ(totals.parameters, config::count_parameters(*doc.model).total) << name;
+      EXPECT_EQ(totals.parameters, parameters) << name;
+      EXPECT_EQ(totals.trainable, trainable) << name;
+      EXPECT_EQ(totals.tensors, static_cast<int64_t>(model.parameters.size())) << name;
     }
   }
 }
