@@ -158,7 +158,10 @@ void check_sizes(const Config& root, Diagnostics& diagnostics, const FlopContext
     if (!std::isfinite(flops))
       throw SizeOverflow("model", root.mark, "the FLOPs per token are not a finite number");
   } catch (const SizeOverflow& e) {
-    diagnostics.error(e.mark(), e.path().empty() ? "model" : e.path(), e.message());
+    // A config that resolution made (a linear of an attention) has no place in a file: the
+    // error is then placed at the model, whose file the user wrote.
+    diagnostics.error(e.mark().file ? e.mark() : root.mark, e.path().empty() ? "model" : e.path(),
+                      e.message());
   }
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/errors.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks {
@@ -124,12 +125,7 @@ TEST(MambaScan, ContinuesFromAnInitialState) {
 }
 
 std::string input_error(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const nn::InputError& e) {
-    return e.what();
-  }
-  return "no InputError";
+  return testing::message_of<nn::InputError>(run);
 }
 
 TEST(MambaScan, RejectsMismatchedShapes) {

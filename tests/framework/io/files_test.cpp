@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/support/errors.h"
 #include "tests/support/temp_dir.h"
 
 namespace blocks::testing {
@@ -33,12 +34,7 @@ std::vector<std::string> entries(const fs::path& dir) {
 }
 
 std::string error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const io::FileError& e) {
-    return e.what();
-  }
-  return "no error";
+  return message_of<io::FileError>(run);
 }
 
 TEST(Files, RefusesOutputsThatAreNotRegularFiles) {

@@ -10,6 +10,7 @@
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 #include "framework/nn/param_groups.h"
+#include "tests/support/errors.h"
 #include "tests/support/torch_support.h"
 
 namespace blocks::testing {
@@ -297,12 +298,7 @@ namespace blocks::testing {
 namespace {
 
 std::string build_error(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const nn::BuildError& e) {
-    return e.what();
-  }
-  return "no error";
+  return message_of<nn::BuildError>(run);
 }
 
 // Modules create exactly what their config declares; a slot without a module says which.
