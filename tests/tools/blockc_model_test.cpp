@@ -40,9 +40,20 @@ TEST(BlockcModel, SummaryCountsTheLargeConfigsExactly) {
 TEST(BlockcModel, SummaryShowsFrozenAndScaledParts) {
   auto r = blockc("summary " BLOCKS_SOURCE_DIR "/configs/lora.yaml --depth 1");
   ASSERT_EQ(r.code, 0) << r.err;
-  // LoRA freezes the base weights: the decoder trains only its adapters.
-  EXPECT_NE(r.out.find("mixed"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("frozen"), std::string::npos) << r.out;
+  // LoRA freezes the base weights: only the rank-16 adapters train, by hand: query 16 x (4096 +
+  // 4096) and value 16 x (4096 + 1024) in 32 layers, gate and up 16 x (4096 + 14336) and down
+  // 16 x (14336 + 4096) in layers 16-31: 32 x 212,992 + 16 x 884,736 = 20,971,520.
+  const char* rows[] = {
+      "model                                             x1    8,051,232,768    8,051,232,768       "
+      "20,971,520  mixed\n",
+      "  decoder                                         x1    7,000,555,520    7,000,555,520       "
+      "20,971,520  mixed\n",
+      "  embeddings                                      x1      525,336,576      525,336,576       "
+      "         0  frozen\n",
+      "  head                                            x1      525,340,672      525,340,672       "
+      "         0  frozen\n",
+      "parameters 8,051,232,768 (8.05 G), trainable 20,971,520, tensors 515\n"};
+  for (const char* row : rows) EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
 }
 
 TEST(BlockcModel, SummaryFlopsFollowTheFormula) {
