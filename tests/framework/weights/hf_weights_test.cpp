@@ -69,7 +69,8 @@ logits = gpt2(p, inputs['tokens'], layers=L, heads=H)
 )";
 
 // Llama (with QWEN, Qwen2: q/k/v biases; with EXPERTS, Mixtral: block_sparse_moe with per-expert
-// w1/w3/w2, which `p` stacks to blocks' [experts, out, in] itself).
+// w1/w3/w2, which `p` stacks to blocks' [experts, out, in] itself; with MISTRAL, Mistral: a
+// sliding window of 4 tokens, shorter than the 10-token sample, in every layer).
 const char* const kLlamaWriter = R"(
 d, L, V, H, G, D, I = 64, 2, 100, 4, 2, 16, 96
 hf = {'model.embed_tokens.weight': r(V, d)}
@@ -93,12 +94,15 @@ for i in range(L):
         hf[l + 'mlp.gate_proj.weight'], hf[l + 'mlp.up_proj.weight'] = r(I, d), r(I, d)
         hf[l + 'mlp.down_proj.weight'] = r(d, I)
 hf['model.norm.weight'], hf['lm_head.weight'] = 1 + r(d), r(V, d)
-config = {'model_type': 'mixtral' if EXPERTS else 'qwen2' if QWEN else 'llama', 'hidden_size': d,
+config = {'model_type': 'mixtral' if EXPERTS else 'qwen2' if QWEN else 'mistral' if MISTRAL else 'llama',
+          'hidden_size': d,
           'intermediate_size': I, 'num_hidden_layers': L, 'num_attention_heads': H,
           'num_key_value_heads': G, 'vocab_size': V, 'rms_norm_eps': 1e-5, 'rope_theta': 10000.0,
           'tie_word_embeddings': False, 'hidden_act': 'silu', 'max_position_embeddings': 128}
 if EXPERTS:
     config.update({'num_local_experts': EXPERTS, 'num_experts_per_tok': 2})
+if MISTRAL:
+    config['sliding_window'] = 4
 p = {'embeddings.word.weight': hf['model.embed_tokens.weight'],
      'head.normalization.weight': hf['model.norm.weight'], 'head.output.weight': hf['lm_head.weight']}
 for i in range(L):
@@ -122,7 +126,7 @@ if EXPERTS:
     logits = mixtral(p, inputs['tokens'], experts=EXPERTS, top_k=config['num_experts_per_tok'],
                      **shape)
 else:
-    logits = llama(p, inputs['tokens'], **shape)
+    logits = llama(p, inputs['tokens'], window=4 if MISTRAL else None, **shape)
 )";
 
 // Gemma 1 in its Hugging Face names, head_dim 32 beside hidden 64 / 4 heads = 16, one key/value
@@ -204,7 +208,8 @@ const Folder& folder(const std::string& family) {
       "torch.manual_seed(11)\n"
       "r = lambda *s: torch.randn(*s) * 0.2\nEXPERTS = " +
       std::string(family == "mixtral" ? "4" : "0") +
-      "\nQWEN = " + (family == "qwen2" ? "True" : "False") + "\n" + writer + "os.makedirs('" +
+      "\nQWEN = " + (family == "qwen2" ? "True" : "False") +
+      "\nMISTRAL = " + (family == "mistral" ? "True" : "False") + "\n" + writer + "os.makedirs('" +
       f.dir.string() +
       "', exist_ok=True)\n"
       "save(hf, '" +
@@ -268,6 +273,9 @@ TEST(HfWeights, Qwen2FolderMatchesReference) { expect_matches_reference("qwen2")
 TEST(HfWeights, MixtralFolderMatchesReference) { expect_matches_reference("mixtral"); }
 TEST(HfWeights, GemmaFolderMatchesReference) { expect_matches_reference("gemma"); }
 TEST(HfWeights, Phi3FolderMatchesReference) { expect_matches_reference("phi3"); }
+// Mistral through the built-in name table (llama's names, the window from config.json). A
+// reference without the window fails this test.
+TEST(HfWeights, MistralFolderMatchesReference) { expect_matches_reference("mistral"); }
 
 // The tensors of a Hugging Face folder (sharded or not), buffers ending in `buffers_end` left out.
 std::map<std::string, at::Tensor> folder_tensors(const fs::path& dir,
@@ -493,6 +501,7 @@ TEST(HfWeights, BlockcForwardOnLlamaFolder) { expect_blockc_forward("llama"); }
 TEST(HfWeights, BlockcForwardOnMixtralFolder) { expect_blockc_forward("mixtral"); }
 TEST(HfWeights, BlockcForwardOnGemmaFolder) { expect_blockc_forward("gemma"); }
 TEST(HfWeights, BlockcForwardOnPhi3Folder) { expect_blockc_forward("phi3"); }
+TEST(HfWeights, BlockcForwardOnMistralFolder) { expect_blockc_forward("mistral"); }
 
 // A user mapping in YAML: the same Llama names written by hand load the same weights.
 TEST(HfWeights, YamlMappingFile) {
