@@ -7,7 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "blocks/models/language_model.h"
 #include "blocks/registry.h"
+#include "blocks/sequences/repeat.h"
+#include "blocks/sequences/transformer.h"
 #include "framework/config/document.h"
 
 namespace blocks::testing {
@@ -78,6 +81,31 @@ inline std::string errors(const std::string& text) {
 
 inline const config::Json& block_of(const config::Json& doc) {
   return doc["model"]["decoder"]["block"];
+}
+
+// The parts of a document whose model is a language model over a `repeat` of transformers.
+inline const LanguageModelConfig& model_of(const config::Document& doc) {
+  return dynamic_cast<const LanguageModelConfig&>(*doc.model);
+}
+inline const RepeatSequenceConfig& decoder_of(const config::Document& doc) {
+  return *model_of(doc).decoder.as<RepeatSequenceConfig>();
+}
+inline const TransformerConfig& block_of(const config::Document& doc) {
+  return *decoder_of(doc).block.as<TransformerConfig>();
+}
+
+// A pattern [a, s, a, s] of two identical transformer blocks where `s` is shared: its one set
+// of weights serves positions 1 and 3 (remove the `shared` line for separate weights).
+inline std::string shared_pattern_model() {
+  const std::string block =
+      "        type: transformer\n"
+      "        mixer: {type: attention, heads: 4, rotary: {type: none}}\n"
+      "        mlp: {type: gated, intermediate_size: 128}\n"
+      "        normalization: {type: rms_norm}\n";
+  return "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
+         "  embeddings: {vocab_size: 100}\n  decoder:\n    type: pattern\n"
+         "    pattern: [a, s, a, s]\n    shared: [s]\n    blocks:\n      a:\n" +
+         block + "      s:\n" + block + "  head:\n    normalization: {type: rms_norm}\n";
 }
 
 }  // namespace blocks::testing

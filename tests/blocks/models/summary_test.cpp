@@ -269,16 +269,7 @@ TEST(Summary, HeadsMultiplyByTheVocabularyMatrixTiedOrNot) {
 
 // Weights shared across positions count once as parameters, but each position still computes.
 TEST(Summary, SharedBlocksComputeAtEveryPosition) {
-  const std::string block =
-      "        type: transformer\n"
-      "        mixer: {type: attention, heads: 4, rotary: {type: none}}\n"
-      "        mlp: {type: gated, intermediate_size: 128}\n"
-      "        normalization: {type: rms_norm}\n";
-  const std::string yaml =
-      "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
-      "  embeddings: {vocab_size: 100}\n  decoder:\n    type: pattern\n"
-      "    pattern: [a, s, a, s]\n    shared: [s]\n    blocks:\n      a:\n" +
-      block + "      s:\n" + block + "  head:\n    normalization: {type: rms_norm}\n";
+  const std::string yaml = shared_pattern_model();
   const config::Document shared = document(yaml);
   const config::Document separate = document(replace(yaml, "    shared: [s]\n", ""));
   EXPECT_LT(config::count_parameters(*shared.model).total,

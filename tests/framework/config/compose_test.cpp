@@ -17,6 +17,7 @@
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
 #include "framework/config/document.h"
+#include "tests/support/model_text.h"
 #include "tests/support/temp_dir.h"
 
 namespace blocks {
@@ -27,6 +28,9 @@ using config::Diagnostics;
 using config::Document;
 using config::LoadOptions;
 
+using blocks::testing::block_of;
+using blocks::testing::decoder_of;
+using blocks::testing::model_of;
 using blocks::testing::TempDir;
 
 // A zoo config as a path relative to `dir`, as a file there would name it.
@@ -57,16 +61,6 @@ std::string model_with_decoder(const std::string& decoder) {
   return "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
          "  embeddings: {vocab_size: 100}\n  decoder: " +
          decoder + "\n  head: {normalization: {type: rms_norm}}\n";
-}
-
-const LanguageModelConfig& model_of(const Document& doc) {
-  return dynamic_cast<const LanguageModelConfig&>(*doc.model);
-}
-const RepeatSequenceConfig& decoder_of(const Document& doc) {
-  return *model_of(doc).decoder.as<RepeatSequenceConfig>();
-}
-const TransformerConfig& block_of(const Document& doc) {
-  return *decoder_of(doc).block.as<TransformerConfig>();
 }
 
 std::optional<Document> load(const std::string& path, Diagnostics& d,

@@ -15,6 +15,7 @@
 #include "blocks/sequences/fixed.h"
 #include "blocks/sequences/repeat.h"
 #include "blocks/sequences/transformer.h"
+#include "tests/support/model_text.h"
 #include "tests/support/temp_dir.h"
 
 namespace blocks {
@@ -43,17 +44,10 @@ model:
     normalization: {type: rms_norm}
 )";
 
+using blocks::testing::block_of;
+using blocks::testing::decoder_of;
+using blocks::testing::model_of;
 using blocks::testing::TempDir;
-
-const LanguageModelConfig& model_of(const Document& doc) {
-  return dynamic_cast<const LanguageModelConfig&>(*doc.model);
-}
-const RepeatSequenceConfig& decoder_of(const Document& doc) {
-  return *model_of(doc).decoder.as<RepeatSequenceConfig>();
-}
-const TransformerConfig& block_of(const Document& doc) {
-  return *decoder_of(doc).block.as<TransformerConfig>();
-}
 
 std::optional<Document> load_text(const std::string& text, Diagnostics& d,
                                   const LoadOptions& options = {}) {

@@ -206,16 +206,7 @@ TEST(Builder, LoraAdaptersStartAtZeroTrainAloneAndMerge) {
 }
 
 TEST(Builder, SharedPatternBlocksHaveOneSetOfWeights) {
-  const std::string block =
-      "        type: transformer\n"
-      "        mixer: {type: attention, rotary: {type: none}, heads: 4}\n"
-      "        mlp: {type: gated, intermediate_size: 128}\n"
-      "        normalization: {type: rms_norm}\n";
-  const std::string yaml =
-      "version: 1\nmodel:\n  type: language_model\n  hidden_size: 64\n"
-      "  embeddings: {vocab_size: 100}\n  decoder:\n    type: pattern\n"
-      "    pattern: [a, s, a, s]\n    shared: [s]\n    blocks:\n      a:\n" +
-      block + "      s:\n" + block + "  head:\n    normalization: {type: rms_norm}\n";
+  const std::string yaml = shared_pattern_model();
   Model model = build_text(yaml);
   std::set<std::string> tops;
   for (const auto& p : model.parameters)
