@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "framework/config/config.h"
 #include "framework/config/parameters.h"
@@ -30,6 +33,41 @@ struct ModelConfig : config::Config {
     resolve_model(ctx);
   }
   virtual void resolve_model(ResolveContext&) {}
+  // The part whose FLOPs count per token (summary): the whole model, or a fusion model's
+  // decoder, its encoders counting per media item instead (media_flops).
+  virtual const config::Config& per_token_part() const { return *this; }
+  // Forward FLOPs per media item of each encoder with its connectors, by encoder name.
+  virtual std::vector<std::pair<std::string, double>> media_flops() const { return {}; }
+};
+
+// A model part that turns one modality's inputs into a sequence of feature vectors (a vision
+// tower). Like a model, it opens its own resolution scope; types resolve in resolve_encoder.
+struct EncoderConfig : config::Config {
+  static constexpr std::string_view kind_name = "encoder";
+  void resolve(ResolveContext& ctx) final {
+    ctx.open_model_scope();
+    resolve_encoder(ctx);
+  }
+  virtual void resolve_encoder(ResolveContext&) {}
+  // What one media item becomes, from the fields as written (the enclosing model reads them
+  // before the encoder resolves): feature vectors of this width, this many of them.
+  virtual int64_t output_width() const = 0;
+  virtual int64_t output_tokens() const = 0;
+  // Positions its layers run at per media item (a ViT's patches and class token).
+  virtual int64_t sequence_length() const = 0;
+};
+
+// Turns an encoder's features into what the decoder takes: a projection, a resampler. The
+// enclosing model sets the widths before the connector resolves.
+struct ConnectorConfig : config::Config {
+  static constexpr std::string_view kind_name = "connector";
+  // Not fields: set by the enclosing model, copied by types into their own derived fields.
+  int64_t input_width = 0;
+  int64_t output_width = 0;
+  // Whether the output keeps the input's width (a resampler); otherwise it is the decoder's.
+  virtual bool keeps_width() const { return false; }
+  // Feature vectors out for `input_tokens` in (a resampler gives its latents).
+  virtual int64_t output_tokens(int64_t input_tokens) const { return input_tokens; }
 };
 
 // A block, or a sequence of blocks standing where a block may stand.
@@ -37,6 +75,9 @@ struct BlockConfig : config::Config {
   static constexpr std::string_view kind_name = "block";
   // Transformer blocks in this block once sequences are expanded.
   virtual int64_t layer_count() const = 0;
+  // Keeps only the first `layers` layers, before resolution (an encoder builds the layers up
+  // to the one whose features it uses); false where this type cannot.
+  virtual bool keep_first_layers(int64_t /*layers*/) { return false; }
 };
 
 struct SequenceConfig : BlockConfig {

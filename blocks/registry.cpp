@@ -19,6 +19,9 @@ void register_kinds(config::Registry& r) {
   r.add_kind("normalization", "A normalization layer.");
   r.add_kind("initialization", "How a parameter is initialized.");
   r.add_kind("rotary", "Rotary position embedding applied to queries and keys.");
+  r.add_kind("encoder", "Turns one modality's inputs (images) into feature vectors.");
+  r.add_kind("connector",
+             "Brings an encoder's features to the decoder: a projection or a resampler.");
   r.add_kind("peft", "Parameter-efficient fine-tuning applied to the model's linear layers.");
 }
 

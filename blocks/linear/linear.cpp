@@ -94,7 +94,8 @@ void LinearConfig::declare(Fields<LinearConfig>& f) {
   f.add("effective_lr_scale", &LinearConfig::effective_lr_scale,
         "Product of lr_scale along the path from the model.", Hint::derived);
   f.add("trainable", &LinearConfig::trainable,
-        "Whether the base weights train: effective_lr_scale > 0 and no PEFT freezing them.",
+        "Whether the base weights train: effective_lr_scale > 0, not frozen by a fusion model's "
+        "toggles, and no PEFT freezing them.",
         Hint::derived);
 }
 
@@ -114,7 +115,8 @@ void LinearConfig::resolve(ResolveContext& ctx) {
   if (!apply_peft) apply_peft = match_targets(ctx).value_or(defaults.apply_peft);
   apply_lr_scale(ctx, lr_scale);
   effective_lr_scale = ctx.lr_scale;
-  trainable = effective_lr_scale > 0 && !ctx.peft_active;
+  trainable = ctx.base_trains();
+  adapters_train = ctx.adapters_train();
   lora_rank = ctx.peft_rank;
   lora_alpha = ctx.lora_alpha;
   lora_dropout = ctx.lora_dropout;
@@ -137,7 +139,6 @@ std::vector<ParameterShape> LinearConfig::parameters() const {
                    .lr_scale = effective_lr_scale,
                    .trainable = trainable});
   if (apply_peft.value_or(false) && lora_rank > 0) {
-    const bool adapters_train = effective_lr_scale > 0;
     out.push_back({"lora_a", stacked({lora_rank, in_features}), effective_lr_scale, adapters_train,
                    "lora_a"});
     out.push_back({"lora_b", stacked({out_features, lora_rank}), effective_lr_scale, adapters_train,
@@ -161,7 +162,8 @@ void WeightConfig::declare(Fields<WeightConfig>& f) {
   f.add("effective_lr_scale", &WeightConfig::effective_lr_scale,
         "Product of lr_scale along the path from the model.", Hint::derived);
   f.add("trainable", &WeightConfig::trainable,
-        "Whether the weight trains: effective_lr_scale > 0 and no PEFT freezing it.",
+        "Whether the weight trains: effective_lr_scale > 0, not frozen by a fusion model's "
+        "toggles, and no PEFT freezing it.",
         Hint::derived);
 }
 
@@ -170,7 +172,7 @@ void WeightConfig::resolve(ResolveContext& ctx) {
     initialization = default_initialization ? default_initialization : default_weight_init(ctx);
   apply_lr_scale(ctx, lr_scale);
   effective_lr_scale = ctx.lr_scale;
-  trainable = effective_lr_scale > 0 && !ctx.peft_active;
+  trainable = ctx.base_trains();
 }
 
 std::vector<ParameterShape> WeightConfig::parameters() const {

@@ -36,6 +36,7 @@ struct LinearConfig : Declared<LinearConfig, config::Config> {
   int64_t out_features = 0;
   int64_t copies = 1;
   // From the model's PEFT during resolution; not fields (the model's `peft` states them once).
+  bool adapters_train = true;  // false under a fusion model's frozen part
   int64_t lora_rank = 0;
   double lora_alpha = 0.0;
   double lora_dropout = 0.0;

@@ -3,8 +3,8 @@
 namespace blocks {
 
 const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names = {"gelu",         "gelu_tanh", "relu",
-                                                 "squared_relu", "silu",      "identity"};
+  static const std::vector<std::string> names = {"gelu", "gelu_tanh", "quick_gelu", "relu",
+                                                 "squared_relu", "silu", "identity"};
   return names;
 }
 

@@ -12,6 +12,7 @@ namespace blocks {
 Activation activation_from_name(const std::string& name) {
   if (name == "gelu") return Activation::gelu;
   if (name == "gelu_tanh") return Activation::gelu_tanh;
+  if (name == "quick_gelu") return Activation::quick_gelu;
   if (name == "relu") return Activation::relu;
   if (name == "squared_relu") return Activation::squared_relu;
   if (name == "silu") return Activation::silu;
@@ -23,6 +24,7 @@ const char* activation_name(Activation activation) {
   switch (activation) {
     case Activation::gelu: return "gelu";
     case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::quick_gelu: return "quick_gelu";
     case Activation::relu: return "relu";
     case Activation::squared_relu: return "squared_relu";
     case Activation::silu: return "silu";

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "framework/config/config.h"
 
@@ -20,7 +22,9 @@ struct SummaryTotals {
   int64_t parameters = 0, trainable = 0, tensors = 0;
   // Forward FLOPs per token: what each config reports for its own computation
   // (config::Config::forward_flops), once per position it runs at.
-  double flops_per_token = 0;
+  double flops_per_token = 0;  // a fusion model's: its decoder's
+  // A fusion model's encoders with their connectors: forward FLOPs per media item, by name.
+  std::vector<std::pair<std::string, double>> media_flops;
 };
 
 SummaryTotals summary_totals(const config::Config& model, int64_t context);

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "blocks/kinds.h"
 #include "blocks/models/summary.h"
 #include "framework/config/checked.h"
 #include "framework/config/parameters.h"
@@ -75,9 +76,20 @@ Tree tree_of(const config::Config& model) {
 
 }  // namespace
 
+namespace {
+
+const ModelConfig* as_model(const config::Config& model) {
+  return dynamic_cast<const ModelConfig*>(&model);
+}
+
+}  // namespace
+
 SummaryTotals summary_totals(const config::Config& model, int64_t context) {
   SummaryTotals totals = tree_of(model).totals;
-  totals.flops_per_token = config::count_forward_flops(model, {.context_length = context});
+  const ModelConfig* m = as_model(model);
+  totals.flops_per_token = config::count_forward_flops(m ? m->per_token_part() : model,
+                                                       {.context_length = context});
+  if (m) totals.media_flops = m->media_flops();
   return totals;
 }
 
@@ -114,7 +126,11 @@ std::string summarize(const config::Config& model, const SummaryOptions& options
   out << "bytes " << scaled(totals.parameters * 4.0, "B") << " as built ("
       << scaled(totals.parameters * 2.0, "B") << " in bfloat16)\n";
   out << "forward FLOPs per token at context " << options.context << ": "
-      << scaled(totals.flops_per_token, "FLOP") << "\n";
+      << scaled(totals.flops_per_token, "FLOP") << (totals.media_flops.empty() ? "" : " (decoder)")
+      << "\n";
+  for (const auto& [name, flops] : totals.media_flops)
+    out << "forward FLOPs per media item of encoder " << name << ": " << scaled(flops, "FLOP")
+        << "\n";
   return out.str();
 }
 

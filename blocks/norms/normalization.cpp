@@ -26,7 +26,7 @@ template <class C>
 void resolve_training(C& c, ResolveContext& ctx) {
   apply_lr_scale(ctx, c.lr_scale);
   c.effective_lr_scale = ctx.lr_scale;
-  c.trainable = c.effective_lr_scale > 0 && !ctx.peft_active;
+  c.trainable = ctx.base_trains();
 }
 }  // namespace
 

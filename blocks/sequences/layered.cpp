@@ -58,6 +58,16 @@ int64_t saturating(std::optional<int64_t> value) {
 
 }  // namespace
 
+bool LayeredSequence::keep_first_layers(int64_t layers) {
+  // Only where each position is one layer: otherwise "the first N layers" cuts inside one.
+  if (layers < 1 || layer_count() != length()) return false;
+  if (layers >= length()) return true;
+  set_length(layers);
+  for (auto it = overrides.begin(); it != overrides.end();)
+    it = it->first >= layers ? overrides.erase(it) : std::next(it);
+  return true;
+}
+
 int64_t LayeredSequence::layer_count() const {
   int64_t total = 0;
   for (const auto& [layer, block] : overrides)

@@ -17,6 +17,7 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
   double lr_scale = 1.0;
 
   virtual int64_t length() const = 0;
+  virtual void set_length(int64_t layers) = 0;
   // Layers repeat their base block every period() layers: 1 for repeat, the pattern's length.
   virtual int64_t period() const = 0;
   // The block at `layer` before overrides, and the name it goes by ("" for repeat).
@@ -25,6 +26,8 @@ struct LayeredSequence : SequenceConfig, config::ChildContexts, config::Layout {
   virtual bool is_shared(const std::string& name) const = 0;
 
   int64_t layer_count() const override;
+  // Sets the length to `layers` and drops the overrides past it.
+  bool keep_first_layers(int64_t layers) override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
   config::Positions positions_of(const config::Config& child) const override;
   bool shares_weights(const config::Config& child) const override;

@@ -22,6 +22,7 @@ struct PatternSequenceConfig : Declared<PatternSequenceConfig, LayeredSequence> 
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t length() const override;
+  void set_length(int64_t layers) override { num_layers = layers; }
   int64_t period() const override { return pattern.empty() ? 1 : static_cast<int64_t>(pattern.size()); }
   const Dynamic<BlockConfig>& base_block(int64_t layer) const override;
   std::string base_name(int64_t layer) const override;

@@ -18,6 +18,7 @@ struct RepeatSequenceConfig : Declared<RepeatSequenceConfig, LayeredSequence> {
   void resolve(ResolveContext& ctx) override;
   void validate(const ResolveContext& ctx) const override;
   int64_t length() const override { return num_layers; }
+  void set_length(int64_t layers) override { num_layers = layers; }
   int64_t period() const override { return 1; }
   const Dynamic<BlockConfig>& base_block(int64_t) const override { return block; }
   std::string base_name(int64_t) const override { return {}; }

@@ -181,6 +181,9 @@ void parse_fields(const TypeInfo& info, Config& config, const Node& node, ParseC
     for (size_t i = 0; i < e.value.items.size(); ++i)
       config.field_marks.emplace_back(f->name + "[" + std::to_string(i) + "]",
                                       e.value.items[i].mark);
+    // Keys of a mapping field, so that a rule about one key reports at its line.
+    for (const auto& entry : e.value.entries)
+      config.field_marks.emplace_back(f->name + "." + entry.key, entry.key_mark);
     if (f->required && e.value.is_null()) continue;  // reported once, as missing, below
     const size_t before = ctx.diagnostics().size();
     f->parse(*f, config, e.value, ctx);

@@ -13,6 +13,7 @@ void ResolveContext::open_model_scope() {
   fresh.path = std::move(path);
   fresh.mark = mark;
   fresh.lr_scale = lr_scale;
+  fresh.frozen = frozen;
   // The model's own kind and type stay matchable names (`language_model`); the parent's field
   // names do not reach into it.
   if (names.size() >= 2) fresh.names.assign(names.end() - 2, names.end());

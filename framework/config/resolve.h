@@ -48,6 +48,9 @@ struct ResolveContext {
   Mark mark;                       // nearest source mark, for values made by resolution
   std::vector<std::string> names;  // field names, map keys, kinds and types from the model
   double lr_scale = 1.0;           // product of every lr_scale above, across models too
+  // Set by a fusion model's toggles (`decoder_trainable: false`): nothing below trains, across
+  // models too; lr scales still show what they would be.
+  bool frozen = false;
   std::optional<int64_t> hidden_size;
   int64_t num_layers = 0;  // blocks in the enclosing model's decoder
   bool learned_positions = false;  // the enclosing model adds learned position embeddings
@@ -61,9 +64,13 @@ struct ResolveContext {
   std::shared_ptr<const Positions> layers;
   bool number_layers = false;  // the next sequence down is a decoder and numbers its layers
 
+  // Whether base weights here train: a positive lr-scale product, not frozen, and no PEFT
+  // method holding them; adapters (LoRA) train without the last condition.
+  bool base_trains() const { return lr_scale > 0 && !frozen && !peft_active; }
+  bool adapters_train() const { return lr_scale > 0 && !frozen; }
   // Starts a model's own scope: clears every model-scoped value above and gives the model a
-  // fresh ModelScope; keeps the state, the path and the lr-scale product. Called by every model
-  // type (blocks::ModelConfig does it before its type's own resolution).
+  // fresh ModelScope; keeps the state, the path, the lr-scale product and `frozen`. Called by
+  // every model type (blocks::ModelConfig does it before its type's own resolution).
   void open_model_scope();
   // Reports at the field's mark (or the nearest known one) with path `path.field`.
   void error(const Config& at, std::string_view field, std::string message) const;

@@ -236,9 +236,12 @@ std::string explain(const Registry& registry, const std::string& name) {
     if (!out.empty()) out += "\n";
     text_type(*t, out);
   }
-  if (out.empty())
-    for (const TypeInfo* t : struct_types(registry))
-      if (t->name == name) text_type(*t, out);
+  // A name may be a registered type of a kind and a plain struct too (`linear`): show both.
+  for (const TypeInfo* t : struct_types(registry)) {
+    if (t->name != name) continue;
+    if (!out.empty()) out += "\n";
+    text_type(*t, out);
+  }
   return out;
 }
 

@@ -96,7 +96,7 @@ const std::map<std::string, std::string>& activations() {
       {"gelu_new", "gelu_tanh"},  {"gelu_pytorch_tanh", "gelu_tanh"},
       {"gelu_fast", "gelu_tanh"}, {"gelu_accurate", "gelu_tanh"},
       {"relu", "relu"},           {"relu2", "squared_relu"},
-      {"linear", "identity"},
+      {"linear", "identity"},     {"quick_gelu", "quick_gelu"},
   };
   return table;
 }
@@ -105,6 +105,7 @@ std::string hf_activation(const std::string& blocks_name, const std::string& tan
   static const std::map<std::string, std::string> names = {{"silu", "silu"},
                                                            {"gelu", "gelu"},
                                                            {"relu", "relu"},
+                                                           {"quick_gelu", "quick_gelu"},
                                                            {"squared_relu", "relu2"},
                                                            {"identity", "linear"}};
   if (blocks_name == "gelu_tanh") return tanh_name;

@@ -125,9 +125,27 @@ void check_input(const std::string& path) {
     fail(path + ": is " + kind_of(st.st_mode) + "; inputs are regular files");
 }
 
+namespace {
+
+// `path` with every symbolic link followed, also a dangling one (the file it would create).
+std::string followed(const std::string& path) {
+  fs::path p(path);
+  for (int hops = 0; hops < 40; ++hops) {
+    std::error_code error;
+    if (!fs::is_symlink(fs::symlink_status(p, error))) return p.string();
+    const fs::path next = fs::read_symlink(p, error);
+    if (error) fail(path + ": cannot follow the symbolic link: " + error.message());
+    p = next.is_absolute() ? next : p.parent_path() / next;
+  }
+  fail(path + ": too many levels of symbolic links");
+}
+
+}  // namespace
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   check_output(path_);
-  const fs::path target(path_);
+  target_ = followed(path_);
+  const fs::path target(target_);
   const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::string pattern = (folder / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
@@ -163,10 +181,10 @@ void AtomicFile::commit() {
   if (::fsync(fd_) != 0) fail(path_ + ": cannot write (sync): " + reason());
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) fail(path_ + ": cannot write (close): " + reason());
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) fail(path_ + ": cannot replace: " + reason());
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) fail(path_ + ": cannot replace: " + reason());
   temp_.clear();
   // The rename lives in the folder: sync it too, or a crash can bring the old file back.
-  const fs::path folder = fs::path(path_).parent_path();
+  const fs::path folder = fs::path(target_).parent_path();
   const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);

@@ -34,7 +34,8 @@ void check_input(const std::string& path);
 // in the target's folder, so two writers of one target never share it; commit() syncs it,
 // renames it over the target (the only step readers can see) and syncs the folder. Destroyed
 // without commit (an error, an exception) or interrupted by a signal, the temporary is removed
-// and the old target stays as it was.
+// and the old target stays as it was. A `path` that is a symbolic link is written through: the
+// file it names is replaced and the link stays (as `cp` and editors do).
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -51,7 +52,7 @@ class AtomicFile {
   const std::string& temporary() const { return temp_; }
 
  private:
-  std::string path_, temp_;
+  std::string path_, target_, temp_;  // target_: path_ with symbolic links followed
   int fd_ = -1;
   int slot_ = -1;  // in the table the signal handler cleans
 };

@@ -369,19 +369,16 @@ std::string describe(const TensorInfo& info) {
   return text + "]";
 }
 
-// The reference's `Metadata::validate` for one tensor: it starts where the previous one ended
-// and holds exactly the bytes its dtype and shape need.
-void validate_tensor(const std::string& path, const TensorInfo& info, const TensorInfo* previous) {
-  const uint64_t start = previous ? previous->end : 0;
-  const std::string offsets =
-      "data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
-  const std::string after =
-      previous ? "tensor `" + previous->name + "`, which ends at " + std::to_string(start)
-               : std::string("the start of the data section");
-  if (info.end < info.begin) fail(path, info.name, offsets + " end before they begin");
-  if (info.begin < start) fail(path, info.name, offsets + " overlap " + after);
-  if (info.begin > start) fail(path, info.name, offsets + " leave a gap after " + after);
+std::string offsets_text(const TensorInfo& info) {
+  return "data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
+}
 
+// The reference's `Metadata::validate` for one tensor on its own: its offsets hold exactly the
+// bytes its dtype and shape need. Checked before the tiling, so that a tensor whose offsets are
+// wrong is the one named, not the neighbour it leaves a gap before.
+void validate_tensor(const std::string& path, const TensorInfo& info) {
+  const std::string offsets = offsets_text(info);
+  if (info.end < info.begin) fail(path, info.name, offsets + " end before they begin");
   uint64_t bits = find_dtype(info.dtype)->bits;
   for (int64_t dim : info.shape) {
     if (__builtin_mul_overflow(bits, static_cast<uint64_t>(dim), &bits)) {
@@ -397,6 +394,39 @@ void validate_tensor(const std::string& path, const TensorInfo& info, const Tens
     fail(path, info.name,
          offsets + " hold " + std::to_string(held) + " bytes, but " + describe(info) + " needs " +
              std::to_string(bits / 8));
+  }
+}
+
+// The reference's tiling rule: each tensor starts where the previous one (by offset) ended. A
+// gap or an overlap does not say which of the two tensors is wrong, so both are named.
+void validate_tiling(const std::string& path, const std::vector<TensorInfo>& tensors,
+                     const TensorInfo& info, const TensorInfo* previous) {
+  const uint64_t start = previous ? previous->end : 0;
+  const std::string before = previous ? "`" + previous->name + "` " + offsets_text(*previous)
+                                      : std::string("the start of the data section");
+  if (info.begin < start) {
+    fail(path, "tensors `" + previous->name + "` " + offsets_text(*previous) + " and `" +
+                   info.name + "` " + offsets_text(info) + " overlap in bytes [" +
+                   std::to_string(info.begin) + ", " +
+                   std::to_string(std::min(start, info.end)) + ")");
+  }
+  if (info.begin > start) {
+    // A tensor elsewhere of exactly the hole's size is the likely owner (offsets shifted).
+    const uint64_t hole = info.begin - start;
+    const TensorInfo* fits = nullptr;
+    int count = 0;
+    for (const TensorInfo& t : tensors) {
+      if (&t != &info && &t != previous && t.end - t.begin == hole) {
+        fits = &t;
+        ++count;
+      }
+    }
+    fail(path, "no tensor holds bytes [" + std::to_string(start) + ", " +
+                   std::to_string(info.begin) + ") of the data section, between " + before +
+                   " and `" + info.name + "` " + offsets_text(info) +
+                   (count == 1 ? "; `" + fits->name + "` " + offsets_text(*fits) +
+                                     " is that size: are its offsets wrong?"
+                               : std::string()));
   }
 }
 
@@ -435,9 +465,10 @@ Header read_header(const std::string& path, const uint8_t* file, uint64_t availa
                    [](const TensorInfo& a, const TensorInfo& b) {
                      return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
                    });
+  for (const TensorInfo& info : header.tensors) validate_tensor(path, info);
   const TensorInfo* previous = nullptr;
   for (const TensorInfo& info : header.tensors) {
-    validate_tensor(path, info, previous);
+    validate_tiling(path, header.tensors, info, previous);
     previous = &info;
   }
   const uint64_t data_bytes = size - kLengthBytes - text.size();

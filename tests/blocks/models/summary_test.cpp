@@ -131,6 +131,26 @@ std::vector<config::Document> samples() {
                "        mlp: {type: mlp, intermediate_size: 128}\n"
                "        normalization: {type: rms_norm}\n"
                "  head:\n    normalization: {type: rms_norm}\n"));
+  // Resamplers (a perceiver, then Kosmos-2's latent attention) and a fusion embedding.
+  docs.push_back(document(
+      "version: 1\nmodel:\n  type: early_fusion\n  decoder:\n    type: language_model\n"
+      "    hidden_size: 32\n    embeddings: {vocab_size: 50}\n    decoder:\n"
+      "      type: repeat\n      num_layers: 1\n      block:\n        type: transformer\n"
+      "        mixer: {type: attention, heads: 4, rotary: {type: default}}\n"
+      "        mlp: {type: gated, intermediate_size: 64}\n"
+      "        normalization: {type: rms_norm}\n"
+      "    head: {normalization: {type: rms_norm}}\n"
+      "  encoders:\n    image:\n      encoder:\n        type: vision_transformer\n"
+      "        hidden_size: 24\n        image_size: 8\n        patch_size: 4\n"
+      "        patch_bias: true\n        body:\n          type: repeat\n"
+      "          num_layers: 1\n          block:\n            type: transformer\n"
+      "            mixer: {type: attention, heads: 2, causal: false}\n"
+      "            mlp: {type: mlp, intermediate_size: 48}\n"
+      "            normalization: {type: layer_norm}\n"
+      "      connectors:\n        - {type: perceiver_resampler, num_latents: 3, depth: 2}\n"
+      "        - {type: latent_attention, num_latents: 2, heads: 2}\n"
+      "        - {type: linear}\n"
+      "  encoder_tokens: {image: 50}\n  fusion_vocab_size: 1\n"));
   return docs;
 }
 
@@ -155,7 +175,17 @@ std::vector<const config::TypeInfo*> every_type() {
 // a mixer mixes tokens, which costs something beyond its projections; and only attention
 // depends on the context.
 TEST(Summary, EveryTypeAnswersForItsOwnComputation) {
-  const std::set<std::string> looked_up = {"embeddings.word", "embeddings.position", "mixer.a_log"};
+  // Looked up or added, not multiplied: tables, class tokens, latents.
+  const std::set<std::string> looked_up = {"embeddings.word",
+                                           "embeddings.position",
+                                           "mixer.a_log",
+                                           "encoder.patch_embedding_bias",
+                                           "encoder.class_embedding",
+                                           "encoder.position_embedding",
+                                           "model.fusion_embedding",
+                                           "connectors[0].latents",
+                                           "connectors[0].media_position",
+                                           "connectors[1].latents"};
   std::set<std::string> seen;
   for (const auto& doc : samples()) {
     const Flops short_context = flops_of(*doc.model, 64);
@@ -295,7 +325,9 @@ TEST(Summary, TotalsAreTheSumOfTheConfigsAndWhatTheBuilderMakes) {
     }
     for (const int64_t context : {2048, 32768}) {
       const SummaryTotals totals = summary_totals(*doc.model, context);
-      EXPECT_EQ(totals.flops_per_token, flops_of(*doc.model, context).total)
+      // A fusion model's per-token figure is its decoder's; its encoders count per media item.
+      const auto& per_token = dynamic_cast<const ModelConfig&>(*doc.model).per_token_part();
+      EXPECT_EQ(totals.flops_per_token, flops_of(per_token, context).total)
           << name << " at context " << context;
       EXPECT_EQ(totals.parameters, parameters) << name;
       EXPECT_EQ(totals.trainable, trainable) << name;

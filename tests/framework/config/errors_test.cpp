@@ -85,8 +85,8 @@ TEST(Errors, MissingTypeListsTheValidOnes) {
 TEST(Errors, UnknownChoiceSuggestsTheClosest) {
   EXPECT_EQ(errors(replace(kModel, "{type: mlp}", "{type: mlp, activation: gelu_tan}")),
             "test.yaml:12:36: error: model.decoder.block.mlp.activation: unknown value "
-            "'gelu_tan'; did you mean 'gelu_tanh'? (valid: gelu, gelu_tanh, relu, squared_relu, "
-            "silu, identity)\n");
+            "'gelu_tan'; did you mean 'gelu_tanh'? (valid: gelu, gelu_tanh, quick_gelu, relu, "
+            "squared_relu, silu, identity)\n");
 }
 
 // --- wrong value types ---

@@ -160,7 +160,8 @@ TEST(Registry, BlocksKindsAreRegisteredInOrder) {
   std::vector<std::string> names;
   for (const KindInfo* k : blocks::registry().kinds()) names.push_back(k->name);
   EXPECT_EQ(names, (std::vector<std::string>{"model", "block", "sequence", "mixer", "mlp",
-                                             "normalization", "initialization", "rotary", "peft"}));
+                                             "normalization", "initialization", "rotary",
+                                             "encoder", "connector", "peft"}));
 }
 
 TEST(Registry, BlockSlotsAcceptSequencesButNotTheOtherWayRound) {

@@ -84,6 +84,32 @@ TEST(Files, WritesReplaceTheTargetAtOnceWithItsMode) {
   EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask);
 }
 
+// An output that is a symbolic link is written through: the file it names gets the new bytes
+// and the link stays a link (before, the rename replaced the link by a regular file), also
+// through a chain of two links and a link whose target does not exist yet.
+TEST(Files, WritesThroughSymbolicLinks) {
+  TempDir dir;
+  const std::string real = dir.write("real.txt", "old");
+  ::mkdir(dir.at("sub").c_str(), 0755);
+  const std::string link = dir.at("sub/link.txt"), chain = dir.at("chain.txt");
+  ASSERT_EQ(::symlink("../real.txt", link.c_str()), 0);
+  ASSERT_EQ(::symlink(link.c_str(), chain.c_str()), 0);
+  io::write_file(chain, "new");
+  EXPECT_EQ(read(real), "new");
+  struct stat st {};
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::lstat(chain.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(entries(dir.path()), (std::vector<std::string>{"chain.txt", "real.txt", "sub"}));
+  const std::string dangling = dir.at("dangling.txt");
+  ASSERT_EQ(::symlink("made.txt", dangling.c_str()), 0);
+  io::write_file(dangling, "made");
+  EXPECT_EQ(read(dir.at("made.txt")), "made");
+  ASSERT_EQ(::lstat(dangling.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
 // Item 6 (disk full): a write the system refuses is an error, and the old file is kept. The
 // file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) fails write() with EFBIG as a full disk fails
 // it with ENOSPC, without needing a small filesystem.

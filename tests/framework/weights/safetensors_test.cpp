@@ -381,16 +381,35 @@ std::vector<Corrupt> corpus() {
        raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                 std::string(12, '\0')),
-       "tensor `b`: data_offsets [4, 12] overlap tensor `a`, which ends at 8"},
+       "tensors `a` data_offsets [0, 8] and `b` data_offsets [4, 12] overlap in bytes [4, 8)"},
       {"gap",
        raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
                 std::string(20, '\0')),
-       "tensor `b`: data_offsets [12, 20] leave a gap after tensor `a`, which ends at 8"},
+       "no tensor holds bytes [8, 12) of the data section, between `a` data_offsets [0, 8] and "
+       "`b` data_offsets [12, 20]"},
+      // `a`'s offsets are wrong, and sorting by offset puts `b` first: before, `b` was blamed
+      // for a gap at the start; now the hole is named with both tensors around it, and `a`
+      // as the one tensor of the hole's size.
+      {"moved_first_tensor",
+       raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},)"
+                R"("b":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}})",
+                std::string(24, '\0')),
+       "no tensor holds bytes [0, 8) of the data section, between the start of the data section "
+       "and `b` data_offsets [8, 16]; `a` data_offsets [16, 24] is that size: are its offsets "
+       "wrong?"},
+      // A tensor whose own offsets hold the wrong byte count is named before any tiling check,
+      // even where it also overlaps the tensor after it.
+      {"wrong_size_before_tiling",
+       raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,12]},)"
+                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+                std::string(16, '\0')),
+       "tensor `a`: data_offsets [0, 12] hold 12 bytes, but F32 [2] needs 8"},
       {"gap_at_start",
        raw_file(one_tensor(R"({"dtype":"F32","shape":[2],"data_offsets":[4,12]})"),
                 std::string(12, '\0')),
-       "tensor `x`: data_offsets [4, 12] leave a gap after the start of the data section"},
+       "no tensor holds bytes [0, 4) of the data section, between the start of the data section "
+       "and `x` data_offsets [4, 12]"},
       {"offsets_backwards",
        raw_file(one_tensor(R"({"dtype":"F32","shape":[0],"data_offsets":[8,0]})"),
                 std::string(8, '\0')),

@@ -1,0 +1,75 @@
+// Early fusion (torchtune's EarlyFusionModel; LLaVA, KOSMOS-1): a decoder language model and
+// named encoders, each followed by connectors; each media item's features replace one run of
+// its placeholder token in the token embeddings, and the decoder takes the result as input
+// embeddings. The decoder keeps its own parameter names (no state-dict surgery). The toggles
+// decoder_trainable, encoders_trainable and fusion_trainable resolve into every parameter's
+// `trainable`; fusion parameters are the connectors and the fusion embedding (extra token rows
+// for placeholders and begin/end markers, in a table of their own, as torchtune's
+// FusionEmbedding).
+#pragma once
+
+#include <map>
+
+#include "blocks/kinds.h"
+#include "blocks/linear/linear.h"
+
+namespace blocks {
+
+// One encoder of a fusion model and the connectors after it, in order.
+struct FusionEncoderConfig : Declared<FusionEncoderConfig, config::Config>, config::ChildContexts {
+  static constexpr std::string_view type_name = "fusion_encoder";
+  static constexpr std::string_view type_doc =
+      "An encoder and the connectors that bring its features to the decoder's width.";
+  Dynamic<EncoderConfig> encoder;
+  std::vector<Dynamic<ConnectorConfig>> connectors;
+  int64_t tokens = 0;  // derived: feature vectors per media item after the connectors
+
+  // Set by the fusion model before this config resolves; not fields.
+  bool encoder_frozen = false;
+  bool connectors_frozen = false;
+  int64_t decoder_width = 0;
+
+  static void declare(Fields<FusionEncoderConfig>& f);
+  void resolve(ResolveContext& ctx) override;
+  void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+  // The encoder, then each connector.
+  std::vector<config::FlowStage> flow() const override;
+};
+
+struct EarlyFusionConfig : Declared<EarlyFusionConfig, ModelConfig>, config::ChildContexts {
+  static constexpr std::string_view type_name = "early_fusion";
+  static constexpr std::string_view type_doc =
+      "A decoder language model whose input embeddings take named encoders' features in place "
+      "of placeholder tokens (LLaVA, KOSMOS-1).";
+  Dynamic<ModelConfig> decoder;
+  std::map<std::string, FusionEncoderConfig> encoders;
+  std::map<std::string, int64_t> encoder_tokens;
+  std::map<std::string, int64_t> begin_tokens;
+  std::map<std::string, int64_t> end_tokens;
+  int64_t fusion_vocab_size = 0;
+  std::optional<WeightConfig> fusion_embedding;  // present iff fusion_vocab_size > 0
+  bool decoder_trainable = true;
+  std::map<std::string, bool> encoders_trainable;  // `false` alone: every encoder
+  bool fusion_trainable = true;
+  double lr_scale = 1.0;
+
+  static void declare(Fields<EarlyFusionConfig>& f);
+  // `encoders_trainable: BOOL` becomes one entry per encoder, so resolved texts show a dict.
+  static void preprocess(config::Node& node, config::ParseContext& ctx);
+  void resolve_model(ResolveContext& ctx) override;
+  void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+  void validate(const ResolveContext& ctx) const override;
+  // Encoders side by side, then the decoder.
+  std::vector<config::FlowStage> flow() const override;
+  const config::Config& per_token_part() const override;
+  // Each encoder at its sequence length, and each connector at the features it takes (the
+  // resamplers' linears by the default matrix rule, so their figure is approximate).
+  std::vector<std::pair<std::string, double>> media_flops() const override;
+
+  // The decoder's width and vocabulary, as written (0 for a decoder that is not a language
+  // model, which validate reports).
+  int64_t decoder_width() const;
+  int64_t decoder_vocab_size() const;
+};
+
+}  // namespace blocks
