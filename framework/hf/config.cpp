@@ -12,6 +12,7 @@
 #include "framework/config/emit.h"
 #include "framework/config/load.h"
 #include "framework/hf/family.h"
+#include "framework/hf/llava.h"
 
 namespace blocks::hf {
 
@@ -351,11 +352,16 @@ void check_limits(const Family& f, const Architecture& a, const Node& hf, Diagno
 }
 
 // Every step runs, so that one pass reports all the problems of a file.
-std::optional<Json> convert(const Node& hf, Diagnostics& d) {
+std::optional<Json> convert(const Node& hf, Diagnostics& d,
+                            std::vector<std::string>* defaults = nullptr) {
   if (!hf.is_mapping()) {
     d.error(hf.mark, "hf", "a config.json holds an object, found " + hf.describe());
     return std::nullopt;
   }
+  // Composite models hold language models of the families below.
+  if (const Node* type = hf.find("model_type"); type && type->is_scalar() && type->text == "llava")
+    return convert_llava(
+        hf, d, [](const Node& text, Diagnostics& dd) { return convert(text, dd); }, defaults);
   const Family* family = find_family(hf, d);
   if (!family) return std::nullopt;
   Architecture a = family->defaults;
@@ -377,22 +383,36 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d) {
 
 std::vector<std::string> supported_model_types() { return families().names(); }
 
-std::optional<Json> import_config(const Node& hf, Diagnostics& diagnostics) {
+namespace {
+
+std::optional<Json> import_node(const Node& hf, Diagnostics& diagnostics,
+                                std::vector<std::string>* defaults) {
   Diagnostics problems;
-  auto doc = convert(hf, problems);
+  auto doc = convert(hf, problems, defaults);
   diagnostics.append(problems);
   if (!problems.ok()) return std::nullopt;
   return doc;
 }
 
-std::optional<Json> import_file(const std::string& path, Diagnostics& diagnostics) {
+std::optional<Json> import_path(const std::string& path, Diagnostics& diagnostics,
+                                std::vector<std::string>* defaults) {
   std::error_code ec;
   const bool folder = std::filesystem::is_directory(path, ec);
   // load_file reads .json as JSON and anything else as YAML, which also reads JSON.
   const auto hf = config::load_file(
       folder ? (std::filesystem::path(path) / "config.json").string() : path, diagnostics);
   if (!hf) return std::nullopt;
-  return import_config(*hf, diagnostics);
+  return import_node(*hf, diagnostics, defaults);
+}
+
+}  // namespace
+
+std::optional<Json> import_config(const Node& hf, Diagnostics& diagnostics) {
+  return import_node(hf, diagnostics, nullptr);
+}
+
+std::optional<Json> import_file(const std::string& path, Diagnostics& diagnostics) {
+  return import_path(path, diagnostics, nullptr);
 }
 
 std::optional<std::string> schema_reference(const std::string& output) {
@@ -410,11 +430,16 @@ std::optional<std::string> schema_reference(const std::string& output) {
 
 std::optional<std::string> import_yaml(const std::string& path, Diagnostics& diagnostics,
                                        const std::string& schema) {
-  const auto doc = import_file(path, diagnostics);
+  std::vector<std::string> defaults;
+  const auto doc = import_path(path, diagnostics, &defaults);
   if (!doc) return std::nullopt;
   const std::string schema_line =
       schema.empty() ? "" : "# yaml-language-server: $schema=" + schema + "\n";
-  return schema_line + "# Imported by `blockc import hf` from " + path + "\n" +
+  // Hub files of composite models list only overrides: say which class defaults filled the rest.
+  std::string used;
+  for (const auto& line : defaults) used += "#   " + line + "\n";
+  if (!used.empty()) used = "# Class defaults used where the file is silent:\n" + used;
+  return schema_line + "# Imported by `blockc import hf` from " + path + "\n" + used +
          config::to_yaml(*doc);
 }
 

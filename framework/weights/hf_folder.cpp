@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/config/emit.h"
+#include "framework/config/load.h"
 #include "framework/hf/folder.h"
+#include "framework/hf/llava.h"
 #include "framework/io/files.h"
 #include "framework/nn/dtype.h"  // header-only: the one table of dtype names
 #include "framework/weights/safetensors.h"
@@ -37,6 +39,12 @@ void same_architecture(const config::Document& model, const config::Document& ch
 
 }  // namespace
 
+std::string hf_text_type(const std::string& folder) {
+  config::Diagnostics diagnostics;
+  const auto raw = config::load_file(hf::config_path(folder), diagnostics);
+  return raw ? hf::llava_text_type(*raw) : "llama";
+}
+
 WeightSources weight_sources(const std::vector<std::string>& weights,
                              const std::string& model_type) {
   WeightSources sources;
@@ -51,6 +59,7 @@ WeightSources weight_sources(const std::vector<std::string>& weights,
       throw MappingError("--weights " + w + " is a " + type + " checkpoint, the others " +
                          sources.model_type);
     sources.model_type = type;
+    if (type == "llava") sources.text_type = hf_text_type(w);
     std::string note;
     for (auto& f : checkpoint_files(w, &note)) sources.files.push_back(std::move(f));
     if (!note.empty()) sources.notes.push_back(note);

@@ -39,8 +39,11 @@ class ArchitectureError : public Error {
 struct WeightSources {
   std::vector<std::string> files;
   std::string model_type;  // empty: blocks' own names (or a user mapping's)
+  std::string text_type;   // a llava folder's text_config.model_type
   std::vector<std::string> notes;  // which files a folder holding several choices gave
 };
+// `text_config.model_type` of the llava folder `folder` (llama where it says none).
+std::string hf_text_type(const std::string& folder);
 WeightSources weight_sources(const std::vector<std::string>& weights,
                              const std::string& model_type = "");
 

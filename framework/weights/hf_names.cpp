@@ -4,6 +4,7 @@
 #include <map>
 
 #include "framework/hf/family.h"
+#include "framework/hf/llava.h"
 #include "framework/weights/mapping.h"
 
 namespace blocks::weights {
@@ -45,6 +46,26 @@ std::vector<std::string> hf_mapping_names() {
   std::vector<std::string> names;
   for (const auto& [name, mapping] : tables()) names.push_back(name);
   return names;
+}
+
+Mapping hf_mapping(const std::string& model_type, const config::Json& model,
+                   const std::string& text_type, std::vector<std::string>* notes) {
+  if (model_type != "llava") return hf_mapping(model_type);
+  const hf::Family* text = hf::families().find(text_type);
+  if (!text)
+    throw MappingError("no built-in name mapping for a llava text_config of model_type '" +
+                       text_type + "' (known: " + hf::family_list() + ")");
+  const hf::LlavaNames names = hf::llava_names(*text, model);
+  Mapping m{"llava", {}};
+  for (const auto& name : names.vision) m.rules.push_back(rule_of(name));
+  for (const auto& name : names.text) {
+    MappingRule r = rule_of(name);
+    r.layer_capture = 0;
+    if (!r.tied_to.empty()) r.tied_to = "decoder." + r.tied_to;
+    m.rules.push_back(std::move(r));
+  }
+  if (notes) notes->insert(notes->end(), names.notes.begin(), names.notes.end());
+  return m;
 }
 
 const Mapping& hf_mapping(const std::string& model_type) {

@@ -18,8 +18,10 @@
 #include <utility>
 #include <vector>
 
+#include "framework/config/config.h"
 #include "framework/config/error.h"
 #include "framework/weights/load.h"
+#include "framework/config/config.h"
 #include "framework/weights/mapping_rules.h"
 
 namespace blocks::weights {
@@ -34,6 +36,11 @@ at::Tensor rotary_permute(const at::Tensor& t, int64_t head_size, MappingRule::R
 // throws MappingError listing the known ones.
 const Mapping& hf_mapping(const std::string& model_type);
 std::vector<std::string> hf_mapping_names();
+// The table of a model_type whose names depend on the model: `llava` (its text family
+// `text_type`; the tower layers `model`, a resolved early_fusion dump, does not build are
+// skipped by explicit rules, each said in `notes`). Other types: hf_mapping(model_type).
+Mapping hf_mapping(const std::string& model_type, const config::Json& model,
+                   const std::string& text_type, std::vector<std::string>* notes = nullptr);
 
 // Blocks' own names: every checkpoint tensor to the parameter of the same name (what
 // load_safetensors loads through). Its reports name each tensor once.

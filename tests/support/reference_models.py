@@ -74,11 +74,13 @@ def sparse_moe(h, w, experts, top_k):
     return out.view(b, t, d)
 
 
-def llama(p, tokens, layers, heads, groups, head_size, theta, eps=1e-5, window=None, mlp=None):
+def llama(p, tokens, layers, heads, groups, head_size, theta, eps=1e-5, window=None, mlp=None,
+          embeds=None):
     """Llama; Qwen2 when `p` holds query/key/value biases; `mlp(h, w)` replaces the SwiGLU MLP
-    (w: a layer's parameter by its name below decoder.{i})."""
+    (w: a layer's parameter by its name below decoder.{i}); `embeds` replaces the token
+    embeddings (LlamaModel's inputs_embeds)."""
     b, t = tokens.shape
-    x = p["embeddings.word.weight"][tokens]
+    x = p["embeddings.word.weight"][tokens] if embeds is None else embeds
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.int64).float() / head_size))
     freqs = torch.outer(torch.arange(t).float(), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)

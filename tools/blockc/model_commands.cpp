@@ -76,6 +76,7 @@ bool check_architecture(const ModelArgs& args, const blocks::config::Document& d
 blocks::weights::WeightSources sources_of(const ModelArgs& args, const std::string& hf_type) {
   auto sources = blocks::weights::weight_sources(args.weights, hf_type);
   if (!hf_type.empty() && args.weights.empty()) {
+    if (hf_type == "llava") sources.text_type = blocks::weights::hf_text_type(args.model);
     std::string note;
     sources.files = blocks::weights::checkpoint_files(args.model, &note);
     if (!note.empty()) sources.notes.push_back(note);
@@ -86,7 +87,7 @@ blocks::weights::WeightSources sources_of(const ModelArgs& args, const std::stri
 
 // Fills `model` from `sources` (through --map, the family's table, or by blocks' names).
 void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& sources,
-                  blocks::Model& model) {
+                  const blocks::config::Document& doc, blocks::Model& model) {
   std::vector<std::pair<std::string, at::Tensor>> targets;
   for (const auto& p : model.parameters) targets.emplace_back(p.name, p.tensor);
   if (!args.map.empty()) {
@@ -94,9 +95,11 @@ void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& s
                                  blocks::weights::load_mapping_file(args.map), true,
                                  progress_bar("loading"));
   } else if (!sources.model_type.empty()) {
-    blocks::weights::load_mapped(targets, sources.files,
-                                 blocks::weights::hf_mapping(sources.model_type), true,
-                                 progress_bar("loading"));
+    std::vector<std::string> notes;
+    const auto mapping = blocks::weights::hf_mapping(sources.model_type, doc.dump()["model"],
+                                                     sources.text_type, &notes);
+    for (const auto& note : notes) spdlog::info("{}", note);
+    blocks::weights::load_mapped(targets, sources.files, mapping, true, progress_bar("loading"));
   } else {
     blocks::weights::load_safetensors(targets, sources.files, true, progress_bar("loading"));
   }
@@ -226,7 +229,7 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
                               progress_bar("initializing"));
   } else {
     try {
-      load_weights(args, sources, model);
+      load_weights(args, sources, *doc, model);
     } catch (const blocks::weights::MappingError& e) {
       spdlog::error("{}", e.what());
       return 1;

@@ -1,0 +1,53 @@
+// Hugging Face LLaVA (model_type `llava`, transformers' LlavaConfig and
+// LlavaForConditionalGeneration): a CLIP vision tower (`vision_config`, CLIPVisionConfig), a
+// two-layer projector, and a language model (`text_config`, any family blocks converts) as one
+// `early_fusion` document; and the checkpoint names of both layouts transformers has used.
+// Torch-free: import, export and the weights layer read it.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "framework/config/config.h"
+#include "framework/config/diagnostics.h"
+#include "framework/config/node.h"
+#include "framework/hf/family.h"
+
+namespace blocks::hf {
+
+// Converts a language model's config.json (a family's) into a document; how the import of a
+// text_config reuses the families.
+using TextConverter =
+    std::function<std::optional<config::Json>(const config::Node&, config::Diagnostics&)>;
+
+// A llava config.json as an early_fusion document; every key converted or known irrelevant, the
+// sub-configs' problems at `hf.text_config.KEY` and `hf.vision_config.KEY`. `defaults` receives
+// one line per class default the file left out and the conversion used ("vision_config
+// num_channels: 3 (CLIPVisionConfig)"), since hub files list only overrides.
+std::optional<config::Json> convert_llava(const config::Node& hf, config::Diagnostics& d,
+                                          const TextConverter& text,
+                                          std::vector<std::string>* defaults = nullptr);
+
+// The checkpoint names of a llava folder for a model document (an early_fusion over the
+// text family `text_type`): LlavaForConditionalGeneration's on-disk layout
+// (language_model.model.*, language_model.lm_head.weight, vision_tower.vision_model.*,
+// multi_modal_projector.linear_{1,2}.*) and the in-memory layout of newer transformers
+// (model.language_model.*, model.vision_tower.*, model.multi_modal_projector.*, lm_head.weight).
+// Text rules are the family's, aimed below `decoder.`. Tower layers the model does not build
+// (past its last selected feature layer) and CLIP's post_layernorm are ignored by explicit
+// rules, each described in `notes`.
+struct LlavaNames {
+  // The text family's rules in both layouts, aimed below `decoder.` (a tied rule's embeddings
+  // are the decoder's: decoder.embeddings.word.weight).
+  std::vector<TensorName> text;
+  std::vector<TensorName> vision;  // the tower and the projector, in blocks' names
+  std::vector<std::string> notes;
+};
+LlavaNames llava_names(const Family& text_family, const config::Json& model);
+
+// `text_config.model_type` of a llava config.json (default `llama`, as LlavaConfig has it).
+std::string llava_text_type(const config::Node& hf);
+
+}  // namespace blocks::hf

@@ -1,0 +1,234 @@
+// A tiny LLaVA folder written by python3-torch in transformers' on-disk layout (config.json with
+// llama text_config and clip_vision_model vision_config, model.safetensors with
+// LlavaForConditionalGeneration's names), and the same weights in the newer in-memory layout:
+// `blockc forward --model FOLDER` gives the logits of a plain-PyTorch reference (CLIP tower and
+// LLaVA projector as modeling_clip.py and modeling_llava.py compute them, features of layer -2
+// without the class token written over the image placeholders, then Llama) to 1e-4, with one
+// image, two images in one row and a batch of two.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "framework/hf/config.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/torch_support.h"
+
+namespace blocks::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes DIR/disk (on-disk layout) and DIR/memory (in-memory layout), the inputs and the
+// reference logits; returns false when the script failed (reported).
+const char* kWriter = R"(
+import json, os, sys
+sys.path.insert(0, os.path.join(SOURCE, "tests/support"))
+from reference_models import llama
+from vision_references import clip_hidden_states, llava_projector
+from tensors import save
+g = torch.Generator().manual_seed(0)
+r = lambda *s: torch.randn(*s, generator=g) * 0.2
+V = dict(model_type="clip_vision_model", hidden_size=24, intermediate_size=48,
+         num_hidden_layers=3, num_attention_heads=2, image_size=8, patch_size=4,
+         projection_dim=16)
+T = dict(model_type="llama", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+         num_attention_heads=4, num_key_value_heads=2, vocab_size=50, rms_norm_eps=1e-5,
+         max_position_embeddings=64, rope_theta=10000.0, tie_word_embeddings=False)
+config = dict(model_type="llava", architectures=["LlavaForConditionalGeneration"],
+              image_token_index=49, vision_feature_layer=-2,
+              vision_feature_select_strategy="default", projector_hidden_act="gelu",
+              image_seq_length=4, text_config=T, vision_config=V, torch_dtype="float32")
+hf = {}
+v = "vision_tower.vision_model."
+hf[v + "embeddings.class_embedding"] = r(24)
+hf[v + "embeddings.patch_embedding.weight"] = r(24, 3, 4, 4)
+hf[v + "embeddings.position_embedding.weight"] = r(5, 24)
+for n in ["pre_layrnorm", "post_layernorm"]:
+    hf[v + n + ".weight"], hf[v + n + ".bias"] = 1 + r(24), r(24)
+for i in range(3):
+    l = v + "encoder.layers.%d." % i
+    for p in ["q_proj", "k_proj", "v_proj", "out_proj"]:
+        hf[l + "self_attn." + p + ".weight"], hf[l + "self_attn." + p + ".bias"] = r(24, 24), r(24)
+    for n in ["layer_norm1", "layer_norm2"]:
+        hf[l + n + ".weight"], hf[l + n + ".bias"] = 1 + r(24), r(24)
+    hf[l + "mlp.fc1.weight"], hf[l + "mlp.fc1.bias"] = r(48, 24), r(48)
+    hf[l + "mlp.fc2.weight"], hf[l + "mlp.fc2.bias"] = r(24, 48), r(24)
+m = "multi_modal_projector."
+hf[m + "linear_1.weight"], hf[m + "linear_1.bias"] = r(32, 24), r(32)
+hf[m + "linear_2.weight"], hf[m + "linear_2.bias"] = r(32, 32), r(32)
+t = "language_model.model."
+hf[t + "embed_tokens.weight"] = r(50, 32)
+for i in range(2):
+    l = t + "layers.%d." % i
+    hf[l + "self_attn.q_proj.weight"] = r(32, 32)
+    hf[l + "self_attn.k_proj.weight"] = r(16, 32)
+    hf[l + "self_attn.v_proj.weight"] = r(16, 32)
+    hf[l + "self_attn.o_proj.weight"] = r(32, 32)
+    hf[l + "mlp.gate_proj.weight"], hf[l + "mlp.up_proj.weight"] = r(64, 32), r(64, 32)
+    hf[l + "mlp.down_proj.weight"] = r(32, 64)
+    hf[l + "input_layernorm.weight"] = 1 + r(32)
+    hf[l + "post_attention_layernorm.weight"] = 1 + r(32)
+hf[t + "norm.weight"] = 1 + r(32)
+hf["language_model.lm_head.weight"] = r(50, 32)
+
+def write(folder, tensors):
+    os.makedirs(folder, exist_ok=True)
+    json.dump(config, open(os.path.join(folder, "config.json"), "w"))
+    save(tensors, os.path.join(folder, "model.safetensors"))
+write(os.path.join(DIR, "disk"), hf)
+def newer(k):
+    if k.startswith("language_model.model."): return "model.language_model." + k[21:]
+    if k == "language_model.lm_head.weight": return "lm_head.weight"
+    return "model." + k
+write(os.path.join(DIR, "memory"), {newer(k): x for k, x in hf.items()})
+
+# The reference, from the HF names renamed by hand to the references' own.
+clip = {}
+for k, x in hf.items():
+    if not k.startswith(v): continue
+    k = k[len(v):].replace("embeddings.", "").replace("encoder.layers.", "body.")
+    k = k.replace("pre_layrnorm", "pre_normalization").replace("class_embedding", "class_embedding.weight")
+    k = k.replace("patch_embedding.weight", "patch_embedding.weight")
+    for a, b in [("self_attn.q_proj", "mixer.query"), ("self_attn.k_proj", "mixer.key"),
+                 ("self_attn.v_proj", "mixer.value"), ("self_attn.out_proj", "mixer.output"),
+                 ("layer_norm1", "normalization"), ("layer_norm2", "mlp_normalization"),
+                 ("mlp.fc1", "mlp.up"), ("mlp.fc2", "mlp.down")]:
+        k = k.replace(a, b)
+    clip[k] = x
+proj = {"up.weight": hf[m + "linear_1.weight"], "up.bias": hf[m + "linear_1.bias"],
+        "down.weight": hf[m + "linear_2.weight"], "down.bias": hf[m + "linear_2.bias"]}
+lm = {"embeddings.word.weight": hf[t + "embed_tokens.weight"],
+      "head.normalization.weight": hf[t + "norm.weight"],
+      "head.output.weight": hf["language_model.lm_head.weight"]}
+for i in range(2):
+    l = t + "layers.%d." % i
+    for a, b in [("self_attn.q_proj", "mixer.query"), ("self_attn.k_proj", "mixer.key"),
+                 ("self_attn.v_proj", "mixer.value"), ("self_attn.o_proj", "mixer.output"),
+                 ("mlp.gate_proj", "mlp.gate"), ("mlp.up_proj", "mlp.up"),
+                 ("mlp.down_proj", "mlp.down")]:
+        lm["decoder.%d.%s.weight" % (i, b)] = hf[l + a + ".weight"]
+    lm["decoder.%d.normalization.weight" % i] = hf[l + "input_layernorm.weight"]
+    lm["decoder.%d.mlp_normalization.weight" % i] = hf[l + "post_attention_layernorm.weight"]
+
+def logits(tokens, pixels):
+    states = clip_hidden_states(clip, pixels, patch=4, layers=2, heads=2)
+    features = llava_projector(proj, states[2][:, 1:]).reshape(-1, 32)
+    embeds = lm["embeddings.word.weight"][tokens].clone()
+    embeds[tokens == 49] = features  # row-major, as modeling_llava.py's masked_scatter
+    return llama(lm, tokens, 2, 4, 2, 8, 10000.0, embeds=embeds)
+
+P = 49
+cases = {
+    "one": torch.tensor([[1, P, P, P, P, 5, 6, 7]]),
+    "two_in_a_row": torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6, 7]]),
+    "batch": torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6, 7],
+                           [3, 4, 8, P, P, P, P, 9, 10, 11, 12, 13]]),
+}
+for name, tokens in cases.items():
+    images = int((tokens == P).sum()) // 4
+    pixels = torch.randn(images, 3, 8, 8, generator=g)
+    save({"tokens": tokens, "pixel_values": pixels}, os.path.join(DIR, name + ".in.safetensors"))
+    save({"logits": logits(tokens, pixels)}, os.path.join(DIR, name + ".ref.safetensors"))
+)";
+
+class LlavaFolder : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!have_reference_python()) return;
+    dir_ = new TempDir();
+    std::ofstream(dir_->at("writer.py"))
+        << "import torch\nSOURCE = '" BLOCKS_SOURCE_DIR "'\nDIR = '" << dir_->path().string()
+        << "'\n" << kWriter;
+    const std::string command = std::string(reference_python()) + " " + dir_->at("writer.py") +
+                                " 2>" + dir_->at("writer.err");
+    written_ = std::system(command.c_str()) == 0;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!have_reference_python()) GTEST_SKIP() << "python3 with torch is not installed";
+    std::ifstream err(dir_->at("writer.err"));
+    ASSERT_TRUE(written_) << std::string(std::istreambuf_iterator<char>(err), {});
+  }
+  static std::string at(const std::string& name) { return dir_->at(name); }
+  static at::Tensor tensor(const std::string& file, const std::string& name) {
+    return weights::SafetensorsFile::open(at(file)).tensor(name).clone();
+  }
+
+  static TempDir* dir_;
+  static bool written_;
+};
+TempDir* LlavaFolder::dir_ = nullptr;
+bool LlavaFolder::written_ = false;
+
+TEST_F(LlavaFolder, ForwardMatchesThePlainPyTorchReference) {
+  for (const char* layout : {"disk", "memory"}) {
+    for (const char* name : {"one", "two_in_a_row", "batch"}) {
+      const std::string out = at(std::string(layout) + "." + name + ".out.safetensors");
+      const auto r = blockc("forward --model " + at(layout) + " --input " +
+                            at(std::string(name) + ".in.safetensors") + " --output " + out);
+      ASSERT_EQ(r.code, 0) << layout << " " << name << ": " << r.err;
+      const at::Tensor logits = weights::SafetensorsFile::open(out).tensor("logits");
+      const at::Tensor expected = tensor(std::string(name) + ".ref.safetensors", "logits");
+      EXPECT_TRUE(close(logits, expected, 0, 1e-4)) << layout << " " << name;
+      std::cerr << layout << " " << name << ": max |blocks - reference| = "
+                << (logits - expected).abs().max().item<double>() << "\n";
+      // The tower's unused last layer and post_layernorm are skipped by rule, and said so.
+      EXPECT_NE(r.err.find("vision tower layers 2-2 of the checkpoint are skipped: the model "
+                           "reads the output of layer 2 and builds nothing past it"),
+                std::string::npos)
+          << r.err;
+      EXPECT_NE(r.err.find("the vision tower's post_layernorm is skipped"), std::string::npos)
+          << r.err;
+    }
+  }
+}
+
+TEST_F(LlavaFolder, ImportSaysWhichClassDefaultsItUsed) {
+  config::Diagnostics diagnostics;
+  const auto yaml = hf::import_yaml(at("disk"), diagnostics);
+  ASSERT_TRUE(yaml) << diagnostics.format();
+  EXPECT_NE(yaml->find("# Class defaults used where the file is silent:\n"
+                       "#   vision_config num_channels: 3 (CLIPVisionConfig)\n"
+                       "#   vision_config hidden_act: quick_gelu (CLIPVisionConfig)\n"
+                       "#   vision_config layer_norm_eps: 1e-05 (CLIPVisionConfig)\n"
+                       "#   multimodal_projector_bias: true (LlavaConfig)\n"),
+            std::string::npos)
+      << *yaml;
+  const config::Document doc = document(yaml->substr(yaml->find("version:")));
+  const config::Json model = doc.dump()["model"];
+  EXPECT_EQ(model["encoder_tokens"]["image"], 49);
+  EXPECT_EQ(model["encoders"]["image"]["encoder"]["body"]["num_layers"], 2);
+  EXPECT_EQ(model["encoders"]["image"]["encoder"]["num_layers"], 3);
+  EXPECT_EQ(model["encoders"]["image"]["tokens"], 4);
+  EXPECT_EQ(model["decoder"]["decoder"]["block"]["mixer"]["head_groups"], 2);
+}
+
+TEST_F(LlavaFolder, BadConfigsAreErrorsAtTheirKeys) {
+  const auto errors_of = [&](const std::string& json) {
+    const std::string path = at("bad.json");
+    std::ofstream(path) << json;
+    config::Diagnostics d;
+    EXPECT_FALSE(hf::import_file(path, d));
+    return d.format();
+  };
+  EXPECT_EQ(errors_of(R"({"model_type": "llava", "image_seq_length": 577,
+  "vision_config": {"model_type": "clip_vision_model", "hiden_size": 8},
+  "text_config": {"model_type": "llama", "num_attention_heads": 0}})"),
+            at("bad.json") +
+                ":1:45: error: hf.image_seq_length: 577 placeholders, but each image gives 49 "
+                "features (7x7 patches)\n" +
+                at("bad.json") +
+                ":2:56: error: hf.vision_config.hiden_size: not a known clip_vision_model key; it "
+                "may change the architecture; did you mean 'hidden_size'?\n" +
+                at("bad.json") +
+                ":3:65: error: hf.text_config.num_attention_heads: must be >= 1, found 0\n");
+}
+
+}  // namespace
+}  // namespace blocks::testing
