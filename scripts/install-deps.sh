@@ -4,10 +4,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libpcre2-dev
+  libpng-dev libjpeg62-turbo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   graphviz
-  libtorch-dev libgloo-dev python3-torch
+  libtorch-dev libgloo-dev python3-torch python3-pil
   # Debian's LibTorch calls whatever libblas.so.3 is selected; the reference BLAS is ~25x
   # slower. OpenBLAS takes the alternative on install (tests/blas_is_fast checks).
   libopenblas0-pthread

@@ -1,6 +1,7 @@
 #include "blocks/models/early_fusion_module.h"
 
 #include <algorithm>
+#include <numeric>
 
 namespace blocks {
 namespace {
@@ -221,6 +222,36 @@ ModelOutput EarlyFusionModel::forward(const ModelInput& input) {
       if (auto it = features.find(name.substr(9)); it != features.end())
         out.hidden_states[name] = it->second;
   return out;
+}
+
+at::Tensor expand_placeholders(const at::Tensor& tokens, int64_t placeholder, int64_t count) {
+  if (tokens.dim() != 2)
+    throw InputError("tokens", "must be [batch, tokens], got shape " + c10::str(tokens.sizes()));
+  const at::Tensor host = tokens.to(at::kCPU, at::kLong).contiguous();
+  const auto ids = host.accessor<int64_t, 2>();
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(host.size(0)));
+  std::vector<int64_t> images(rows.size(), 0);
+  for (int64_t r = 0; r < host.size(0); ++r)
+    for (int64_t t = 0; t < host.size(1); ++t) {
+      const int64_t id = ids[r][t];
+      if (id == placeholder) ++images[r];
+      rows[r].insert(rows[r].end(), id == placeholder ? count : 1, id);
+    }
+  const int64_t total = std::accumulate(images.begin(), images.end(), int64_t{0});
+  if (total == 0)
+    throw InputError("tokens", "hold no placeholder (token " + std::to_string(placeholder) +
+                                   ") for the images to fill");
+  for (size_t r = 1; r < rows.size(); ++r)
+    if (images[r] != images[0])
+      throw InputError("tokens", "row 0 holds " + std::to_string(images[0]) + " placeholders and row " +
+                                     std::to_string(r) + " holds " + std::to_string(images[r]) +
+                                     ": expanded, the rows would differ in length; give each row "
+                                     "as many images, or tokens already expanded");
+  std::vector<int64_t> flat;
+  for (const auto& row : rows) flat.insert(flat.end(), row.begin(), row.end());
+  return at::tensor(flat, at::kLong)
+      .view({host.size(0), static_cast<int64_t>(rows[0].size())})
+      .to(tokens.device());
 }
 
 void register_modules_early_fusion(nn::ModuleRegistry& modules) {

@@ -52,4 +52,10 @@ class EarlyFusionModel : public ModelModule {
   std::string path_;
 };
 
+// What a processor does to text (transformers' LlavaProcessor): each single `placeholder` in
+// `tokens` [batch, tokens] becomes a run of `count` (the features an image gives); every row must
+// hold the same number of them so that rows stay of one length. Throws InputError naming the
+// rows otherwise, or when the tokens hold no placeholder.
+at::Tensor expand_placeholders(const at::Tensor& tokens, int64_t placeholder, int64_t count);
+
 }  // namespace blocks

@@ -128,6 +128,14 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "int64 [batch, seq], optional `attention_mask`, `positions`, ...")
       ->required();
   c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
+  c.forward->add_option("--image", c.args.images,
+                        "A PNG or JPEG for the model's image encoder, prepared as the folder's "
+                        "preprocessor_config.json says (CLIP: RGB, bicubic resize of the short "
+                        "side, center crop, rescale, normalize); each image placeholder in the "
+                        "tokens becomes the run of placeholders an image fills (repeatable, in "
+                        "order)");
+  c.forward->add_option("--image-processor", c.args.image_processor,
+                        "preprocessor_config.json for --image (default: the --model folder's)");
   c.forward->add_option("--hidden-state", c.args.hidden_states,
                         "Also write this hidden state as `hidden.NAME` (embeddings, decoder.N, "
                         "decoder; repeatable)");

@@ -14,6 +14,7 @@
 #include <regex>
 #include <variant>
 
+#include "blocks/models/early_fusion_module.h"
 #include "blocks/models/model_module.h"
 #include "framework/nn/dtype.h"
 #include "blocks/models/summary.h"
@@ -28,6 +29,7 @@
 #include "framework/hf/family.h"
 #include "framework/hf/folder.h"
 #include "framework/io/files.h"
+#include "framework/media/image.h"
 #include "framework/weights/hf_folder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
@@ -246,6 +248,58 @@ std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model
 
 }  // namespace
 
+namespace {
+
+// The images as pixel_values [images, 3, height, width]; every image must come out one size.
+at::Tensor image_tensor(const std::vector<std::string>& paths,
+                        const blocks::media::ImageProcessor& processor) {
+  std::vector<at::Tensor> images;
+  for (const auto& path : paths) {
+    const auto image = blocks::media::read_image(path);
+    int64_t height = 0, width = 0;
+    std::vector<float> values = blocks::media::preprocess(image, processor, &height, &width);
+    images.push_back(at::tensor(values).view({3, height, width}));
+    if (images.size() > 1 && images.back().sizes() != images.front().sizes())
+      throw blocks::media::ImageError(path + ": prepared to " + std::to_string(height) + "x" +
+                                      std::to_string(width) + " pixels, but " + paths.front() +
+                                      " to " + std::to_string(images.front().size(1)) + "x" +
+                                      std::to_string(images.front().size(2)) +
+                                      " (without a center crop, images must share one size)");
+  }
+  return at::stack(images);
+}
+
+// Puts the images where the model's image encoder takes them and expands each placeholder of
+// the tokens to the run an image fills.
+void place_images(blocks::Model& model, const at::Tensor& pixels, blocks::ModelInput& in) {
+  auto* fusion = dynamic_cast<blocks::EarlyFusionModel*>(model.module.get());
+  const blocks::EarlyFusionModel::Part* part = nullptr;
+  if (fusion)
+    for (const auto& [name, p] : fusion->parts)
+      if (p.input == "pixel_values") part = &p;
+  if (!part)
+    throw blocks::nn::InputError("model", "--image: the model has no image encoder taking "
+                                          "pixel_values");
+  if (!in.tokens.defined())
+    throw blocks::nn::InputError("model", "--image: the input file holds no tokens to place "
+                                          "the images in");
+  const at::Tensor tokens = in.tokens;
+  in.tokens = blocks::expand_placeholders(tokens, part->placeholder, part->tokens);
+  // A mask entry of a placeholder covers its whole run.
+  if (in.attention_mask.defined() && in.attention_mask.sizes() == tokens.sizes()) {
+    const at::Tensor repeats =
+        at::where(tokens.eq(part->placeholder), at::scalar_tensor(part->tokens, at::kLong),
+                  at::scalar_tensor(int64_t{1}, at::kLong));
+    std::vector<at::Tensor> rows;
+    for (int64_t r = 0; r < tokens.size(0); ++r)
+      rows.push_back(at::repeat_interleave(in.attention_mask[r], repeats[r]));
+    in.attention_mask = at::stack(rows);
+  }
+  in.named["pixel_values"] = pixels;
+}
+
+}  // namespace
+
 // parse_size is defined in model_cli.cpp, which blockc links too: sizes are checked while parsing.
 
 int run_forward(const ModelArgs& args) {
@@ -256,11 +310,30 @@ int run_forward(const ModelArgs& args) {
   const auto file = blocks::weights::SafetensorsFile::open(args.input);
   std::map<std::string, at::Tensor> tensors;
   for (const auto& info : file.tensors()) tensors[info.name] = file.tensor(info.name);
+  // Images too, before the weights: a file that is not an image fails at once.
+  std::optional<at::Tensor> pixels;
+  if (!args.images.empty()) {
+    if (tensors.count("pixel_values")) {
+      spdlog::error("{} holds pixel_values and --image gives images too; give one of them",
+                    args.input);
+      return 2;
+    }
+    std::string processor = args.image_processor;
+    if (processor.empty() && blocks::hf::is_folder(args.model))
+      processor = (std::filesystem::path(args.model) / "preprocessor_config.json").string();
+    if (processor.empty()) {
+      spdlog::error("--image needs --image-processor FILE (a preprocessor_config.json) when "
+                    "--model is not a Hugging Face folder");
+      return 2;
+    }
+    pixels = image_tensor(args.images, blocks::media::read_image_processor(processor));
+  }
   blocks::ModelInput in = blocks::ModelInput::from_tensors(std::move(tensors));
   in.hidden_states = args.hidden_states;
   auto prepared = prepare(args, /*keep_checkpoint_dtype=*/false);
   if (auto* code = std::get_if<int>(&prepared)) return *code;
   blocks::Model& model = std::get<Prepared>(prepared).model;
+  if (pixels) place_images(model, *pixels, in);
   model.module->eval();
   c10::InferenceMode inference;
   blocks::ModelOutput out = model.module->forward(in);

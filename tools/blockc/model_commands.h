@@ -15,6 +15,8 @@ struct ModelArgs {
   std::vector<std::string> weights;
   std::string input, output;
   std::vector<std::string> hidden_states;  // forward --hidden-state
+  std::vector<std::string> images;         // forward --image
+  std::string image_processor;             // forward --image-processor
   std::string dtype = "float32";
   bool dtype_given = false;
   std::string to = "blocks";          // export: blocks or hf

@@ -127,6 +127,32 @@ cases = {
     "batch": torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6, 7],
                            [3, 4, 8, P, P, P, P, 9, 10, 11, 12, 13]]),
 }
+# --image: two PNGs of other sizes, prepared by Pillow as CLIPImageProcessor does, into a
+# prompt with one placeholder per image (LlavaProcessor expands each to image_seq_length).
+try:
+    import numpy as np
+    from PIL import Image
+    from image_references import clip_pixels
+    json.dump({"image_processor_type": "CLIPImageProcessor", "do_resize": True,
+               "size": {"shortest_edge": 8}, "do_center_crop": True,
+               "crop_size": {"height": 8, "width": 8}, "do_rescale": True,
+               "rescale_factor": 1 / 255, "do_normalize": True, "resample": 3,
+               "image_mean": [0.48145466, 0.4578275, 0.40821073],
+               "image_std": [0.26862954, 0.26130258, 0.27577711]},
+              open(os.path.join(DIR, "disk", "preprocessor_config.json"), "w"))
+    rng = np.random.default_rng(1)
+    paths = []
+    for i, (w, h) in enumerate([(20, 12), (9, 15)]):
+        paths.append(os.path.join(DIR, "image%d.png" % i))
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(paths[-1])
+    pixels = torch.stack([torch.from_numpy(clip_pixels(p, 8, 8, 8)) for p in paths])
+    prompt = torch.tensor([[1, P, 5, P, 6]])
+    save({"tokens": prompt}, os.path.join(DIR, "prompt.in.safetensors"))
+    expanded = torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6]])
+    save({"logits": logits(expanded, pixels)}, os.path.join(DIR, "prompt.ref.safetensors"))
+except ImportError:
+    pass  # no python3-pil: the --image test says so
+
 for name, tokens in cases.items():
     images = int((tokens == P).sum()) // 4
     pixels = torch.randn(images, 3, 8, 8, generator=g)
@@ -187,6 +213,36 @@ TEST_F(LlavaFolder, ForwardMatchesThePlainPyTorchReference) {
           << r.err;
     }
   }
+}
+
+// --image FILE: decoded, prepared from the folder's preprocessor_config.json, and each image
+// placeholder of the prompt expanded to the run an image fills.
+TEST_F(LlavaFolder, ImagesFromFilesMatchPillowAndTheReference) {
+  if (!fs::exists(at("prompt.ref.safetensors"))) {
+    if (std::getenv("BLOCKS_REQUIRE_REFERENCES")) FAIL() << "python3-pil is missing";
+    GTEST_SKIP() << "python3-pil is not installed";
+  }
+  const std::string out = at("prompt.out.safetensors");
+  const auto r = blockc("forward --model " + at("disk") + " --input " +
+                        at("prompt.in.safetensors") + " --image " + at("image0.png") +
+                        " --image " + at("image1.png") + " --output " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(close(weights::SafetensorsFile::open(out).tensor("logits"),
+                    tensor("prompt.ref.safetensors", "logits"), 0, 1e-4));
+  // One image for two placeholders, and a file that is not an image.
+  auto bad = blockc("forward --model " + at("disk") + " --input " + at("prompt.in.safetensors") +
+                    " --image " + at("image0.png") + " --output " + out);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("model: batch row 0, tokens [6, 10): placeholders for media item 1 of "
+                         "encoder 'image', but 1 item was given"),
+            std::string::npos)
+      << bad.err;
+  bad = blockc("forward --model " + at("disk") + " --input " + at("prompt.in.safetensors") +
+               " --image " + at("disk/config.json") + " --image " + at("image1.png") +
+               " --output " + out);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find(at("disk/config.json") + ": not a PNG or JPEG image"), std::string::npos)
+      << bad.err;
 }
 
 TEST_F(LlavaFolder, ImportSaysWhichClassDefaultsItUsed) {
