@@ -293,43 +293,30 @@ std::optional<Json> convert_llava(const Node& hf, Diagnostics& d, const TextConv
   return Json{{"version", 1}, {"model", model}};
 }
 
-LlavaNames llava_names(const Family& text_family, const Json& model) {
-  LlavaNames out;
-  for (const auto& t : text_family.tensors) {
-    TensorName name = t;
-    for (auto& to : name.to) to = "decoder." + to;
-    // On disk: language_model.<LlamaForCausalLM names>. In memory (newer transformers):
-    // model.language_model.<LlamaModel names without model.>, lm_head.weight at the top.
-    TensorName disk = name;
-    disk.from = R"(language_model\.)" + t.from;
-    out.text.push_back(disk);
-    TensorName memory = name;
-    const std::string inner = R"(model\.)";
-    memory.from = t.from.rfind(inner, 0) == 0 ? R"(model\.language_model\.)" + t.from.substr(inner.size())
-                                             : t.from;
-    out.text.push_back(memory);
-  }
-  const std::string tower = R"((?:model\.)?vision_tower\.vision_model\.)";
-  const std::string e = "encoders.image.encoder.";
+namespace {
+
+// CLIPVisionTransformer's names below `tower` (a regex prefix), aimed at `e` + blocks' names.
+std::vector<TensorName> vision_tower_names(const std::string& tower, const std::string& e,
+                                           const Json& vit, std::vector<std::string>& notes) {
+  std::vector<TensorName> out;
   const std::string layer = tower + R"(encoder\.layers\.(\d+)\.)";
   // Layers the model does not build: read off the resolved tower (num_layers as written, the
   // body cut to the last selected feature layer).
-  const Json& vit = model["encoders"]["image"]["encoder"];
   const int64_t depth = vit.value("num_layers", int64_t{0});
-  const int64_t built = vit["body"].value("num_layers", depth);
+  const int64_t built = vit.contains("body") ? vit["body"].value("num_layers", depth) : depth;
   for (int64_t i = built; i < depth; ++i)
-    out.vision.push_back({tower + R"(encoder\.layers\.)" + std::to_string(i) + R"(\..*)", {}});
+    out.push_back({tower + R"(encoder\.layers\.)" + std::to_string(i) + R"(\..*)", {}});
   if (built < depth)
-    out.notes.push_back("vision tower layers " + std::to_string(built) + "-" +
-                        std::to_string(depth - 1) +
-                        " of the checkpoint are skipped: the model reads the output of layer " +
-                        std::to_string(built) + " and builds nothing past it");
+    notes.push_back("vision tower layers " + std::to_string(built) + "-" +
+                    std::to_string(depth - 1) +
+                    " of the checkpoint are skipped: the model reads the output of layer " +
+                    std::to_string(built) + " and builds nothing past it");
   const bool post = vit.contains("post_normalization") && !vit["post_normalization"].is_null();
   if (!post) {
-    out.vision.push_back({tower + R"(post_layernorm\.(weight|bias))", {}});
-    out.notes.push_back(
+    out.push_back({tower + R"(post_layernorm\.(weight|bias))", {}});
+    notes.push_back(
         "the vision tower's post_layernorm is skipped: CLIP applies it to the pooled class token "
-        "only, which LLaVA does not read");
+        "only, which the model does not read");
   }
   const std::vector<TensorName> names = {
       {tower + R"(embeddings\.patch_embedding\.weight)", {e + "patch_embedding.weight"}},
@@ -347,12 +334,49 @@ LlavaNames llava_names(const Family& text_family, const Json& model) {
       {layer + R"(layer_norm2\.(weight|bias))", {e + "body.$1.mlp_normalization.$2"}},
       {layer + R"(mlp\.fc1\.(weight|bias))", {e + "body.$1.mlp.up.$2"}},
       {layer + R"(mlp\.fc2\.(weight|bias))", {e + "body.$1.mlp.down.$2"}},
-      {R"((?:model\.)?multi_modal_projector\.linear_1\.(weight|bias))",
-       {"encoders.image.connectors.0.up.$1"}},
-      {R"((?:model\.)?multi_modal_projector\.linear_2\.(weight|bias))",
-       {"encoders.image.connectors.0.down.$1"}},
   };
-  out.vision.insert(out.vision.end(), names.begin(), names.end());
+  out.insert(out.end(), names.begin(), names.end());
+  return out;
+}
+
+}  // namespace
+
+LlavaNames llava_names(const Family& text_family, const Json& model) {
+  LlavaNames out;
+  for (const auto& t : text_family.tensors) {
+    TensorName name = t;
+    for (auto& to : name.to) to = "decoder." + to;
+    // On disk: language_model.<LlamaForCausalLM names>. In memory (newer transformers):
+    // model.language_model.<LlamaModel names without model.>, lm_head.weight at the top.
+    TensorName disk = name;
+    disk.from = R"(language_model\.)" + t.from;
+    out.text.push_back(disk);
+    TensorName memory = name;
+    const std::string inner = R"(model\.)";
+    memory.from = t.from.rfind(inner, 0) == 0 ? R"(model\.language_model\.)" + t.from.substr(inner.size())
+                                             : t.from;
+    out.text.push_back(memory);
+  }
+  const auto tower = vision_tower_names(R"((?:model\.)?vision_tower\.vision_model\.)",
+                                        "encoders.image.encoder.",
+                                        model["encoders"]["image"]["encoder"], out.notes);
+  out.vision.insert(out.vision.end(), tower.begin(), tower.end());
+  out.vision.push_back({R"((?:model\.)?multi_modal_projector\.linear_1\.(weight|bias))",
+                        {"encoders.image.connectors.0.up.$1"}});
+  out.vision.push_back({R"((?:model\.)?multi_modal_projector\.linear_2\.(weight|bias))",
+                        {"encoders.image.connectors.0.down.$1"}});
+  return out;
+}
+
+std::vector<TensorName> clip_vision_names(const Json& tower, std::vector<std::string>* notes) {
+  std::vector<std::string> said;
+  // CLIPVisionModel's `vision_model.*`; a whole CLIPModel also holds the text tower and the
+  // projections, which an encoder does not use.
+  auto out = vision_tower_names(R"(vision_model\.)", "encoder.", tower, said);
+  for (const char* unused : {R"(text_model\..*)", R"(visual_projection\.weight)",
+                             R"(text_projection\.weight)", R"(logit_scale)"})
+    out.push_back({unused, {}});
+  if (notes) notes->insert(notes->end(), said.begin(), said.end());
   return out;
 }
 

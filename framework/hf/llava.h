@@ -47,6 +47,12 @@ struct LlavaNames {
 };
 LlavaNames llava_names(const Family& text_family, const config::Json& model);
 
+// The names of a CLIP checkpoint (clip_vision_model's `vision_model.*`, or a whole clip model
+// whose text tower is skipped) for a fusion encoder slot: targets `encoder.*` below it, the
+// resolved vision_transformer `tower` saying which layers are built.
+std::vector<TensorName> clip_vision_names(const config::Json& tower,
+                                          std::vector<std::string>* notes = nullptr);
+
 // `text_config.model_type` of a llava config.json (default `llama`, as LlavaConfig has it).
 std::string llava_text_type(const config::Node& hf);
 

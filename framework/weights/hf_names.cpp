@@ -68,6 +68,18 @@ Mapping hf_mapping(const std::string& model_type, const config::Json& model,
   return m;
 }
 
+Mapping component_mapping(const std::string& model_type, const config::Json& component,
+                          std::vector<std::string>* notes) {
+  if (model_type != "clip_vision_model" && model_type != "clip") return hf_mapping(model_type);
+  if (!component.contains("encoder"))
+    throw MappingError("a " + model_type + " checkpoint loads into an encoder slot of a fusion "
+                       "model (encoders.NAME), not here");
+  Mapping m{model_type, {}};
+  for (const auto& name : hf::clip_vision_names(component["encoder"], notes))
+    m.rules.push_back(rule_of(name));
+  return m;
+}
+
 const Mapping& hf_mapping(const std::string& model_type) {
   auto it = tables().find(model_type);
   if (it != tables().end()) return it->second;

@@ -41,6 +41,12 @@ std::vector<std::string> hf_mapping_names();
 // skipped by explicit rules, each said in `notes`). Other types: hf_mapping(model_type).
 Mapping hf_mapping(const std::string& model_type, const config::Json& model,
                    const std::string& text_type, std::vector<std::string>* notes = nullptr);
+// The table for loading one component of a model (`--weights decoder=FOLDER`): a checkpoint of
+// `model_type` (a language model family; `clip_vision_model` or `clip` for a fusion model's
+// encoder slot, `component` then being that slot's resolved dump) into names relative to the
+// component. Throws MappingError for a model_type with no table.
+Mapping component_mapping(const std::string& model_type, const config::Json& component,
+                          std::vector<std::string>* notes = nullptr);
 
 // Blocks' own names: every checkpoint tensor to the parameter of the same name (what
 // load_safetensors loads through). Its reports name each tensor once.

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <variant>
 
 #include "blocks/models/early_fusion_module.h"
@@ -198,6 +199,95 @@ bool weights_given(const ModelArgs& args) {
   return false;
 }
 
+// `--weights COMPONENT=PATH`: a component (a module path such as `decoder` or
+// `encoders.image`) and its checkpoint. A value naming an existing file or folder is a whole
+// model's checkpoint, whatever characters it holds.
+std::optional<std::pair<std::string, std::string>> component_source(const std::string& value) {
+  std::error_code ec;
+  if (std::filesystem::exists(value, ec)) return std::nullopt;
+  const size_t eq = value.find('=');
+  if (eq == std::string::npos || eq == 0) return std::nullopt;
+  const std::string name = value.substr(0, eq);
+  if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+      std::string::npos)
+    return std::nullopt;
+  return std::pair{name, value.substr(eq + 1)};
+}
+
+// The resolved dump of component `name` ("encoders.image") inside the model's dump, or null.
+const blocks::config::Json* component_json(const blocks::config::Json& model,
+                                           const std::string& name) {
+  const blocks::config::Json* at = &model;
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t dot = std::min(name.find('.', start), name.size());
+    const std::string key = name.substr(start, dot - start);
+    if (at->is_array()) {  // connectors.0: a list item by index
+      if (key.empty() || key.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      const size_t index = std::stoul(key);
+      if (index >= at->size()) return nullptr;
+      at = &(*at)[index];
+    } else {
+      if (!at->is_object() || !at->contains(key)) return nullptr;
+      at = &(*at)[key];
+    }
+    start = dot + 1;
+  }
+  return at;
+}
+
+// Loads each component from its own checkpoint (its family's names, a CLIP tower's, or blocks'
+// names relative to the component) and initializes from --seed what no source gave, saying
+// which components came from where. Shapes are checked by the load; whole-model architecture
+// checks do not apply to parts.
+void load_components(const ModelArgs& args, const blocks::config::Document& doc,
+                     const std::vector<std::pair<std::string, std::string>>& components,
+                     blocks::Model& model) {
+  const blocks::config::Json dumped = doc.dump()["model"];
+  std::set<std::string> loaded;
+  for (const auto& [name, path] : components) {
+    const blocks::config::Json* config = component_json(dumped, name);
+    std::vector<std::pair<std::string, at::Tensor>> targets;
+    for (const auto& p : model.parameters)
+      if (p.name.rfind(name + ".", 0) == 0) targets.emplace_back(p.name.substr(name.size() + 1), p.tensor);
+    if (!config || targets.empty())
+      throw blocks::weights::MappingError("--weights " + name + "=" + path + ": the model has no "
+                                          "component `" + name + "` with parameters");
+    const auto sources = blocks::weights::weight_sources({path});
+    for (const auto& note : sources.notes) spdlog::warn("{}", note);
+    std::vector<std::string> notes;
+    const blocks::weights::Mapping mapping =
+        sources.model_type.empty()
+            ? blocks::weights::identity_mapping()
+            : blocks::weights::component_mapping(sources.model_type, *config, &notes);
+    for (const auto& note : notes) spdlog::info("{}: {}", name, note);
+    const auto report = blocks::weights::load_mapped(targets, sources.files, mapping, false,
+                                                     progress_bar("loading " + name));
+    if (!report.unexpected.empty() || !report.mismatched.empty() || !report.non_finite.empty()) {
+      blocks::weights::LoadReport problems = report;
+      problems.missing.clear();
+      throw blocks::weights::LoadError(name + " from " + path + ":\n" + problems.format(), problems);
+    }
+    const std::set<std::string> missing(report.missing.begin(), report.missing.end());
+    int64_t count = 0;
+    for (const auto& [relative, tensor] : targets)
+      if (!missing.count(relative) && loaded.insert(name + "." + relative).second) ++count;
+    spdlog::info("{}: {} tensors from {} ({})", name, count, path,
+                 sources.model_type.empty() ? "blocks' names" : sources.model_type + " names");
+  }
+  blocks::nn::ParameterTable rest;
+  for (const auto& p : model.parameters)
+    if (!loaded.count(p.name)) rest.push_back(p);
+  if (rest.empty()) return;
+  blocks::nn::initialize(rest, args.seed);
+  std::map<std::string, int64_t> by_owner;
+  for (const auto& p : rest) by_owner[p.config_path] += p.numel();
+  std::string listed;
+  for (const auto& [owner, n] : by_owner) listed += "\n  " + owner + " (" + std::to_string(n) + ")";
+  spdlog::info("initialized from seed {} ({} tensors, no source gave them):{}", args.seed,
+               rest.size(), listed);
+}
+
 // The prepared model, or the exit code (problems logged). Without --dtype the model is float32,
 // or with `checkpoint_dtype`, in the dtype of most of the checkpoint's bytes (export keeps a
 // bfloat16 checkpoint bfloat16).
@@ -207,6 +297,26 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
   auto doc = hf ? load_hf(args, hf_type) : load(args);
   if (!doc) return 1;
   if (!weights_given(args)) return 2;
+  std::vector<std::pair<std::string, std::string>> components;
+  for (const auto& w : args.weights)
+    if (auto c = component_source(w)) components.push_back(*c);
+  if (!components.empty()) {
+    if (components.size() != args.weights.size() || !args.map.empty()) {
+      spdlog::error("--weights COMPONENT=PATH loads parts of a model: give every --weights that "
+                    "way, without --map");
+      return 2;
+    }
+    auto dtype = dtype_of(args.dtype);
+    if (!dtype) return 2;
+    blocks::Model model = build_checked(*doc, *dtype);
+    try {
+      load_components(args, *doc, components, model);
+    } catch (const blocks::weights::MappingError& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+    return Prepared{std::move(*doc), std::move(model), ""};
+  }
   const bool random = args.weights.empty() && args.seed_given;
   blocks::weights::WeightSources sources;
   try {

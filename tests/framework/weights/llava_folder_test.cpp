@@ -127,6 +127,17 @@ cases = {
     "batch": torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6, 7],
                            [3, 4, 8, P, P, P, P, 9, 10, 11, 12, 13]]),
 }
+# The same weights as parts: a Llama folder, a CLIP vision folder, the projector in blocks' names.
+def part(folder, cfg, tensors):
+    os.makedirs(folder, exist_ok=True)
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"))
+    save(tensors, os.path.join(folder, "model.safetensors"))
+part(os.path.join(DIR, "llama"), dict(T, architectures=["LlamaForCausalLM"]),
+     {k[len("language_model."):]: x for k, x in hf.items() if k.startswith("language_model.")})
+part(os.path.join(DIR, "clip"), dict(V, architectures=["CLIPVisionModel"]),
+     {k[len("vision_tower."):]: x for k, x in hf.items() if k.startswith("vision_tower.")})
+save(proj, os.path.join(DIR, "projector.safetensors"))
+
 # --image: two PNGs of other sizes, prepared by Pillow as CLIPImageProcessor does, into a
 # prompt with one placeholder per image (LlavaProcessor expands each to image_seq_length).
 try:
@@ -243,6 +254,52 @@ TEST_F(LlavaFolder, ImagesFromFilesMatchPillowAndTheReference) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find(at("disk/config.json") + ": not a PNG or JPEG image"), std::string::npos)
       << bad.err;
+}
+
+// Composing pretrained parts (LLaVA's first stage starts from CLIP and a Llama): each
+// component from its own checkpoint through its own names, what no source gives initialized.
+TEST_F(LlavaFolder, ComponentsLoadFromTheirOwnCheckpoints) {
+  config::Diagnostics diagnostics;
+  const std::string yaml = at("llava.yaml");
+  std::ofstream(yaml) << *hf::import_yaml(at("disk"), diagnostics);
+  const std::string parts = " --weights decoder=" + at("llama") +
+                            " --weights encoders.image=" + at("clip");
+  const std::string io = " --input " + at("one.in.safetensors") + " --output " + at("parts.out");
+  auto r = blockc("forward --model " + yaml + parts + " --weights encoders.image.connectors.0=" +
+                  at("projector.safetensors") + io);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(close(weights::SafetensorsFile::open(at("parts.out")).tensor("logits"),
+                    tensor("one.ref.safetensors", "logits"), 0, 1e-4));
+  EXPECT_NE(r.err.find("decoder: 21 tensors from " + at("llama") + " (llama names)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("encoders.image: the vision tower's post_layernorm is skipped"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("encoders.image.connectors.0: 4 tensors from " +
+                       at("projector.safetensors") + " (blocks' names)"),
+            std::string::npos)
+      << r.err;
+  // Without the projector's source it is initialized, and the log lists it.
+  r = blockc("forward --model " + yaml + parts + io);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("initialized from seed 0 (4 tensors, no source gave them):\n"
+                       "  model.encoders.image.connectors[0].down ("),
+            std::string::npos)
+      << r.err;
+  r = blockc("forward --model " + yaml + " --weights nothing=" + at("llama") + io);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--weights nothing=" + at("llama") +
+                       ": the model has no component `nothing` with parameters"),
+            std::string::npos)
+      << r.err;
+  // A checkpoint of the wrong part: the Llama's names are unexpected in the tower.
+  r = blockc("forward --model " + yaml + " --weights encoders.image=" + at("llama") + io);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("encoders.image from " + at("llama") +
+                       ":\nunexpected in the checkpoint (21):\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(LlavaFolder, ImportSaysWhichClassDefaultsItUsed) {
