@@ -83,11 +83,12 @@ class NormModule : public torch::nn::Module {
   virtual at::Tensor forward(const at::Tensor& x, int64_t place = 0) = 0;
 };
 
-// Rotates queries and keys [batch, tokens, heads, head_size] by their positions [batch, tokens].
+// Rotates queries and keys [batch, tokens, heads, head_size] by the step's positions
+// [batch, tokens]; the step also tells how long the sequence can grow (xPos centres on it).
 class RotaryModule : public torch::nn::Module {
  public:
   virtual std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
-                                                    const at::Tensor& positions) = 0;
+                                                    const Step& step) = 0;
 };
 
 // Mixers and MLPs: [batch, tokens, hidden] in and out. The block may hand them the Sub-LN

@@ -77,8 +77,13 @@ void register_modules_initializers(nn::ModuleRegistry& modules) {
   });
   modules.add_initializer<XavierInitConfig>(
       [](const XavierInitConfig& c, InitTarget& t) { xavier(t, c.gain, c.distribution); });
-  modules.add_initializer<MagnetoInitConfig>(
-      [](const MagnetoInitConfig& c, InitTarget& t) { xavier(t, c.gain, c.distribution); });
+  // linear_default: nn.Linear's kaiming_uniform_(a=sqrt(5)), bound 1/sqrt(fan_in), std that / sqrt 3.
+  modules.add_initializer<MagnetoInitConfig>([](const MagnetoInitConfig& c, InitTarget& t) {
+    if (c.base == "linear_default")
+      scaled(t, c.gain / std::sqrt(3.0 * static_cast<double>(t.fan_in)), c.distribution);
+    else
+      xavier(t, c.gain, c.distribution);
+  });
   // A_log[c, n] = log(n + 1).
   modules.add_initializer<S4dRealInitConfig>([](const S4dRealInitConfig&, InitTarget& t) {
     const int64_t n = t.values.size(-1);

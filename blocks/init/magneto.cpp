@@ -5,10 +5,16 @@
 namespace blocks {
 
 void MagnetoInitConfig::declare(Fields<MagnetoInitConfig>& f) {
+  f.add("base", &MagnetoInitConfig::base,
+        "What gamma scales: `xavier` (the paper), or `linear_default`, nn.Linear's own "
+        "U(+-1/sqrt(fan_in)) for weights and biases (torchscale's code, which never calls its "
+        "Xavier reset_parameters).")
+      .choices({"xavier", "linear_default"});
   f.add("base_gain", &MagnetoInitConfig::base_gain,
-        "Xavier gain before the Magneto factor (torchscale uses 1/sqrt(2) for q, k, v).")
+        "Gain of the base draw before the Magneto factor (the paper: 1/sqrt(2) for q, k, v).")
       .above(0);
-  f.add("distribution", &MagnetoInitConfig::distribution, "Draw from a normal or a uniform.")
+  f.add("distribution", &MagnetoInitConfig::distribution,
+        "Draw from a normal or a uniform (of the same variance).")
       .choices({"normal", "uniform"});
   f.add("num_layers", &MagnetoInitConfig::num_layers, "Decoder layers N.", Hint::derived).min(1);
   f.add("gain", &MagnetoInitConfig::gain, "base_gain * sqrt(log(2N)).", Hint::derived);

@@ -46,7 +46,7 @@ class Attention : public MixerModule {
       q = qk_norm_->forward(q, 0);
       k = qk_norm_->forward(k, 1);
     }
-    if (rotary_) std::tie(q, k) = rotary_->forward(q, k, step.positions);
+    if (rotary_) std::tie(q, k) = rotary_->forward(q, k, step);
     q = q.transpose(1, 2);
     k = k.transpose(1, 2);
     v = v.transpose(1, 2);

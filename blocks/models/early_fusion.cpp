@@ -203,9 +203,25 @@ void EarlyFusionConfig::validate(const ResolveContext& ctx) const {
   for (const auto& [name, id] : end_tokens) check_id("end_tokens", name, id);
 }
 
+// The edge from each encoder into the decoder says where its features go.
 std::vector<config::FlowStage> EarlyFusionConfig::flow() const {
-  return {{.fields = {"encoders", "fusion_embedding"}, .parallel = true},
-          {.fields = {"decoder"}}};
+  config::FlowStage decoder_stage{.fields = {"decoder"}};
+  for (const auto& [name, entry] : encoders) {
+    const auto token = encoder_tokens.find(name);
+    if (token == encoder_tokens.end()) continue;
+    std::string label = std::to_string(entry.tokens) + " features replace token " +
+                        std::to_string(token->second);
+    const auto begin = begin_tokens.find(name), end = end_tokens.find(name);
+    if (begin != begin_tokens.end() && end != end_tokens.end())
+      label += ", between " + std::to_string(begin->second) + " and " +
+               std::to_string(end->second);
+    decoder_stage.input_labels[name] = label;
+  }
+  if (fusion_vocab_size > 0)
+    decoder_stage.input_labels["fusion_embedding"] =
+        "token rows " + std::to_string(decoder_vocab_size()) + ".." +
+        std::to_string(decoder_vocab_size() + fusion_vocab_size - 1);
+  return {{.fields = {"encoders", "fusion_embedding"}, .parallel = true}, decoder_stage};
 }
 
 const config::Config& EarlyFusionConfig::per_token_part() const {

@@ -1,8 +1,14 @@
 // Modules of the rotary embeddings. Angles are position x inverse frequency, computed in
 // float32 per call from the positions (so left padding and decoding offsets need no tables);
 // `half` pairs (i, i + d/2) like Hugging Face Llama, `interleaved` pairs (2i, 2i + 1) like
-// Meta's reference. xPos (torchscale's XPOS) scales queries by s_i^(p / scale_base) and keys by
-// its inverse, with s_i = (2i + 0.4 d) / (1.4 d); the product depends on p_q - p_k only.
+// Meta's reference. xPos (torchscale's XPOS, xpos_relative_position.py) scales queries by
+// s_i^((p - c) / scale_base) and keys by its inverse, with s_i = (2i + 0.4 d) / (1.4 d). The
+// product depends on p_q - p_k only, but the factors alone grow with the distance from the
+// centre c: torchscale centres on the sequence (c = ceil(n / 2) for n tokens), which keeps them
+// within s_0^(+-n / (2 scale_base)) (12.2 and 0.08 at 2048 tokens instead of 150 and 0.0067 from
+// position 0), far from float16's range for much longer. Cached keys keep the scale they were
+// rotated with, so while decoding the centre is that of the cache's capacity, fixed for the
+// whole generation; torchscale instead re-scales every cached key at every step.
 // YaRN follows transformers' _compute_yarn_parameters (modeling_rope_utils.py, v4.55+ with
 // `truncate`) in float32, and scales cos and sin by the attention factor as its rotary
 // embedding's `attention_scaling` does.
@@ -88,7 +94,8 @@ class Rotary : public RotaryModule {
         attention_factor_(attention_factor) {}
 
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
-                                            const at::Tensor& positions) override {
+                                            const Step& step) override {
+    const at::Tensor& positions = step.positions;
     std::call_once(made_, [&] {
       inv_freq_ = frequencies_();
       if (scale_base_ > 0) {
@@ -109,7 +116,9 @@ class Rotary : public RotaryModule {
       sin = sin * attention_factor_;
     }
     if (!xpos_scale_.defined()) return {rotate(q, cos, sin), rotate(k, cos, sin)};
-    const at::Tensor scale = at::pow(xpos_scale_, (pos / scale_base_).unsqueeze(2));
+    const int64_t span = step.cache ? step.cache->capacity() : step.past + q.size(1);
+    const double centre = static_cast<double>((span + 1) / 2);
+    const at::Tensor scale = at::pow(xpos_scale_, ((pos - centre) / scale_base_).unsqueeze(2));
     return {rotate(q, cos * scale, sin * scale), rotate(k, cos / scale, sin / scale)};
   }
 
@@ -150,7 +159,7 @@ class Rotary : public RotaryModule {
 class NoRotary : public RotaryModule {
  public:
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k,
-                                            const at::Tensor&) override {
+                                            const Step&) override {
     return {q, k};
   }
 };

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -106,6 +107,9 @@ struct FlowStage {
   bool residual = false;
   std::vector<std::string> after;
   bool parallel = false;
+  // Labels of the edges into this stage, by the name of the child they come from (a map
+  // field's key, else the field): what an early-fusion encoder's features replace.
+  std::map<std::string, std::string> input_labels;
 };
 
 struct FieldInfo {

@@ -127,6 +127,9 @@ class Builder {
     const bool sequence = c.type().kind == "sequence";
     const int child_depth = sequence && in_sequence ? depth : depth + 1;
     const auto* layout = dynamic_cast<const config::Layout*>(&c);
+    // Sequences are drawn as layers; other layouts (a resampler's `depth` layers) only copy
+    // their children, and draw by their flow.
+    const bool layered = layout && sequence;
 
     // Children that are nodes. In a sequence, siblings of one field that resolve alike and
     // have weights of their own at each position (the overrides a layer-ranged PEFT target or
@@ -176,8 +179,8 @@ class Builder {
         n_copies = config::checked_multiply(n_copies, static_cast<int64_t>(e.positions.size()),
                                             "copies");
       const bool keyed = child.name != child.field->name;
-      const std::string base = layout ? base_name(*layout, e.positions) : "";
-      const std::string label = layout ? unique(label_of(child, base, e.positions), labels) : "";
+      const std::string base = layered ? base_name(*layout, e.positions) : "";
+      const std::string label = layered ? unique(label_of(child, base, e.positions), labels) : "";
       labels.push_back(label);
       // Layers split out of a named block (overrides) keep its name, primed: "m′". Other
       // merged map entries (overrides "16" to "31" of a repeat): their layers say where they are.
@@ -192,16 +195,18 @@ class Builder {
       if (layout) {
         cn.occurrences = static_cast<int64_t>(e.positions.size());
         cn.shared = e.shared;
+      }
+      if (layered) {
         cn.layers = (e.positions.size() == 1 ? "layer " : "layers ") + format_ranges(e.positions);
         cn.label = label;
       }
       order.emplace_back(e.positions.empty() ? 0 : e.positions.front(), drawn.size());
       drawn.emplace_back(child, child_id);
     }
-    if (layout) std::stable_sort(order.begin(), order.end());
+    if (layered) std::stable_sort(order.begin(), order.end());
     std::vector<std::vector<int64_t>> positions;
     for (const Entry& e : entries) positions.push_back(e.positions);
-    if (layout && drawn.size() > 1 && !in_runs(positions, order))
+    if (layered && drawn.size() > 1 && !in_runs(positions, order))
       layer_order(id, drawn, positions, order);
     else
       connect(c, id, drawn, order);
@@ -452,9 +457,17 @@ class Builder {
         if (child.field->name == name) return child_id;
       return -1;
     };
-    auto link = [&](int from, int to, bool residual = false) {
-      if (from >= 0)
-        graph.edges.push_back({graph.nodes[from].exit, graph.nodes[to].entry, residual});
+    auto link = [&](int from, int to, bool residual = false,
+                    const std::map<std::string, std::string>* labels = nullptr) {
+      if (from < 0) return;
+      std::string label;
+      if (labels)
+        for (const auto& [child, child_id] : drawn)
+          if (child_id == from)
+            if (auto it = labels->find(child.name); it != labels->end()) label = it->second;
+      graph.edges.push_back(
+          {.from = graph.nodes[from].exit, .to = graph.nodes[to].entry, .residual = residual,
+           .label = label});
     };
     std::vector<int> placed;
     std::vector<int> frontier;  // the nodes whose outputs flow on
@@ -462,14 +475,16 @@ class Builder {
       graph.nodes[id].children.push_back(child_id);
       placed.push_back(child_id);
     };
-    auto run = [&](const std::vector<std::string>& fields) {
-      for (const auto& field : fields) {
-        const int child_id = by_field(field);
-        if (child_id < 0) continue;
-        place(child_id);
-        for (int f : frontier) link(f, child_id);
-        frontier = {child_id};
-      }
+    // A list field's items (a fusion encoder's connectors) run one after the other.
+    auto run = [&](const std::vector<std::string>& fields,
+                   const std::map<std::string, std::string>* labels = nullptr) {
+      for (const auto& field : fields)
+        for (const auto& [child, child_id] : drawn) {
+          if (child.field->name != field) continue;
+          place(child_id);
+          for (int f : frontier) link(f, child_id, false, labels);
+          frontier = {child_id};
+        }
     };
     for (const auto& stage : stages) {
       size_t present = 0;
@@ -490,7 +505,7 @@ class Builder {
         }
         if (!outputs.empty()) frontier = outputs;
       } else {
-        run(stage.fields);
+        run(stage.fields, &stage.input_labels);
       }
       if (stage.residual && !input.empty()) {
         const int sum = add_point(id, NodeKind::sum, "+");

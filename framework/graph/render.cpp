@@ -203,6 +203,8 @@ std::string to_dot(const Graph& graph, const std::string& name) {
       out << " [style=dotted, color=\"#7d6608\", arrowhead=open, label=<" << escape_html(e.label)
           << ">, fontname=\"Helvetica\", fontsize=9]";
     if (e.hidden) out << " [style=invis]";
+    if (!e.reference && !e.label.empty())
+      out << " [label=<" << escape_html(e.label) << ">, fontname=\"Helvetica\", fontsize=9]";
     out << ";\n";
   }
   out << "}\n";
@@ -219,6 +221,8 @@ std::string to_mermaid(const Graph& graph) {
       out << " -.->|\"" << escape_mermaid(e.label) << "\"| n";
     else if (e.hidden)
       out << " ~~~ n";
+    else if (!e.label.empty())
+      out << " -->|\"" << escape_mermaid(e.label) << "\"| n";
     else
       out << (e.residual ? " -.-> n" : " --> n");
     out << e.to << "\n";

@@ -362,6 +362,10 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d,
   if (const Node* type = hf.find("model_type"); type && type->is_scalar() && type->text == "llava")
     return convert_llava(
         hf, d, [](const Node& text, Diagnostics& dd) { return convert(text, dd); }, defaults);
+  // Vision towers alone: an encoder_model.
+  if (const Node* type = hf.find("model_type");
+      type && type->is_scalar() && (type->text == "clip_vision_model" || type->text == "clip"))
+    return convert_clip(hf, d, defaults);
   const Family* family = find_family(hf, d);
   if (!family) return std::nullopt;
   Architecture a = family->defaults;

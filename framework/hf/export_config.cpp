@@ -13,6 +13,7 @@
 
 #include "framework/config/codec.h"
 #include "framework/hf/family.h"
+#include "framework/hf/llava.h"
 
 namespace blocks::hf {
 
@@ -25,8 +26,9 @@ using config::Json;
 // computes; a config.json has no place for them (initializer_range aside, read separately).
 bool training_only(const std::string& key) {
   static const std::set<std::string> keys = {
-      "lr_scale",       "effective_lr_scale",    "trainable",          "apply_peft",
-      "initialization", "weight_initialization", "bias_initialization"};
+      "lr_scale",          "effective_lr_scale",    "trainable",          "apply_peft",
+      "initialization",    "weight_initialization", "bias_initialization",
+      "decoder_trainable", "encoders_trainable",    "fusion_trainable"};
   return keys.contains(key);
 }
 
@@ -669,6 +671,28 @@ const std::vector<std::string>& export_model_types() {
 
 std::optional<Json> export_config(const Json& document, const ExportOptions& options,
                                   Diagnostics& diagnostics) {
+  // Fusion models: LLaVA's composite config, its text_config through the families below.
+  const Json* model = document.is_object() && document.contains("model") ? &document["model"]
+                                                                         : nullptr;
+  const bool fusion = model && model->is_object() && model->value("type", "") == "early_fusion";
+  if (fusion || options.model_type == "llava") {
+    if (!fusion) {
+      diagnostics.error({}, "model.type",
+                        "a llava config.json holds an early_fusion model, found '" +
+                            (model && model->is_object() ? model->value("type", "") : "") + "'");
+      return std::nullopt;
+    }
+    if (!options.model_type.empty() && options.model_type != "llava") {
+      diagnostics.error({}, "model.type",
+                        "an early_fusion model exports as llava, not '" + options.model_type + "'");
+      return std::nullopt;
+    }
+    return export_llava(document, options,
+                        [](const Json& text, const ExportOptions& o, Diagnostics& d) {
+                          return export_config(text, o, d);
+                        },
+                        diagnostics);
+  }
   if (!options.model_type.empty()) {
     if (const Family* f = families().find(options.model_type)) {
       Diagnostics problems;

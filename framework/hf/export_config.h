@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "framework/config/config.h"
 #include "framework/config/diagnostics.h"
+#include "framework/config/document.h"
 
 namespace blocks::hf {
 
@@ -23,6 +25,12 @@ struct ExportOptions {
   std::optional<int64_t> max_position_embeddings;
   // Written as `torch_dtype` when set (e.g. "bfloat16"): the precision of the saved weights.
   std::string torch_dtype;
+  // Loads and resolves a document (load_document_text with blocks::registry(); null with the
+  // reasons in the diagnostics). A composite export (llava) reads its config.json back through
+  // import_config and this, and refuses a model that would come back different: the config
+  // layer cannot tell otherwise whether every part of a fusion model has a Hugging Face key.
+  std::function<std::optional<config::Document>(const config::Json&, config::Diagnostics&)>
+      resolve;
 };
 
 // The families in the order an empty model_type tries them: the narrowest first, so that a

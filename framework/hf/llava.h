@@ -13,6 +13,7 @@
 #include "framework/config/config.h"
 #include "framework/config/diagnostics.h"
 #include "framework/config/node.h"
+#include "framework/hf/export_config.h"
 #include "framework/hf/family.h"
 
 namespace blocks::hf {
@@ -29,6 +30,25 @@ using TextConverter =
 std::optional<config::Json> convert_llava(const config::Node& hf, config::Diagnostics& d,
                                           const TextConverter& text,
                                           std::vector<std::string>* defaults = nullptr);
+
+// A clip_vision_model config.json (CLIPVisionModel) or a clip one (CLIPModel, whose vision
+// tower alone converts) as an encoder_model document: the tower's last_hidden_state, every
+// token, before post_layernorm. Class defaults used go to `defaults` as convert_llava says them.
+std::optional<config::Json> convert_clip(const config::Node& hf, config::Diagnostics& d,
+                                         std::vector<std::string>* defaults = nullptr);
+
+// The inverse: an early_fusion document (resolved, Document::dump()) as a llava config.json,
+// the decoder written by `text` (export_config of a language model, `options` passed on, its
+// reasons below `model.decoder.`). LLaVA holds one `image` encoder (a CLIP-convention
+// vision_transformer), one `mlp` connector and the placeholder in the decoder's vocabulary;
+// anything else is refused at its path. With `options.resolve` set the written file is read
+// back through import_config and must resolve to the same architecture; without it the export
+// is refused (nothing else can tell every fusion field has a key).
+using TextExporter = std::function<std::optional<config::Json>(
+    const config::Json&, const ExportOptions&, config::Diagnostics&)>;
+std::optional<config::Json> export_llava(const config::Json& document,
+                                         const ExportOptions& options,
+                                         const TextExporter& text, config::Diagnostics& d);
 
 // The checkpoint names of a llava folder for a model document (an early_fusion over the
 // text family `text_type`): LlavaForConditionalGeneration's on-disk layout

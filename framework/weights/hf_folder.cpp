@@ -206,10 +206,17 @@ std::vector<std::string> check_hf_output_folder(const std::string& folder, bool 
 
 size_t save_hf_folder(const std::string& folder, const config::Json& config,
                       const NamedTensors& parameters, uint64_t max_shard, bool replace) {
+  return save_hf_folder(folder, config, parameters,
+                        hf_mapping(config.at("model_type").get<std::string>()), max_shard,
+                        replace);
+}
+
+size_t save_hf_folder(const std::string& folder, const config::Json& config,
+                      const NamedTensors& parameters, const Mapping& mapping,
+                      uint64_t max_shard, bool replace) {
   const std::vector<std::string> old = check_hf_output_folder(folder, replace);
   // Everything that can fail on the model's side fails before the folder is touched.
-  const std::string model_type = config.at("model_type").get<std::string>();
-  const auto tensors = export_mapped(parameters, hf_mapping(model_type));
+  const auto tensors = export_mapped(parameters, mapping);
   std::vector<std::string> written = write_shards(folder, tensors, max_shard);
   io::write_file(hf::config_path(folder), config.dump(2) + "\n");
   written.push_back("config.json");

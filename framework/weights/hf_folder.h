@@ -84,5 +84,9 @@ std::vector<std::string> check_hf_output_folder(const std::string& folder, bool 
 size_t save_hf_folder(const std::string& folder, const config::Json& config,
                       const NamedTensors& parameters, uint64_t max_shard = 5'000'000'000,
                       bool replace = false);
+// The same in the names of `mapping` (a composite model's: hf_mapping("llava", model, ...)).
+size_t save_hf_folder(const std::string& folder, const config::Json& config,
+                      const NamedTensors& parameters, const Mapping& mapping,
+                      uint64_t max_shard = 5'000'000'000, bool replace = false);
 
 }  // namespace blocks::weights

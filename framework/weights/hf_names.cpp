@@ -50,6 +50,9 @@ std::vector<std::string> hf_mapping_names() {
 
 Mapping hf_mapping(const std::string& model_type, const config::Json& model,
                    const std::string& text_type, std::vector<std::string>* notes) {
+  // A vision tower alone (encoder_model): the component names, below the model's `encoder`.
+  if (model_type == "clip_vision_model" || model_type == "clip")
+    return component_mapping(model_type, model, notes);
   if (model_type != "llava") return hf_mapping(model_type);
   const hf::Family* text = hf::families().find(text_type);
   if (!text)

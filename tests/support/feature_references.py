@@ -2,7 +2,8 @@
 written the way transformers computes them (not from blocks' code): the embedding normalizer
 and GemmaRMSNorm of models/gemma/modeling_gemma.py, YaRN's _compute_yarn_parameters of
 modeling_rope_utils.py (v4.55 and later, which added `truncate`), the rotary application of
-modeling_llama.py, and a whole Gemma-1 forward reading parameters by blocks' names."""
+modeling_llama.py, torchscale's XPOS (component/xpos_relative_position.py), and a whole Gemma-1
+forward reading parameters by blocks' names."""
 import math
 
 import torch
@@ -69,3 +70,29 @@ def gemma(p, tokens, layers, heads, groups, head_size, theta, eps=1e-6):
         for ours, theirs in names.items():
             hf[f"model.layers.{i}.{theirs}.weight"] = p[f"decoder.{i}.{ours}.weight"]
     return reference_models.gemma(hf, tokens, layers, heads, groups, head_size, theta, eps)
+
+
+def torchscale_xpos(x, scale_base, offset=0, downscale=False):
+    """torchscale's XPOS.forward on x [length, head_dim] (one head; torchscale folds heads into
+    the batch), with fixed_pos_embedding, rotate_every_two and duplicate_interleave inlined."""
+    length, head_dim = x.shape
+    scale = (torch.arange(0, head_dim, 2) + 0.4 * head_dim) / (1.4 * head_dim)
+    min_pos = -(length + offset) // 2
+    max_pos = length + offset + min_pos
+    scale = scale ** torch.arange(min_pos, max_pos, 1).to(scale).div(scale_base)[:, None]
+    seq_len, dim = scale.shape
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim) / dim))
+    sinusoid = torch.einsum("i , j -> i j", torch.arange(0, seq_len, dtype=torch.float), inv_freq)
+    sin, cos = torch.sin(sinusoid), torch.cos(sinusoid)
+    if scale.shape[0] > length:
+        scale, sin, cos = scale[-length:], sin[-length:], cos[-length:]
+    if downscale:
+        scale = 1 / scale
+
+    def interleave(m):
+        return m.view(-1, 1).repeat(1, 2).view(m.shape[0], -1)
+
+    sin, cos = interleave(sin * scale), interleave(cos * scale)
+    x1, x2 = x[:, ::2], x[:, 1::2]
+    rotated = torch.stack((-x2, x1), dim=-1).flatten(-2)
+    return x * cos + rotated * sin

@@ -18,6 +18,7 @@ namespace {
 const std::set<std::string> kAddedFields = {
     "scale",          // embeddings: multiplies the input embeddings (Gemma), default 1
     "weight_offset",  // rms_norm: y = x / rms * (offset + weight) (Gemma), default 0
+    "base",           // magneto: what gamma scales, default xavier (as before)
 };
 
 void expect_same(const config::Json& before, const config::Json& now, const std::string& path,

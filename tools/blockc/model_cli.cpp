@@ -125,9 +125,11 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       ->check(seed_number());
   c.forward->add_option("--input", c.args.input,
                         "safetensors of the model's inputs by name: `tokens` (or `input_ids`) "
-                        "int64 [batch, seq], optional `attention_mask`, `positions`, ...")
+                        "int64 [batch, seq], optional `attention_mask`, `positions`, ...; "
+                        "--image alone serves an encoder_model");
+  c.forward->add_option("--output", c.args.output,
+                        "safetensors to receive `logits` (`features` from an encoder_model)")
       ->required();
-  c.forward->add_option("--output", c.args.output, "safetensors to receive `logits`")->required();
   c.forward->add_option("--image", c.args.images,
                         "A PNG or JPEG for the model's image encoder, prepared as the folder's "
                         "preprocessor_config.json says (CLIP: RGB, bicubic resize of the short "

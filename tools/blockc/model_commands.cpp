@@ -383,6 +383,14 @@ at::Tensor image_tensor(const std::vector<std::string>& paths,
 // the tokens to the run an image fills.
 void place_images(blocks::Model& model, const at::Tensor& pixels, blocks::ModelInput& in) {
   auto* fusion = dynamic_cast<blocks::EarlyFusionModel*>(model.module.get());
+  // An encoder alone takes the images as they are.
+  if (!fusion) {
+    const auto specs = model.module->inputs();
+    if (specs.size() == 1 && specs[0].name == "pixel_values") {
+      in.named["pixel_values"] = pixels;
+      return;
+    }
+  }
   const blocks::EarlyFusionModel::Part* part = nullptr;
   if (fusion)
     for (const auto& [name, p] : fusion->parts)
@@ -414,12 +422,18 @@ void place_images(blocks::Model& model, const at::Tensor& pixels, blocks::ModelI
 
 int run_forward(const ModelArgs& args) {
   if (!weights_given(args)) return 2;
+  if (args.input.empty() && args.images.empty()) {
+    spdlog::error("give --input FILE (or --image alone, for a model that takes only images)");
+    return 2;
+  }
   blocks::io::check_output(args.output);
   // The input is read before the weights: a wrong path should not wait for a long load. Every
   // tensor of the file is an input by its name; the model refuses names it does not take.
-  const auto file = blocks::weights::SafetensorsFile::open(args.input);
   std::map<std::string, at::Tensor> tensors;
-  for (const auto& info : file.tensors()) tensors[info.name] = file.tensor(info.name);
+  if (!args.input.empty()) {
+    const auto file = blocks::weights::SafetensorsFile::open(args.input);
+    for (const auto& info : file.tensors()) tensors[info.name] = file.tensor(info.name);
+  }
   // Images too, before the weights: a file that is not an image fails at once.
   std::optional<at::Tensor> pixels;
   if (!args.images.empty()) {
@@ -447,11 +461,17 @@ int run_forward(const ModelArgs& args) {
   model.module->eval();
   c10::InferenceMode inference;
   blocks::ModelOutput out = model.module->forward(in);
-  std::vector<std::pair<std::string, at::Tensor>> written = {{"logits", out.logits.to(at::kFloat)}};
+  // A model without a head (encoder_model) gives its features instead of logits.
+  std::vector<std::pair<std::string, at::Tensor>> written;
+  if (out.logits.defined())
+    written.emplace_back("logits", out.logits.to(at::kFloat));
+  else if (auto it = out.hidden_states.find("features"); it != out.hidden_states.end())
+    written.emplace_back("features", it->second.to(at::kFloat));
   for (const auto& name : args.hidden_states)
     written.emplace_back("hidden." + name, out.hidden_states.at(name).to(at::kFloat));
   blocks::weights::write_safetensors(args.output, written, {{"format", "pt"}});
-  spdlog::debug("wrote logits {} to {}", c10::str(out.logits.sizes()), args.output);
+  spdlog::debug("wrote {} {} to {}", written.front().first,
+                c10::str(written.front().second.sizes()), args.output);
   return 0;
 }
 
@@ -495,6 +515,11 @@ int run_export(const ModelArgs& args) {
     if (blocks::hf::is_folder(source) && !options.max_position_embeddings)
       if (auto n = blocks::hf::config_value(source, "max_position_embeddings"))
         options.max_position_embeddings = blocks::config::parse_integer(*n);
+  // A composite export reads its config.json back through the registry (export_llava).
+  options.resolve = [](const blocks::config::Json& document, blocks::config::Diagnostics& d) {
+    return blocks::config::load_document_text(blocks::config::to_yaml(document), "config.json",
+                                              blocks::registry(), d);
+  };
   auto config = blocks::hf::export_config(p.doc.dump(), options, diagnostics);
   if (!config) {
     std::cerr << diagnostics.format();
@@ -504,9 +529,24 @@ int run_export(const ModelArgs& args) {
     return 1;
   }
   const std::string model_type = (*config)["model_type"].get<std::string>();
-  const size_t written =
-      blocks::weights::save_hf_folder(args.output, *config, named(p.model), *max_shard,
-                                      args.replace);
+  size_t written = 0;
+  if (model_type == "llava") {
+    // Tower layers past the feature layer (and post_layernorm) were never built: the folder
+    // lacks them, and transformers initializes them itself, unused.
+    std::vector<std::string> notes;
+    const auto mapping = blocks::weights::hf_mapping(
+        model_type, p.doc.dump()["model"],
+        (*config)["text_config"]["model_type"].get<std::string>(), &notes);
+    for (const auto& note : notes)
+      spdlog::info("omitted from the folder, as on load: {}; transformers initializes what a "
+                   "folder lacks, and LLaVA never reads it",
+                   note);
+    written = blocks::weights::save_hf_folder(args.output, *config, named(p.model), mapping,
+                                              *max_shard, args.replace);
+  } else {
+    written = blocks::weights::save_hf_folder(args.output, *config, named(p.model), *max_shard,
+                                              args.replace);
+  }
   spdlog::info("wrote {} tensors and a {} config.json to {}", written, model_type,
                args.output);
   return 0;

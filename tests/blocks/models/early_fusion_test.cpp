@@ -1,7 +1,8 @@
 // Early fusion from config: the CLIP-convention vision transformer and the LLaVA projector
 // against plain-PyTorch references written from transformers' modeling_clip.py and
 // modeling_llava.py (tests/support/vision_references.py); the fusion model against its decoder
-// run on embeddings spliced by hand; the trainable toggles; every placeholder mismatch.
+// run on embeddings spliced by hand; the trainable toggles; every placeholder mismatch; the
+// zoo's KOSMOS-1 (its count, torchscale's initialization, the tower frozen but its last layer).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -9,6 +10,7 @@
 #include "blocks/encoders/encoder_module.h"
 #include "blocks/models/early_fusion_module.h"
 #include "framework/config/emit.h"
+#include "framework/config/parameters.h"
 #include "tests/support/errors.h"
 #include "tests/support/torch_support.h"
 
@@ -449,6 +451,137 @@ TEST(EarlyFusion, DeclaresItsInputs) {
   EXPECT_EQ(model.module->inputs().back().doc,
             "images [images, 3, 8, 8] for encoder 'image', one item per run of 4 placeholders "
             "(token 49)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// configs/kosmos-1.yaml
+
+TEST(Kosmos1, CountedFromTheYaml) {
+  const config::Document doc = zoo("kosmos-1");
+  const config::ParameterCount count = config::count_parameters(*doc.model);
+  // torchscale's Decoder: embeddings, 24 layers (4 biased 2048x2048 projections, two pre-LNs,
+  // the Sub-LN before out_proj [2048] and before fc2 [8192], fc1 and fc2 with biases), the final
+  // LayerNorm, an untied output layer.
+  const int64_t h = 2048, f = 8192, vocab = 32002;
+  const int64_t layer = 4 * (h * h + h) + 2 * 2 * h + 2 * h + (h * f + f) + (f * h + h) + 2 * f;
+  const int64_t decoder = vocab * h + 24 * layer + 2 * h + h * vocab;
+  // CLIP ViT-L/14 at 224: patches without bias, class token, 257 positions, ln_pre, 24 layers.
+  const int64_t w = 1024, m = 4096;
+  const int64_t vit_layer = 4 * (w * w + w) + 2 * 2 * w + (w * m + m) + (m * w + w);
+  const int64_t tower = 3 * 14 * 14 * w + w + 257 * w + 2 * w + 24 * vit_layer;
+  // flamingo_pytorch's PerceiverResampler(dim 1024, depth 2, dim_head 64, heads 8, 64
+  // latents): latents, one media position row, per layer norm_media, norm_latents, to_q,
+  // to_kv, to_out and the feed-forward (LayerNorm, 1024 -> 4096 -> 1024 without biases); the
+  // final norm. Then image_proj 1024 -> 2048, and the placeholder's fusion row.
+  const int64_t inner = 8 * 64;
+  const int64_t perceiver_layer = 2 * 2 * w + 3 * w * inner + inner * w + 2 * w + 2 * w * m;
+  const int64_t resampler = 64 * w + w + 2 * perceiver_layer + 2 * w;
+  EXPECT_EQ(count.total, decoder + tower + resampler + w * h + h);
+  EXPECT_EQ(count.total, 1666503680);
+  // Trainable: everything but the tower, whose last layer alone trains.
+  EXPECT_EQ(count.trainable, count.total - tower + vit_layer);
+}
+
+// A KOSMOS-1 shrunk where the test needs it (the decoder to 4 layers of 128, the tower to two
+// layers of 64 on 28-pixel images); the rest as the zoo has it.
+Model small_kosmos(uint64_t seed = 3) {
+  config::LoadOptions options;
+  options.sets = {"model.decoder.hidden_size=128",
+                  "model.decoder.decoder.num_layers=4",
+                  "model.decoder.decoder.block.mixer.heads=4",
+                  "model.decoder.decoder.block.mlp.intermediate_size=256",
+                  "model.encoders.image.encoder.hidden_size=64",
+                  "model.encoders.image.encoder.image_size=28",
+                  "model.encoders.image.encoder.body.num_layers=2",
+                  "model.encoders.image.encoder.body.block.mixer.heads=4",
+                  "model.encoders.image.encoder.body.block.mlp.intermediate_size=128",
+                  // null first: a mapping given by --set merges into the one written.
+                  "model.encoders.image.encoder.body.overrides=null",
+                  "model.encoders.image.encoder.body.overrides={1: {lr_scale: 1.0}}"};
+  const config::Document doc = zoo("kosmos-1", options);
+  Model model = build_model(*doc.model);
+  nn::initialize(model.parameters, seed);
+  return model;
+}
+
+const nn::ParameterRecord& find_record(const Model& model, const std::string& name) {
+  for (const auto& p : model.parameters)
+    if (p.name == name) return p;
+  throw std::runtime_error("no parameter " + name);
+}
+
+// torchscale (architecture/decoder.py, component/multihead_attention.py): nn.Linear's own
+// U(+-1/sqrt(fan_in)) for weights and biases, as reset_parameters is never called; then
+// fc1, fc2, out_proj and v_proj multiplied by sqrt(log(2N)), N = 4 here.
+TEST(Kosmos1, InitializationIsTorchscales) {
+  const Model model = small_kosmos();
+  const double gamma = std::sqrt(std::log(8.0));
+  struct Expected {
+    std::string name;
+    double bound;
+  };
+  const std::vector<Expected> expected = {
+      {"query", 1 / std::sqrt(128.0)},       {"key", 1 / std::sqrt(128.0)},
+      {"value", gamma / std::sqrt(128.0)},   {"output", gamma / std::sqrt(128.0)},
+      {"mlp.up", gamma / std::sqrt(128.0)},  {"mlp.down", gamma / std::sqrt(256.0)},
+  };
+  for (int layer : {0, 3})
+    for (const auto& e : expected)
+      for (const char* part : {"weight", "bias"}) {
+        const std::string name = "decoder.decoder." + std::to_string(layer) + "." +
+                                 (e.name.rfind("mlp.", 0) == 0 ? e.name : "mixer." + e.name) +
+                                 "." + part;
+        const at::Tensor t = find_record(model, name).tensor;
+        const double largest = t.abs().max().item<double>();
+        EXPECT_LE(largest, e.bound * (1 + 1e-6)) << name;
+        EXPECT_GT(largest, 0.95 * e.bound) << name;
+        if (std::string(part) == "weight")
+          EXPECT_NEAR(t.std().item<double>(), e.bound / std::sqrt(3.0), 0.02 * e.bound) << name;
+      }
+  // The output layer and image_proj: N(0, 2048^-0.5), whatever the shrunk width.
+  EXPECT_NEAR(find_record(model, "decoder.head.output.weight").tensor.std().item<double>(),
+              std::pow(2048.0, -0.5), 2e-4);
+  EXPECT_NEAR(find_record(model, "encoders.image.connectors.1.projection.weight")
+                  .tensor.std()
+                  .item<double>(),
+              std::pow(2048.0, -0.5), 5e-4);
+  // Sub-LN norms start at ones.
+  EXPECT_TRUE(at::equal(find_record(model, "decoder.decoder.0.sub_normalization.1.weight").tensor,
+                        at::ones({256})));
+}
+
+TEST(Kosmos1, TheTowerTrainsOnlyItsLastLayer) {
+  const Model model = small_kosmos();
+  std::vector<std::string> trainable_tower;
+  for (const auto& p : model.parameters) {
+    if (p.name.rfind("encoders.image.encoder.", 0) == 0) {
+      if (p.trainable) trainable_tower.push_back(p.name.substr(23));
+    } else {
+      EXPECT_TRUE(p.trainable) << p.name;  // decoder, connectors, fusion row
+    }
+  }
+  EXPECT_FALSE(trainable_tower.empty());
+  for (const auto& name : trainable_tower) EXPECT_EQ(name.rfind("body.1.", 0), 0u) << name;
+  EXPECT_EQ(trainable_tower.size(), 16u);  // 4 biased projections, 2 norms, 2 biased linears
+}
+
+// <s> <image> 64 placeholders </image> text: the latents land between the markers.
+TEST(Kosmos1, RunsOnMarkedImages) {
+  Model model = small_kosmos();
+  model.module->eval();
+  std::vector<int64_t> ids = {1, 32000};
+  ids.insert(ids.end(), 64, 32002);
+  ids.insert(ids.end(), {32001, 5, 6, 7});
+  ModelInput input;
+  input.tokens = at::tensor(ids, at::kLong).view({1, -1});
+  input.named["pixel_values"] = pixels(1, 28);
+  const at::Tensor logits = fusion(model).forward(input).logits;
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 70, 32002}));
+  EXPECT_TRUE(logits.isfinite().all().item<bool>());
+  // The image matters: other pixels, other logits after the markers.
+  input.named["pixel_values"] = pixels(1, 28, 8);
+  EXPECT_FALSE(close(fusion(model).forward(input).logits.narrow(1, 66, 4),
+                     logits.narrow(1, 66, 4), 1e-4, 1e-4));
 }
 
 }  // namespace

@@ -122,6 +122,17 @@ TEST(LanguageModelModule, CachedDecodingMatchesFullForwardWithWindowAndGroups) {
   expect_cached_decoding_matches(small("mistral-7b", sets));
 }
 
+// xPos centres its scale on the cache's capacity while decoding (cached keys keep the scale they
+// were rotated with) and on the sequence in a full pass: the logits agree all the same.
+TEST(LanguageModelModule, CachedDecodingMatchesFullForwardWithXpos) {
+  expect_cached_decoding_matches(
+      small("custom-init", {"model.hidden_size=64", "model.decoder.num_layers=2",
+                            "model.decoder.block.mixer.heads=4",
+                            "model.decoder.block.mixer.rotary.scale_base=4.0",
+                            "model.decoder.block.mlp.intermediate_size=96",
+                            "model.embeddings.vocab_size=100"}));
+}
+
 // A shared attention block runs at two positions: each keeps its own keys and values in the
 // cache (keyed by position), so decoding still equals the full pass.
 TEST(LanguageModelModule, CachedDecodingMatchesFullForwardWithSharedBlocks) {

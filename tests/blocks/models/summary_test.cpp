@@ -151,6 +151,14 @@ std::vector<config::Document> samples() {
       "        - {type: latent_attention, num_latents: 2, heads: 2}\n"
       "        - {type: linear}\n"
       "  encoder_tokens: {image: 50}\n  fusion_vocab_size: 1\n"));
+  // A tower alone.
+  docs.push_back(document(
+      "version: 1\nmodel:\n  type: encoder_model\n  encoder:\n    type: vision_transformer\n"
+      "    hidden_size: 24\n    image_size: 8\n    patch_size: 4\n    body:\n"
+      "      type: repeat\n      num_layers: 1\n      block:\n        type: transformer\n"
+      "        mixer: {type: attention, heads: 2, causal: false}\n"
+      "        mlp: {type: mlp, intermediate_size: 48}\n"
+      "        normalization: {type: layer_norm}\n"));
   return docs;
 }
 

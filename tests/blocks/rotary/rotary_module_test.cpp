@@ -26,7 +26,9 @@ Rotated rotate(const std::string& rotary) {
   r.q = at::randn({2, 10, 4, 16}, generator);
   r.k = at::randn({2, 10, 4, 16}, generator);
   r.positions = at::stack({at::arange(10, at::kLong), at::arange(3000, 3010, at::kLong)});
-  std::tie(r.q_out, r.k_out) = module->forward(r.q, r.k, r.positions);
+  Step step;
+  step.positions = r.positions;
+  std::tie(r.q_out, r.k_out) = module->forward(r.q, r.k, step);
   return r;
 }
 
@@ -88,6 +90,37 @@ TEST(RotaryModule, YarnPrintsItsFactor) {
   std::ostringstream printed;
   find_module<RotaryModule>(*model.module, "decoder.0.mixer.rotary")->pretty_print(printed);
   EXPECT_EQ(printed.str(), "Rotary(layout=half, head_size=16, attention_factor=1.5)");
+}
+
+// torchscale's XPOS (component/xpos_relative_position.py) on 2048 tokens, as its
+// MultiheadAttention calls it without a cache: queries scaled up, keys down, the exponent
+// centred on the sequence. Written out in tests/support/feature_references.py.
+TEST(RotaryModule, XposCentresItsScaleOnTheSequenceAsTorchscale) {
+  if (!have_reference_python()) GTEST_SKIP() << "no python3 with torch";
+  ModelText text;
+  text.layers = 1;
+  text.mixer = "{type: attention, heads: 4, rotary: {type: xpos, scale_base: 512.0}}";
+  Model model = build_text(text.text());
+  auto module = find_module<RotaryModule>(*model.module, "decoder.0.mixer.rotary");
+  const at::Tensor q = at::ones({1, 2048, 1, 16}), k = at::ones({1, 2048, 1, 16});
+  Step step;
+  step.positions = at::arange(2048, at::kLong).unsqueeze(0);
+  const auto [q_out, k_out] = module->forward(q, k, step);
+  auto ref = run_reference(
+      "from feature_references import torchscale_xpos\n"
+      "save({'q': torchscale_xpos(inputs['q'][0, :, 0], 512.0, downscale=False),\n"
+      "      'k': torchscale_xpos(inputs['k'][0, :, 0], 512.0, downscale=True)}, OUTPUT)",
+      {{"q", q}, {"k", k}});
+  ASSERT_TRUE(ref.count("q") && ref.count("k"));
+  // Angles of up to 2047 radians in float32 carry ~2e-4 of rounding, whichever way the inverse
+  // frequencies were rounded; centring wrongly would be off by factors of up to 12.
+  EXPECT_TRUE(close(q_out[0].select(1, 0), ref["q"], 1e-3, 1e-4));
+  EXPECT_TRUE(close(k_out[0].select(1, 0), ref["k"], 1e-3, 1e-4));
+  // The factors stay within s_0^(+-1024 / 512) = (0.4 / 1.4)^(+-2): 12.25 at most, where an
+  // exponent counted from position 0 reaches (1.4 / 0.4)^4 = 150.
+  const double largest = at::cat({q_out.abs(), k_out.abs()}).max().item<double>();
+  EXPECT_LT(largest, 12.25 * std::sqrt(2.0) + 1e-3);
+  EXPECT_GT(largest, 8.0);
 }
 
 }  // namespace

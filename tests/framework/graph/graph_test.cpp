@@ -187,6 +187,29 @@ TEST(Graph, Llama3ResidualStructure) {
   }
 }
 
+// KOSMOS-1: tower -> resampler -> projection -> the decoder's embeddings, the last edge saying
+// what the features replace; the resampler's two layers are copies, not a layer order.
+TEST(Graph, EarlyFusionChainsConnectorsIntoTheEmbeddings) {
+  const Graph g = graph_of("kosmos-1");
+  const Node& tower = by_path(g, "model.encoders.image.encoder");
+  const Node& resampler = by_path(g, "model.encoders.image.connectors[0]");
+  const Node& projection = by_path(g, "model.encoders.image.connectors[1]");
+  const Node& embeddings = by_path(g, "model.decoder.embeddings");
+  EXPECT_TRUE(has_edge(g, tower.exit, resampler.entry, false));
+  EXPECT_TRUE(has_edge(g, resampler.exit, projection.entry, false));
+  const auto splice = std::find_if(g.edges.begin(), g.edges.end(), [&](const Edge& e) {
+    return e.from == projection.exit && e.to == embeddings.entry;
+  });
+  ASSERT_NE(splice, g.edges.end());
+  EXPECT_EQ(splice->label, "64 features replace token 32002, between 32000 and 32001");
+  EXPECT_TRUE(children_of_kind(g, resampler, NodeKind::order).empty());
+  const Node& layer = by_path(g, "model.encoders.image.connectors[0].layer");
+  EXPECT_EQ(layer.occurrences, 2);
+  EXPECT_TRUE(has_edge(g, layer.exit,
+                       by_path(g, "model.encoders.image.connectors[0].final_normalization").entry,
+                       false));
+}
+
 TEST(Graph, SizeDoesNotGrowWithLayerCount) {
   const Graph small = graph_of("llama3-8b");
   const Graph large = graph_of("llama3-70b");
@@ -229,9 +252,9 @@ TEST(Graph, HybridPatternShowsEachDistinctBlockOnce) {
   ASSERT_EQ(orders.size(), 1u);
   const Node& order = *orders[0];
   EXPECT_EQ(order.title, "layer order (32 layers)");
-  EXPECT_EQ(order.details, (std::vector<std::string>{"0 m · 1 M · 2 m · 3 M",
-                                                     "4 a · 5 M · 6 m · 7 M",
-                                                     "the 8 above ×4: layers 0-31"}));
+  EXPECT_EQ(order.details,
+            (std::vector<std::string>{"0 m · 1 M · 2 m · 3 M", "4 a · 5 M · 6 m · 7 M",
+                                      "the 8 above ×4: layers 0-31"}));
   for (const Node* block : blocks)
     EXPECT_TRUE(std::any_of(g.edges.begin(), g.edges.end(), [&](const Edge& e) {
       return e.from == order.id && e.to == block->entry && e.reference && e.label == block->label;
@@ -284,19 +307,18 @@ TEST(Graph, PatternLayersSplitByLoraRangesKeepTheirLetter) {
     titles.push_back(b->title);
     layers.push_back(b->layers);
   }
-  EXPECT_EQ(titles, (std::vector<std::string>{"m: transformer", "M: transformer", "a: transformer",
-                                              "m′: transformer", "M′: transformer",
-                                              "a′: transformer"}));
+  EXPECT_EQ(titles,
+            (std::vector<std::string>{"m: transformer", "M: transformer", "a: transformer",
+                                      "m′: transformer", "M′: transformer", "a′: transformer"}));
   EXPECT_EQ(layers[3], "layers 16, 18, 22, 24, 26, 30");
   EXPECT_EQ(layers[5], "layers 20, 28");
   const auto orders = children_of_kind(g, decoder, NodeKind::order);
   ASSERT_EQ(orders.size(), 1u);
   EXPECT_EQ(orders[0]->details,
-            (std::vector<std::string>{"0 m · 1 M · 2 m · 3 M", "4 a · 5 M · 6 m · 7 M",
-                                      "the 8 above ×2: layers 0-15", "16 m′ · 17 M′ · 18 m′ · 19 M′",
-                                      "20 a′ · 21 M′ · 22 m′ · 23 M′",
-                                      "the 8 above ×2: layers 16-31",
-                                      "′: that block with per-layer changes"}));
+            (std::vector<std::string>{
+                "0 m · 1 M · 2 m · 3 M", "4 a · 5 M · 6 m · 7 M", "the 8 above ×2: layers 0-15",
+                "16 m′ · 17 M′ · 18 m′ · 19 M′", "20 a′ · 21 M′ · 22 m′ · 23 M′",
+                "the 8 above ×2: layers 16-31", "′: that block with per-layer changes"}));
 }
 
 TEST(Graph, DepthChoosesTheLevelOfDetail) {

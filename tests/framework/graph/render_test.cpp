@@ -106,7 +106,7 @@ std::vector<std::string> mermaid_problems(const std::string& text) {
   if (lines.empty() || lines[0] != "flowchart TB") problems.push_back("no flowchart header");
   static const std::regex node(R"re(n(\d+)(\["(.*)"\]|\[/"(.*)"/\]|\(\( \)\)|\(\(\+\)\)))re");
   static const std::regex subgraph(R"re(subgraph n(\d+) \["(.*)"\])re");
-  static const std::regex edge(R"re(n(\d+) (-->|-\.->|-\.->\|"[^"]*"\||~~~) n(\d+))re");
+  static const std::regex edge(R"re(n(\d+) (-->|-->\|"[^"]*"\||-\.->|-\.->\|"[^"]*"\||~~~) n(\d+))re");
   static const std::regex cls(R"re(class n(\d+) (mixer|mlp|norm|io|frozen))re");
   std::set<std::string> nodes, subgraphs;
   std::vector<std::pair<std::string, std::string>> edges;
@@ -170,7 +170,10 @@ TEST(Render, DotEdgesJoinDeclaredNodes) {
     std::set<std::string> nodes, clusters;
     static const std::regex node(R"re(^\s*n(\d+) \[)re");
     static const std::regex cluster(R"re(^\s*subgraph cluster_(\d+) \{)re");
-    static const std::regex edge(R"re(^\s*n(\d+) -> n(\d+)( \[style=(dashed|dotted|invis)[^\]]*\])?;$)re");
+    // Plain, dashed (residual), dotted (layer order), invisible, or labelled (what a fusion
+  // model's features replace).
+  static const std::regex edge(
+      R"re(^\s*n(\d+) -> n(\d+)( \[style=(dashed|dotted|invis)[^\]]*\]| \[label=<[^>]*>[^\]]*\])?;$)re");
     int edges = 0;
     for (const auto& l : lines_of(dot)) {
       std::smatch m;

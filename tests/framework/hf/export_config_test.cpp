@@ -608,3 +608,104 @@ TEST(HfExportConfig, OptionsAddDtypeAndContextLength) {
 }
 
 }  // namespace
+
+namespace {
+
+// ---- LLaVA ---------------------------------------------------------------------------------
+hf::ExportOptions llava_options() {
+  hf::ExportOptions options;
+  options.resolve = [](const Json& document, Diagnostics& d) {
+    return config::load_document_text(config::to_yaml(document), "config.json",
+                                      blocks::registry(), d);
+  };
+  return options;
+}
+
+// llava-1.5-7b.yaml exports as llava-hf/llava-1.5-7b-hf's config.json states it (the keys its
+// header lists), and that file imports back to the same model.
+TEST(HfExportConfig, LlavaZooConfigIsTheHubOne) {
+  const Json original = zoo("llava-1.5-7b").dump();
+  const Json out = exported(original, llava_options());
+  EXPECT_EQ(out["model_type"], "llava");
+  EXPECT_EQ(out["image_token_index"], 32000);
+  EXPECT_EQ(out["image_seq_length"], 576);
+  EXPECT_EQ(out["vision_feature_layer"], -2);
+  EXPECT_EQ(out["vision_feature_select_strategy"], "default");
+  EXPECT_EQ(out["projector_hidden_act"], "gelu");
+  EXPECT_EQ(out["multimodal_projector_bias"], true);
+  EXPECT_EQ(out["vision_config"].dump(),
+            Json::parse(R"({"hidden_act": "quick_gelu", "hidden_size": 1024, "image_size": 336,
+                "intermediate_size": 4096, "layer_norm_eps": 1e-05, "model_type": "clip_vision_model",
+                "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 24,
+                "patch_size": 14})")
+                .dump());  // keys sorted, as transformers writes them
+  const Json& text = out["text_config"];
+  EXPECT_EQ(text["model_type"], "llama");
+  EXPECT_EQ(text["hidden_size"], 4096);
+  EXPECT_EQ(text["intermediate_size"], 11008);
+  EXPECT_EQ(text["num_hidden_layers"], 32);
+  EXPECT_EQ(text["vocab_size"], 32064);
+  EXPECT_EQ(reimported(out).dump()["model"], original["model"]);
+}
+
+// KOSMOS-1 is no LLaVA: every reason at its path; a language model is no llava either.
+TEST(HfExportConfig, FusionModelsLlavaCannotHoldAreRefused) {
+  Diagnostics d;
+  EXPECT_FALSE(hf::export_config(zoo("kosmos-1").dump(), llava_options(), d));
+  std::string text;
+  for (const auto& item : d.items()) text += item.path + ": " + item.message + "\n";
+  const std::string tail = " (Hugging Face llava cannot hold it)\n";
+  // The decoder's reasons are those of the family nearest to it, below model.decoder.
+  EXPECT_EQ(text,
+            "model.begin_tokens: tokens around each image" + tail +
+                "model.end_tokens: tokens around each image" + tail +
+                "model.fusion_vocab_size: a fusion embedding (token rows after the vocabulary)" +
+                tail + "model.encoders.image.connectors: connectors other than one `mlp` projector" +
+                tail +
+                refusal("model.decoder.embeddings.max_positions",
+                        "a model without learned positions", "gpt2",
+                        "gpt2 adds a table of n_positions positions") +
+                refusal("model.decoder.decoder.block.mixer.rotary", "xpos rotary", "gpt2",
+                        "gpt2 has learned absolute positions, not rotary") +
+                refusal("model.decoder.decoder.block.normalization_placement",
+                        "sub-LN (normalization_placement sub)", "gpt2",
+                        "gpt2 normalizes the input of each branch: pre"));
+  Diagnostics lm;
+  hf::ExportOptions options = llava_options();
+  options.model_type = "llava";
+  EXPECT_FALSE(hf::export_config(zoo("llama3-8b").dump(), options, lm));
+  ASSERT_EQ(lm.items().size(), 1u);
+  EXPECT_EQ(lm.items()[0].path + ": " + lm.items()[0].message,
+            "model.type: a llava config.json holds an early_fusion model, found 'language_model'");
+}
+
+// What the keys cannot say comes back different, and is refused by the read-back: a post-norm
+// LLaVA would not apply, a causal tower.
+TEST(HfExportConfig, LlavaReadBackRefusesWhatNoKeyHolds) {
+  config::LoadOptions load;
+  load.sets = {"model.encoders.image.encoder.post_normalization={type: layer_norm}",
+               "model.encoders.image.encoder.body.block.mixer.causal=true"};
+  Diagnostics dl;
+  auto doc = config::load_document(kZoo + "llava-1.5-7b.yaml", blocks::registry(), dl, load);
+  ASSERT_TRUE(doc) << dl.format();
+  Diagnostics d;
+  EXPECT_FALSE(hf::export_config(doc->dump(), llava_options(), d));
+  const std::string text = d.format();
+  EXPECT_NE(text.find("model: Hugging Face llava would load a different model"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n  model.encoders.image.encoder.body.block.mixer.causal: model true, "
+                      "checkpoint false"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n  model.encoders.image.encoder.post_normalization"), std::string::npos)
+      << text;
+  // Without a resolver the export cannot check, so it refuses.
+  Diagnostics none;
+  EXPECT_FALSE(hf::export_config(zoo("llava-1.5-7b").dump(), hf::ExportOptions{}, none));
+  ASSERT_EQ(none.items().size(), 1u);
+  EXPECT_EQ(none.items()[0].message,
+            "a llava export needs ExportOptions::resolve to check its config.json");
+}
+
+}  // namespace

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/support/devices.h"
 #include "tests/support/errors.h"
 #include "tests/support/temp_dir.h"
 
@@ -33,17 +34,17 @@ std::vector<std::string> entries(const fs::path& dir) {
   return names;
 }
 
-std::string error_of(const std::function<void()>& run) {
-  return message_of<io::FileError>(run);
-}
+std::string error_of(const std::function<void()>& run) { return message_of<io::FileError>(run); }
 
 TEST(Files, RefusesOutputsThatAreNotRegularFiles) {
   TempDir dir;
-  EXPECT_EQ(error_of([] { io::check_output("/dev/full"); }),
-            "/dev/full: is a character device; outputs are regular files, refusing to replace it");
-  EXPECT_EQ(error_of([&] { io::check_output(dir.path().string()); }),
-            dir.path().string() +
-                ": is a folder; outputs are regular files, refusing to replace it");
+  const std::string device = character_device();
+  ASSERT_FALSE(device.empty()) << "no character device in /dev";
+  EXPECT_EQ(error_of([&] { io::check_output(device); }),
+            device + ": is a character device; outputs are regular files, refusing to replace it");
+  EXPECT_EQ(
+      error_of([&] { io::check_output(dir.path().string()); }),
+      dir.path().string() + ": is a folder; outputs are regular files, refusing to replace it");
   const std::string fifo = dir.at("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_EQ(error_of([&] { io::check_output(fifo); }),
@@ -57,7 +58,8 @@ TEST(Files, RefusesOutputsThatAreNotRegularFiles) {
                 ": No such file or directory");
   EXPECT_EQ(error_of([&] { io::check_output(dir.at("new.yaml")); }), "no error");
   // Inputs: a FIFO would block a reader forever.
-  EXPECT_EQ(error_of([&] { io::check_input(fifo); }), fifo + ": is a FIFO; inputs are regular files");
+  EXPECT_EQ(error_of([&] { io::check_input(fifo); }),
+            fifo + ": is a FIFO; inputs are regular files");
   EXPECT_EQ(error_of([&] { io::check_input(dir.at("missing")); }),
             "cannot open " + dir.at("missing") + ": No such file or directory");
   // Folders for checkpoints.
@@ -67,7 +69,7 @@ TEST(Files, RefusesOutputsThatAreNotRegularFiles) {
             "/proc/x: is a kernel interface folder; refusing to write it");
   // The device node is untouched.
   struct stat st {};
-  ASSERT_EQ(::stat("/dev/full", &st), 0);
+  ASSERT_EQ(::stat(device.c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));
 }
 

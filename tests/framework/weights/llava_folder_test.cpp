@@ -137,6 +137,11 @@ part(os.path.join(DIR, "llama"), dict(T, architectures=["LlamaForCausalLM"]),
 part(os.path.join(DIR, "clip"), dict(V, architectures=["CLIPVisionModel"]),
      {k[len("vision_tower."):]: x for k, x in hf.items() if k.startswith("vision_tower.")})
 save(proj, os.path.join(DIR, "projector.safetensors"))
+# The CLIP folder alone (CLIPVisionModel): last_hidden_state, every token of layer 3.
+pixels = torch.randn(2, 3, 8, 8, generator=g)
+save({"pixel_values": pixels}, os.path.join(DIR, "pixels.in.safetensors"))
+save({"features": clip_hidden_states(clip, pixels, patch=4, layers=3, heads=2)[3]},
+     os.path.join(DIR, "pixels.ref.safetensors"))
 
 # --image: two PNGs of other sizes, prepared by Pillow as CLIPImageProcessor does, into a
 # prompt with one placeholder per image (LlavaProcessor expands each to image_seq_length).
@@ -224,6 +229,86 @@ TEST_F(LlavaFolder, ForwardMatchesThePlainPyTorchReference) {
           << r.err;
     }
   }
+}
+
+// export --to hf writes the on-disk layout: every tensor the model holds under the name
+// transformers' file had, equal, and a config.json that imports as the same model; the tower's
+// unused layer 2 and post_layernorm are left out, and said so. The folder runs as the source.
+TEST_F(LlavaFolder, ExportWritesTheOnDiskLayoutBack) {
+  const std::string out = at("exported");
+  for (const char* layout : {"disk", "memory"}) {
+    const auto r = blockc(std::string("export --model ") + at(layout) + " --to hf --replace -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("omitted from the folder, as on load: vision tower layers 2-2 of the "
+                         "checkpoint are skipped"),
+              std::string::npos)
+        << r.err;
+    const auto source = weights::SafetensorsFile::open(at("disk/model.safetensors"));
+    const auto written = weights::SafetensorsFile::open(out + "/model.safetensors");
+    std::vector<std::string> expected;
+    for (const auto& info : source.tensors())
+      if (const std::string& name = info.name; name.find("encoder.layers.2.") == std::string::npos &&
+          name.find("post_layernorm") == std::string::npos)
+        expected.push_back(name);
+    std::vector<std::string> names;
+    for (const auto& info : written.tensors()) names.push_back(info.name);
+    std::sort(names.begin(), names.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(names, expected) << layout;
+    for (const auto& name : expected)
+      EXPECT_TRUE(at::equal(written.tensor(name), source.tensor(name))) << layout << " " << name;
+  }
+  // The keys transformers reads, as the source had them.
+  std::ifstream in(out + "/config.json");
+  const auto config = config::Json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+  EXPECT_EQ(config["model_type"], "llava");
+  EXPECT_EQ(config["architectures"], config::Json::array({"LlavaForConditionalGeneration"}));
+  EXPECT_EQ(config["image_token_index"], 49);
+  EXPECT_EQ(config["image_seq_length"], 4);
+  EXPECT_EQ(config["vision_feature_layer"], -2);
+  EXPECT_EQ(config["vision_feature_select_strategy"], "default");
+  EXPECT_EQ(config["projector_hidden_act"], "gelu");
+  EXPECT_EQ(config["vision_config"].dump(),
+            config::Json::parse(R"({"hidden_act": "quick_gelu", "hidden_size": 24,
+                "image_size": 8, "intermediate_size": 48, "layer_norm_eps": 1e-05,
+                "model_type": "clip_vision_model", "num_attention_heads": 2, "num_channels": 3,
+                "num_hidden_layers": 3, "patch_size": 4})")
+                .dump());
+  EXPECT_EQ(config["text_config"]["model_type"], "llama");
+  EXPECT_EQ(config["text_config"]["num_key_value_heads"], 2);
+  // And it runs as the source did.
+  const std::string logits = at("exported.one.out.safetensors");
+  const auto r = blockc("forward --model " + out + " --input " + at("one.in.safetensors") +
+                        " --output " + logits);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(close(weights::SafetensorsFile::open(logits).tensor("logits"),
+                    tensor("one.ref.safetensors", "logits"), 0, 1e-4));
+}
+
+// A CLIP vision folder alone imports as an encoder_model and runs: its features are
+// CLIPVisionModel's last_hidden_state (every token of the last layer, before post_layernorm,
+// which is skipped and said so).
+TEST_F(LlavaFolder, ClipFolderAloneIsAnEncoderModel) {
+  const auto imported = blockc("import hf " + at("clip"));
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("type: encoder_model"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("feature_layers: [-1]"), std::string::npos) << imported.out;
+  const std::string out = at("clip.features.safetensors");
+  const auto r = blockc("forward --model " + at("clip") + " --input " +
+                        at("pixels.in.safetensors") + " --output " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("the vision tower's post_layernorm is skipped"), std::string::npos) << r.err;
+  const auto written = weights::SafetensorsFile::open(out);
+  ASSERT_TRUE(written.contains("features"));
+  EXPECT_FALSE(written.contains("logits"));
+  const at::Tensor expected = tensor("pixels.ref.safetensors", "features");
+  EXPECT_EQ(written.tensor("features").sizes(), (std::vector<int64_t>{2, 5, 24}));
+  EXPECT_TRUE(close(written.tensor("features"), expected, 0, 1e-5));
+  // Tokens are no input of a tower.
+  const auto bad = blockc("forward --model " + at("clip") + " --input " +
+                          at("one.in.safetensors") + " --output " + out);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("tokens"), std::string::npos) << bad.err;
 }
 
 // --image FILE: decoded, prepared from the folder's preprocessor_config.json, and each image
