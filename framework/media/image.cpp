@@ -149,11 +149,12 @@ Image read_jpeg(const std::string& path) {
   image.rgb.resize(static_cast<size_t>(image.width * image.height * 3));
   while (info.output_scanline < info.output_height) {
     const int64_t y = info.output_scanline;
-    JSAMPROW rows[1] = {row.data()};
+    uint8_t* out = &image.rgb[static_cast<size_t>(y * image.width * 3)];
+    // RGB scanlines land in place; grey ones are replicated, as convert("RGB") does.
+    JSAMPROW rows[1] = {channels == 3 ? out : row.data()};
     jpeg_read_scanlines(&info, rows, 1);
-    for (int64_t x = 0; x < image.width; ++x)
-      for (int c = 0; c < 3; ++c)
-        image.rgb[(y * image.width + x) * 3 + c] = row[x * channels + (channels == 1 ? 0 : c)];
+    if (channels != 3)
+      for (int64_t x = 0; x < image.width; ++x) out[x * 3] = out[x * 3 + 1] = out[x * 3 + 2] = row[x];
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
@@ -212,7 +213,9 @@ Coefficients coefficients(int64_t in_size, int64_t out_size) {
   return c;
 }
 
-uint8_t clip8(int64_t v) {
+// Pillow accumulates in 32 bits (ImagingResampleHorizontal_8bpc): 255 times the kernel's
+// absolute sum stays below 2^31 at 22 fraction bits.
+uint8_t clip8(int32_t v) {
   v >>= kPrecisionBits;
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
@@ -236,40 +239,48 @@ Image resize_bicubic(const Image& in, int64_t width, int64_t height) {
   // Rows the vertical pass reads: the horizontal pass makes only those.
   const int64_t y_first = need_v ? v.first[0] : 0;
   const int64_t y_last = need_v ? v.first[height - 1] + v.count[height - 1] : in.height;
+  constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
   Image mid;
   if (need_h) {
     mid.width = width;
     mid.height = y_last - y_first;
     mid.rgb.resize(static_cast<size_t>(mid.width * mid.height * 3));
-    for (int64_t y = 0; y < mid.height; ++y)
-      for (int64_t x = 0; x < width; ++x) {
-        const int32_t* k = &h.k[x * h.size];
-        int64_t s[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
-                        1 << (kPrecisionBits - 1)};
-        const uint8_t* row = &in.rgb[((y + y_first) * in.width) * 3];
-        for (int64_t t = 0; t < h.count[x]; ++t)
-          for (int c = 0; c < 3; ++c) s[c] += row[(t + h.first[x]) * 3 + c] * int64_t{k[t]};
-        for (int c = 0; c < 3; ++c) mid.rgb[(y * width + x) * 3 + c] = clip8(s[c]);
+    for (int64_t y = 0; y < mid.height; ++y) {
+      const uint8_t* row = &in.rgb[static_cast<size_t>((y + y_first) * in.width * 3)];
+      uint8_t* o = &mid.rgb[static_cast<size_t>(y * width * 3)];
+      for (int64_t x = 0; x < width; ++x, o += 3) {
+        const int32_t* k = &h.k[static_cast<size_t>(x * h.size)];
+        const uint8_t* p = row + h.first[x] * 3;
+        int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+        for (int64_t t = 0; t < h.count[x]; ++t, p += 3) {
+          s0 += p[0] * k[t];
+          s1 += p[1] * k[t];
+          s2 += p[2] * k[t];
+        }
+        o[0] = clip8(s0);
+        o[1] = clip8(s1);
+        o[2] = clip8(s2);
       }
+    }
   } else {
     mid = in;
   }
   if (!need_v) return mid;
   const int64_t shift = need_h ? y_first : 0;
+  const int64_t stride = mid.width * 3;
   Image out;
   out.width = mid.width;
   out.height = height;
   out.rgb.resize(static_cast<size_t>(out.width * height * 3));
   for (int64_t y = 0; y < height; ++y) {
-    const int32_t* k = &v.k[y * v.size];
-    for (int64_t x = 0; x < out.width; ++x) {
-      int64_t s[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
-                      1 << (kPrecisionBits - 1)};
-      for (int64_t t = 0; t < v.count[y]; ++t) {
-        const uint8_t* p = &mid.rgb[((t + v.first[y] - shift) * mid.width + x) * 3];
-        for (int c = 0; c < 3; ++c) s[c] += p[c] * int64_t{k[t]};
-      }
-      for (int c = 0; c < 3; ++c) out.rgb[(y * out.width + x) * 3 + c] = clip8(s[c]);
+    const int32_t* k = &v.k[static_cast<size_t>(y * v.size)];
+    const uint8_t* top = &mid.rgb[static_cast<size_t>((v.first[y] - shift) * stride)];
+    uint8_t* o = &out.rgb[static_cast<size_t>(y * stride)];
+    for (int64_t x = 0; x < stride; ++x) {  // channels are independent: one run over bytes
+      int32_t sum = kHalf;
+      const uint8_t* p = top + x;
+      for (int64_t t = 0; t < v.count[y]; ++t, p += stride) sum += *p * k[t];
+      o[x] = clip8(sum);
     }
   }
   return out;
@@ -362,18 +373,27 @@ ImageProcessor read_image_processor(const std::string& path) {
 
 std::vector<float> preprocess(const Image& image, const ImageProcessor& p, int64_t* height,
                               int64_t* width) {
-  Image x = image;
+  // Each step reads the last one's image; the input itself is never copied.
+  const Image* current = &image;
+  Image resized, cropped;
   if (p.do_resize) {
     // get_resize_output_image_size(default_to_square=False): the short side to shortest_edge,
     // the long side int(shortest_edge * long / short).
-    const bool portrait = x.width <= x.height;
-    const int64_t shorter = portrait ? x.width : x.height, longer = portrait ? x.height : x.width;
+    const bool portrait = image.width <= image.height;
+    const int64_t shorter = portrait ? image.width : image.height;
+    const int64_t longer = portrait ? image.height : image.width;
     const int64_t other = static_cast<int64_t>(static_cast<double>(p.shortest_edge) *
                                                static_cast<double>(longer) /
                                                static_cast<double>(shorter));
-    x = portrait ? resize_bicubic(x, p.shortest_edge, other) : resize_bicubic(x, other, p.shortest_edge);
+    resized = portrait ? resize_bicubic(image, p.shortest_edge, other)
+                       : resize_bicubic(image, other, p.shortest_edge);
+    current = &resized;
   }
-  if (p.do_center_crop) x = center_crop(x, p.crop_width, p.crop_height);
+  if (p.do_center_crop) {
+    cropped = center_crop(*current, p.crop_width, p.crop_height);
+    current = &cropped;
+  }
+  const Image& x = *current;
   const int64_t plane = x.width * x.height;
   std::vector<float> out(static_cast<size_t>(3 * plane));
   for (int64_t i = 0; i < plane; ++i)
