@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
+#include "framework/config/diff.h"
 #include "framework/config/emit.h"
 #include "framework/config/load.h"
 #include "framework/hf/folder.h"
@@ -38,6 +40,63 @@ void same_architecture(const config::Document& model, const config::Document& ch
 }
 
 }  // namespace
+
+void check_component_architecture(const config::Document& model, const std::string& component,
+                                  const std::string& folder, const config::Registry& registry) {
+  if (!hf::is_folder(folder)) return;
+  config::Diagnostics diagnostics;
+  auto checkpoint = hf::folder_document(folder, registry, diagnostics);
+  if (!checkpoint) throw config::ConfigError(diagnostics);
+  const std::string kind = checkpoint->model ? checkpoint->model->type().name : "";
+  // The component's config path, and where the same part sits in the checkpoint's model.
+  std::string mine = "model." + component, theirs = "model";
+  const config::Json dumped = model.dump()["model"];
+  const config::Json* at = &dumped;
+  for (size_t start = 0; at && start <= component.size();) {
+    const size_t dot = std::min(component.find('.', start), component.size());
+    const std::string key = component.substr(start, dot - start);
+    at = at->is_object() && at->contains(key) ? &(*at)[key] : nullptr;
+    start = dot + 1;
+  }
+  if (!at || !at->is_object()) return;
+  const bool encoder = at->contains("encoder") && kind == "encoder_model";
+  const bool decoder = at->value("type", "") == "language_model" && kind == "language_model";
+  if (!encoder && !decoder) return;
+  if (encoder) {
+    mine += ".encoder";
+    theirs += ".encoder";
+  }
+  static const std::set<std::string> chosen = {"feature_layers", "drop_class_token",
+                                               "body.num_layers"};
+  auto below = [&](const config::Document& doc, const std::string& prefix) {
+    std::map<std::string, config::Json> out;
+    for (const auto& leaf : config::leaves(doc)) {
+      if (leaf.hint != config::Hint::architecture) continue;
+      if (leaf.path.compare(0, prefix.size() + 1, prefix + ".") != 0) continue;
+      const std::string relative = leaf.path.substr(prefix.size() + 1);
+      if (encoder && chosen.count(relative.substr(0, relative.find('['))) ) continue;
+      out[relative] = leaf.value;
+    }
+    return out;
+  };
+  const auto a = below(model, mine), b = below(*checkpoint, theirs);
+  std::string listed;
+  for (const auto& [path, value] : a) {
+    auto it = b.find(path);
+    if (it == b.end())
+      listed += "\n  " + mine + "." + path + ": model " + value.dump() + ", checkpoint (absent)";
+    else if (it->second != value)
+      listed += "\n  " + mine + "." + path + ": model " + value.dump() + ", checkpoint " +
+                it->second.dump();
+  }
+  for (const auto& [path, value] : b)
+    if (!a.count(path))
+      listed += "\n  " + mine + "." + path + ": model (absent), checkpoint " + value.dump();
+  if (!listed.empty())
+    throw ArchitectureError("--weights " + component + "=" + folder + ": the component's " +
+                            "architecture differs from the checkpoint's (" +
+                            hf::config_path(folder) + "):" + listed);
+}
 
 std::string hf_text_type(const std::string& folder) {
   config::Diagnostics diagnostics;

@@ -52,6 +52,16 @@ WeightSources weight_sources(const std::vector<std::string>& weights,
 // "blocks_config" metadata `blockc init` and `blockc export` write into safetensors files.
 // Throws ArchitectureError listing every architecture difference, or config::ConfigError when a
 // folder's config.json does not convert.
+// The same for one component of a composite model (`decoder`, `encoders.image`) and the
+// Hugging Face folder it loads from (--weights COMPONENT=FOLDER): the folder's config.json,
+// converted, against that component's config, when the folder holds that kind of model (a
+// language model for a decoder, a vision tower for an encoder; other pairs are left to the
+// tensor names). An encoder may read other layers than the checkpoint's own model did and be
+// built shallower (feature_layers, drop_class_token, the body's depth are the model's choice).
+// Shapes alone would miss an activation, an epsilon, a head count of the same width.
+void check_component_architecture(const config::Document& model, const std::string& component,
+                                  const std::string& folder, const config::Registry& registry);
+
 void check_architecture(const config::Document& model, const std::vector<std::string>& weights,
                         const config::Registry& registry);
 

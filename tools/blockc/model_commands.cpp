@@ -253,6 +253,7 @@ void load_components(const ModelArgs& args, const blocks::config::Document& doc,
     if (!config || targets.empty())
       throw blocks::weights::MappingError("--weights " + name + "=" + path + ": the model has no "
                                           "component `" + name + "` with parameters");
+    blocks::weights::check_component_architecture(doc, name, path, blocks::registry());
     const auto sources = blocks::weights::weight_sources({path});
     for (const auto& note : sources.notes) spdlog::warn("{}", note);
     std::vector<std::string> notes;
@@ -313,6 +314,12 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
       load_components(args, *doc, components, model);
     } catch (const blocks::weights::MappingError& e) {
       spdlog::error("{}", e.what());
+      return 1;
+    } catch (const blocks::weights::ArchitectureError& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    } catch (const blocks::config::ConfigError& e) {
+      std::cerr << e.diagnostics().format();
       return 1;
     }
     return Prepared{std::move(*doc), std::move(model), ""};

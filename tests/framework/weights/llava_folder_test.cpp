@@ -136,6 +136,9 @@ part(os.path.join(DIR, "llama"), dict(T, architectures=["LlamaForCausalLM"]),
      {k[len("language_model."):]: x for k, x in hf.items() if k.startswith("language_model.")})
 part(os.path.join(DIR, "clip"), dict(V, architectures=["CLIPVisionModel"]),
      {k[len("vision_tower."):]: x for k, x in hf.items() if k.startswith("vision_tower.")})
+# The same tensors under towers that compute otherwise: shapes cannot tell.
+part(os.path.join(DIR, "clip_other"), dict(V, hidden_act="gelu", num_attention_heads=4),
+     {k[len("vision_tower."):]: x for k, x in hf.items() if k.startswith("vision_tower.")})
 save(proj, os.path.join(DIR, "projector.safetensors"))
 # The CLIP folder alone (CLIPVisionModel): last_hidden_state, every token of layer 3.
 pixels = torch.randn(2, 3, 8, 8, generator=g)
@@ -378,6 +381,20 @@ TEST_F(LlavaFolder, ComponentsLoadFromTheirOwnCheckpoints) {
                        ": the model has no component `nothing` with parameters"),
             std::string::npos)
       << r.err;
+  // A tower of the same shapes that computes otherwise is refused by its config.json.
+  r = blockc("forward --model " + yaml + " --weights encoders.image=" + at("clip_other") + io);
+  EXPECT_EQ(r.code, 1);
+  for (const std::string& line :
+       {"--weights encoders.image=" + at("clip_other") +
+            ": the component's architecture differs from the checkpoint's (" +
+            at("clip_other") + "/config.json):\n",
+        std::string("\n  model.encoders.image.encoder.body.block.mixer.heads: model 2, "
+                    "checkpoint 4\n"),
+        std::string("\n  model.encoders.image.encoder.body.block.mlp.activation: model "
+                    "\"quick_gelu\", checkpoint \"gelu\"")})
+    EXPECT_NE(r.err.find(line), std::string::npos) << line << "\n" << r.err;
+  // The tower's own choices (layer -2, no class token, built to layer 2) are no difference.
+  EXPECT_EQ(r.err.find("feature_layers"), std::string::npos) << r.err;
   // A checkpoint of the wrong part: the Llama's names are unexpected in the tower.
   r = blockc("forward --model " + yaml + " --weights encoders.image=" + at("llama") + io);
   EXPECT_EQ(r.code, 1);
