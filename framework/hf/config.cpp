@@ -23,7 +23,7 @@ using config::Json;
 using config::Node;
 
 const Family* find_family(const Node& hf, Diagnostics& d) {
-  const std::string supported = family_list();
+  const std::string supported = config::join(supported_model_types());
   const Node* type = hf.find("model_type");
   if (!type) {
     d.error(hf.mark, "hf.model_type", "missing; supported: " + supported);
@@ -385,7 +385,13 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d,
 
 }  // namespace
 
-std::vector<std::string> supported_model_types() { return families().names(); }
+std::vector<std::string> supported_model_types() {
+  // The families, and the composite types that hold them or a vision tower.
+  std::vector<std::string> names = families().names();
+  for (const char* composite : {"clip", "clip_vision_model", "llava"}) names.push_back(composite);
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 namespace {
 

@@ -122,7 +122,9 @@ int main(int argc, char** argv) {
   import_cmd->require_subcommand(1);
   auto* import_hf = import_cmd->add_subcommand(
       "hf", "A Hugging Face config.json (or its folder) of the families " +
-                blocks::hf::family_list(" or "));
+                blocks::hf::family_list(" or ") +
+                ", or a llava, clip or clip_vision_model one (a vision tower alone becomes an "
+                "encoder_model)");
   import_hf->add_option("path", hf_path, "config.json or a folder holding one")->required();
   import_hf->add_option("-o,--output", output,
                         "Write here instead of stdout; inside a blocks checkout the file's "

@@ -120,7 +120,10 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder "
                         "(its family's names); config.json or init's blocks_config metadata is "
                         "checked against the model's architecture (repeatable)");
-  c.forward->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
+  c.forward->add_option("--map", c.args.map,
+                        "YAML name mapping for --weights (rules from/to); with --weights "
+                        "COMPONENT=PATH, COMPONENT=MAP.yaml for a component's checkpoint "
+                        "(repeatable)");
   c.forward->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights")
       ->check(seed_number());
   c.forward->add_option("--input", c.args.input,
@@ -154,7 +157,10 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.export_->add_option("--weights", c.args.weights,
                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder; "
                         "checked against the model's architecture as forward does (repeatable)");
-  c.export_->add_option("--map", c.args.map, "YAML name mapping for --weights (rules from/to)");
+  c.export_->add_option("--map", c.args.map,
+                        "YAML name mapping for --weights (rules from/to); with --weights "
+                        "COMPONENT=PATH, COMPONENT=MAP.yaml for a component's checkpoint "
+                        "(repeatable)");
   c.export_
       ->add_option("--seed", c.args.seed, "Random weights from this seed instead of --weights")
       ->check(seed_number());

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -95,7 +96,7 @@ void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& s
   for (const auto& p : model.parameters) targets.emplace_back(p.name, p.tensor);
   if (!args.map.empty()) {
     blocks::weights::load_mapped(targets, sources.files,
-                                 blocks::weights::load_mapping_file(args.map), true,
+                                 blocks::weights::load_mapping_file(args.map.front()), true,
                                  progress_bar("loading"));
   } else if (!sources.model_type.empty()) {
     std::vector<std::string> notes;
@@ -242,7 +243,7 @@ const blocks::config::Json* component_json(const blocks::config::Json& model,
 // checks do not apply to parts.
 void load_components(const ModelArgs& args, const blocks::config::Document& doc,
                      const std::vector<std::pair<std::string, std::string>>& components,
-                     blocks::Model& model) {
+                     const std::map<std::string, std::string>& maps, blocks::Model& model) {
   const blocks::config::Json dumped = doc.dump()["model"];
   std::set<std::string> loaded;
   for (const auto& [name, path] : components) {
@@ -257,8 +258,10 @@ void load_components(const ModelArgs& args, const blocks::config::Document& doc,
     const auto sources = blocks::weights::weight_sources({path});
     for (const auto& note : sources.notes) spdlog::warn("{}", note);
     std::vector<std::string> notes;
+    const auto map = maps.find(name);
     const blocks::weights::Mapping mapping =
-        sources.model_type.empty()
+        map != maps.end() ? blocks::weights::load_mapping_file(map->second)
+        : sources.model_type.empty()
             ? blocks::weights::identity_mapping()
             : blocks::weights::component_mapping(sources.model_type, *config, &notes);
     for (const auto& note : notes) spdlog::info("{}: {}", name, note);
@@ -274,7 +277,9 @@ void load_components(const ModelArgs& args, const blocks::config::Document& doc,
     for (const auto& [relative, tensor] : targets)
       if (!missing.count(relative) && loaded.insert(name + "." + relative).second) ++count;
     spdlog::info("{}: {} tensors from {} ({})", name, count, path,
-                 sources.model_type.empty() ? "blocks' names" : sources.model_type + " names");
+                 map != maps.end()             ? "names of " + map->second
+                 : sources.model_type.empty() ? "blocks' names"
+                                               : sources.model_type + " names");
   }
   blocks::nn::ParameterTable rest;
   for (const auto& p : model.parameters)
@@ -301,17 +306,36 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
   std::vector<std::pair<std::string, std::string>> components;
   for (const auto& w : args.weights)
     if (auto c = component_source(w)) components.push_back(*c);
+  if (args.map.size() > 1 && components.empty()) {
+    spdlog::error("one --map renames --weights files; several are for components "
+                  "(--weights COMPONENT=PATH --map COMPONENT=MAP.yaml)");
+    return 2;
+  }
   if (!components.empty()) {
-    if (components.size() != args.weights.size() || !args.map.empty()) {
+    if (components.size() != args.weights.size()) {
       spdlog::error("--weights COMPONENT=PATH loads parts of a model: give every --weights that "
-                    "way, without --map");
+                    "way");
       return 2;
+    }
+    // Each --map names a component given a checkpoint.
+    std::map<std::string, std::string> maps;
+    for (const auto& m : args.map) {
+      const size_t eq = m.find('=');
+      const std::string name = eq == std::string::npos ? "" : m.substr(0, eq);
+      const bool known = std::any_of(components.begin(), components.end(),
+                                     [&](const auto& c) { return c.first == name; });
+      if (!known || !maps.emplace(name, m.substr(eq + 1)).second) {
+        spdlog::error("--map {}: with --weights COMPONENT=PATH, give --map COMPONENT=MAP.yaml "
+                      "once for a component given there",
+                      m);
+        return 2;
+      }
     }
     auto dtype = dtype_of(args.dtype);
     if (!dtype) return 2;
     blocks::Model model = build_checked(*doc, *dtype);
     try {
-      load_components(args, *doc, components, model);
+      load_components(args, *doc, components, maps, model);
     } catch (const blocks::weights::MappingError& e) {
       spdlog::error("{}", e.what());
       return 1;

@@ -10,7 +10,9 @@ namespace blockc {
 
 struct ModelArgs {
   std::string model;               // blocks YAML, or a Hugging Face folder (forward)
-  std::string map;                 // --map: a YAML name mapping for --weights (forward)
+  // --map: a YAML name mapping for --weights; with --weights COMPONENT=PATH, COMPONENT=FILE
+  // for the components whose checkpoints it names (repeatable then).
+  std::vector<std::string> map;
   std::vector<std::string> sets;   // --set overrides
   std::vector<std::string> weights;
   std::string input, output;

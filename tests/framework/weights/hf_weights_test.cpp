@@ -715,11 +715,16 @@ TEST(HfWeights, WeightsOfAnotherFamilyAreRefused) {
 }
 
 // Import, export and name tables each list the families they know: they must list the same.
+// Import also takes the composite types (llava, clip, clip_vision_model), whose names come from
+// their parts.
 TEST(HfWeights, EveryFamilyHasImportExportAndNames) {
   auto exported = hf::export_model_types();
   std::sort(exported.begin(), exported.end());
-  EXPECT_EQ(exported, hf::supported_model_types());
-  EXPECT_EQ(weights::hf_mapping_names(), hf::supported_model_types());
+  EXPECT_EQ(exported, hf::families().names());
+  EXPECT_EQ(weights::hf_mapping_names(), hf::families().names());
+  const auto imported = hf::supported_model_types();
+  for (const auto& family : hf::families().names())
+    EXPECT_TRUE(std::count(imported.begin(), imported.end(), family)) << family;
 }
 
 TEST(HfWeights, UnknownFamilyListsTheKnownOnes) {

@@ -140,6 +140,11 @@ part(os.path.join(DIR, "clip"), dict(V, architectures=["CLIPVisionModel"]),
 part(os.path.join(DIR, "clip_other"), dict(V, hidden_act="gelu", num_attention_heads=4),
      {k[len("vision_tower."):]: x for k, x in hf.items() if k.startswith("vision_tower.")})
 save(proj, os.path.join(DIR, "projector.safetensors"))
+# The projector under LLaVA's names, for a --map of one component.
+save({k: x for k, x in hf.items() if k.startswith(m)}, os.path.join(DIR, "projector_hf.safetensors"))
+open(os.path.join(DIR, "projector_map.yaml"), "w").write(
+    "rules:\n  - {from: 'multi_modal_projector\\.linear_1\\.(weight|bias)', to: up.$1}\n"
+    "  - {from: 'multi_modal_projector\\.linear_2\\.(weight|bias)', to: down.$1}\n")
 # The CLIP folder alone (CLIPVisionModel): last_hidden_state, every token of layer 3.
 pixels = torch.randn(2, 3, 8, 8, generator=g)
 save({"pixel_values": pixels}, os.path.join(DIR, "pixels.in.safetensors"))
@@ -366,6 +371,25 @@ TEST_F(LlavaFolder, ComponentsLoadFromTheirOwnCheckpoints) {
       << r.err;
   EXPECT_NE(r.err.find("encoders.image.connectors.0: 4 tensors from " +
                        at("projector.safetensors") + " (blocks' names)"),
+            std::string::npos)
+      << r.err;
+  // The projector in LLaVA's names, renamed by a mapping file of its own.
+  r = blockc("forward --model " + yaml + parts + " --weights encoders.image.connectors.0=" +
+             at("projector_hf.safetensors") + " --map encoders.image.connectors.0=" +
+             at("projector_map.yaml") + io);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(close(weights::SafetensorsFile::open(at("parts.out")).tensor("logits"),
+                    tensor("one.ref.safetensors", "logits"), 0, 1e-4));
+  EXPECT_NE(r.err.find("encoders.image.connectors.0: 4 tensors from " +
+                       at("projector_hf.safetensors") + " (names of " + at("projector_map.yaml") +
+                       ")"),
+            std::string::npos)
+      << r.err;
+  r = blockc("forward --model " + yaml + parts + " --map decoderx=" + at("projector_map.yaml") + io);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--map decoderx=" + at("projector_map.yaml") +
+                       ": with --weights COMPONENT=PATH, give --map COMPONENT=MAP.yaml once for a "
+                       "component given there"),
             std::string::npos)
       << r.err;
   // Without the projector's source it is initialized, and the log lists it.
