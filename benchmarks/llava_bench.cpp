@@ -275,27 +275,20 @@ paired::Memory memory_yaml, memory_hand;
 
 void measure_memory() {
   const auto o = at::TensorOptions().dtype(at::kFloat);
-  memory_yaml = paired::measure_in_child([&] {
+  memory_yaml = paired::memory_of([&] {
     blocks::Model model = build_yaml_model(at::kCPU);
-    const double built = paired::current_rss_mb();
     const Batch b = make_batch(o);
-    const auto f = yaml_forward(model, b);
-    const auto params = model.module->parameters();
-    for (int i = 0; i < 2; ++i) paired::train_step(at::kCPU, f, params, b.targets);
-    return built;
+    return paired::Training{yaml_forward(model, b), model.module->parameters(), b.targets};
   });
-  memory_hand = paired::measure_in_child([&] {
+  memory_hand = paired::memory_of([&] {
     auto model = std::make_shared<hand_llava::Llava>(kTower, kText, o);
     {
       torch::NoGradGuard no_grad;
       for (auto& p : model->parameters()) p.normal_(0.0, 0.02);
     }
-    const double built = paired::current_rss_mb();
     const Batch b = make_batch(o);
-    auto f = [&] { return model->forward(b.tokens, b.pixels); };
-    const auto params = model->parameters();
-    for (int i = 0; i < 2; ++i) paired::train_step(at::kCPU, f, params, b.targets);
-    return built;
+    return paired::Training{[model, b] { return model->forward(b.tokens, b.pixels); },
+                            model->parameters(), b.targets};
   });
   std::printf(
       "RSS with the model built: yaml %.0f MiB, hand %.0f MiB\n"

@@ -114,27 +114,22 @@ void measure_memory() {
                      at::randint(kShape.vocab, {options.batch, options.tokens}, at::kLong)};
   };
   // The weights' values do not matter here, so the hand model keeps its own random init.
-  memory_yaml = paired::measure_in_child([&] {
+  memory_yaml = paired::memory_of([&] {
     blocks::Model model = build_yaml_model(at::kCPU);
-    const double built = paired::current_rss_mb();
     auto [tokens, targets] = data();
-    auto f = [&] { return model.module->forward(tokens).logits; };
-    const auto params = model.module->parameters();
-    for (int i = 0; i < 2; ++i) paired::train_step(at::kCPU, f, params, targets);
-    return built;
+    auto module = model.module;
+    return paired::Training{[module, tokens] { return module->forward(tokens).logits; },
+                            module->parameters(), targets};
   });
-  memory_hand = paired::measure_in_child([&] {
+  memory_hand = paired::memory_of([&] {
     auto model = std::make_shared<hand::Llama>(kShape, o);
     {
       torch::NoGradGuard no_grad;
       for (auto& p : model->parameters()) p.normal_(0.0, 0.02);
     }
-    const double built = paired::current_rss_mb();
     auto [tokens, targets] = data();
-    auto f = [&] { return model->forward(tokens); };
-    const auto params = model->parameters();
-    for (int i = 0; i < 2; ++i) paired::train_step(at::kCPU, f, params, targets);
-    return built;
+    return paired::Training{[model, tokens] { return model->forward(tokens); },
+                            model->parameters(), targets};
   });
   std::printf(
       "RSS with the model built: yaml %.0f MiB, hand %.0f MiB\n"

@@ -144,6 +144,24 @@ inline Memory measure_in_child(const std::function<double()>& variant) {
   return m;
 }
 
+// What a memory child trains: a model's forward (holding the model), its parameters, targets.
+struct Training {
+  Forward forward;
+  std::vector<at::Tensor> parameters;
+  at::Tensor targets;
+};
+
+// Peak memory of `build` (a model and its batch), then two training steps, in a child of its
+// own; after_build_mb is the RSS once `build` returned.
+inline Memory memory_of(const std::function<Training()>& build) {
+  return measure_in_child([&] {
+    const Training t = build();
+    const double built = current_rss_mb();
+    for (int i = 0; i < 2; ++i) train_step(at::kCPU, t.forward, t.parameters, t.targets);
+    return built;
+  });
+}
+
 // ---- Timing both models -------------------------------------------------------------------
 inline double mean(const std::vector<double>& v) {
   return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
