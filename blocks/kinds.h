@@ -33,9 +33,9 @@ struct ModelConfig : config::Config {
     resolve_model(ctx);
   }
   virtual void resolve_model(ResolveContext&) {}
-  // The part whose FLOPs count per token (summary): the whole model, or a fusion model's
-  // decoder, its encoders counting per media item instead (media_flops).
-  virtual const config::Config& per_token_part() const { return *this; }
+  // The parts whose FLOPs count per token (summary): the whole model, or a fusion model's
+  // decoder (and fusion layers), its encoders counting per media item instead (media_flops).
+  virtual std::vector<const config::Config*> per_token_parts() const { return {this}; }
   // Forward FLOPs per media item of each encoder with its connectors, by encoder name.
   virtual std::vector<std::pair<std::string, double>> media_flops() const { return {}; }
 };

@@ -49,11 +49,25 @@ class DecodeCache {
 };
 
 // A sequence that layers may attend to besides their input (an encoder's output for
-// cross-attention): values [batch, length, width] and, optionally, bool [batch, length], true
-// where a position is real.
+// cross-attention): values [batch, length, width] and, optionally, a bool mask, true where a
+// token may attend to a position: [batch, length] for every token alike, or
+// [batch, tokens, length] per token of the running step. While decoding, a step may leave the
+// values out: cross-attention layers then use the keys and values they cached at prefill.
 struct Memory {
   at::Tensor values;
   at::Tensor mask;
+};
+
+struct Step;
+
+// Layers that run around the leaf blocks of a decoder without being part of it (deep fusion's
+// gated cross-attention layers): the decoder's sequences call it before and after each of their
+// leaf blocks, by the block's index in the decoder, so the decoder keeps its own numbering.
+class LayerHook {
+ public:
+  virtual ~LayerHook() = default;
+  virtual at::Tensor before(int64_t layer, const at::Tensor& x, Step& step) = 0;
+  virtual at::Tensor after(int64_t layer, const at::Tensor& x, Step& step) = 0;
 };
 
 // What one forward call shares across layers.
@@ -72,6 +86,10 @@ struct Step {
   // Outputs of the leaf blocks of the model's decoder, in order, when the caller asked for
   // hidden states; null otherwise.
   std::vector<at::Tensor>* block_outputs = nullptr;
+  // Runs around each leaf block of the decoder; null when nothing does. `leaf` counts the leaf
+  // blocks run so far (the index the hook is called with).
+  LayerHook* hook = nullptr;
+  int64_t leaf = 0;
 
   // The decode-cache key of the module at config path `path` in the running layer.
   std::string cache_key(const std::string& path) const { return layer + "|" + path; }

@@ -30,11 +30,19 @@ void FusionEncoderConfig::resolve(ResolveContext& ctx) {
     count = connector->output_tokens(count);
   }
   tokens = count;
-  if (decoder_width > 0 && width != decoder_width)
+  if (!any_width && decoder_width > 0 && width != decoder_width)
     ctx.error(*this, connectors.empty() ? "encoder" : "connectors",
               "features of width " + std::to_string(width) + " reach the decoder, which takes " +
                   std::to_string(decoder_width) +
                   (connectors.empty() ? "; add a connector (e.g. {type: linear})" : ""));
+}
+
+int64_t FusionEncoderConfig::output_width() const {
+  if (!encoder) return 0;
+  int64_t width = encoder->output_width();
+  for (const auto& connector : connectors)
+    if (connector && !connector->keeps_width()) width = decoder_width;
+  return width;
 }
 
 void FusionEncoderConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
@@ -224,8 +232,9 @@ std::vector<config::FlowStage> EarlyFusionConfig::flow() const {
   return {{.fields = {"encoders", "fusion_embedding"}, .parallel = true}, decoder_stage};
 }
 
-const config::Config& EarlyFusionConfig::per_token_part() const {
-  return decoder ? static_cast<const config::Config&>(*decoder) : *this;
+std::vector<const config::Config*> EarlyFusionConfig::per_token_parts() const {
+  if (!decoder) return {this};
+  return {decoder.get()};
 }
 
 std::vector<std::pair<std::string, double>> EarlyFusionConfig::media_flops() const {

@@ -28,10 +28,15 @@ struct FusionEncoderConfig : Declared<FusionEncoderConfig, config::Config>, conf
   bool encoder_frozen = false;
   bool connectors_frozen = false;
   int64_t decoder_width = 0;
+  // Deep fusion's cross-attention takes features of any width: only early fusion requires the
+  // decoder's.
+  bool any_width = false;
 
   static void declare(Fields<FusionEncoderConfig>& f);
   void resolve(ResolveContext& ctx) override;
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
+  // The width of the features that leave the last connector, from the fields as written.
+  int64_t output_width() const;
   // The encoder, then each connector.
   std::vector<config::FlowStage> flow() const override;
 };
@@ -61,7 +66,7 @@ struct EarlyFusionConfig : Declared<EarlyFusionConfig, ModelConfig>, config::Chi
   void validate(const ResolveContext& ctx) const override;
   // Encoders side by side, then the decoder.
   std::vector<config::FlowStage> flow() const override;
-  const config::Config& per_token_part() const override;
+  std::vector<const config::Config*> per_token_parts() const override;
   // Each encoder at its sequence length, and each connector at the features it takes (the
   // resamplers' linears by the default matrix rule, so their figure is approximate).
   std::vector<std::pair<std::string, double>> media_flops() const override;

@@ -1,5 +1,7 @@
 #include "blocks/models/early_fusion_module.h"
 
+#include "blocks/models/fusion_tokens_module.h"
+
 #include <algorithm>
 #include <numeric>
 
@@ -146,38 +148,9 @@ at::Tensor EarlyFusionModel::placeholder_indices(const std::string& name, const 
 at::Tensor EarlyFusionModel::embed(const at::Tensor& tokens,
                                    const std::map<std::string, at::Tensor>& media,
                                    std::map<std::string, at::Tensor>* features) {
-  if (tokens.scalar_type() != at::kLong && tokens.scalar_type() != at::kInt)
-    throw InputError(path_, "token ids must be int64 (or int32), got " +
-                                std::string(c10::toString(tokens.scalar_type())));
-  if (tokens.dim() != 2)
-    throw InputError(path_, "token ids must be [batch, tokens], got shape " +
-                                c10::str(tokens.sizes()));
-  const at::Tensor& word = decoder->embeddings->word->weight;
-  const int64_t vocab = word.size(0), hidden = word.size(1);
-  const int64_t rows = vocab + (fusion_embedding ? fusion_embedding->weight.size(0) : 0);
-  // One host copy serves the range check and the placeholder runs.
-  const at::Tensor host = tokens.to(at::kCPU, at::kLong).contiguous();
-  if (host.numel() > 0) {
-    const int64_t low = host.min().item<int64_t>(), high = host.max().item<int64_t>();
-    if (low < 0 || high >= rows)
-      throw InputError(path_, "token ids must lie in [0, " + std::to_string(rows) + ")" +
-                                  (fusion_embedding ? " (the decoder's " + std::to_string(vocab) +
-                                                          " and the fusion embedding's rows)"
-                                                    : std::string()) +
-                                  ", got values in [" + std::to_string(low) + ", " +
-                                  std::to_string(high) + "]");
-  }
-  const at::Tensor ids = tokens.to(at::kLong);
-  at::Tensor x;
-  if (fusion_embedding) {
-    // torchtune's FusionEmbedding: ids past the decoder's table index the fusion rows.
-    const at::Tensor text = at::embedding(word, ids.clamp_max(vocab - 1));
-    const at::Tensor extra =
-        at::embedding(fusion_embedding->weight, (ids - vocab).clamp_min(0)).to(word.scalar_type());
-    x = at::where(ids.lt(vocab).unsqueeze(-1), text, extra);
-  } else {
-    x = at::embedding(word, ids);
-  }
+  at::Tensor host;
+  at::Tensor x = fused_token_embeddings(*decoder, fusion_embedding.get(), tokens, path_, &host);
+  const int64_t hidden = x.size(-1);
   for (const auto& [name, part] : parts) {
     const auto found = media.find(name);
     const at::Tensor items = found == media.end() ? at::Tensor() : found->second;

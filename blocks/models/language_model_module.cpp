@@ -62,10 +62,13 @@ Step LanguageModel::make_step(const ModelInput& input, const at::Tensor& first) 
   return step;
 }
 
-ModelOutput LanguageModel::forward(const ModelInput& input) {
+ModelOutput LanguageModel::forward(const ModelInput& input) { return forward(input, nullptr); }
+
+ModelOutput LanguageModel::forward(const ModelInput& input, LayerHook* hook) {
   check_inputs(input, path_);
   const at::Tensor& first = input.tokens.defined() ? input.tokens : input.embeddings;
   Step step = make_step(input, first);
+  step.hook = hook;
   const auto wants = [&](const std::string& name) {
     return std::find(input.hidden_states.begin(), input.hidden_states.end(), name) !=
            input.hidden_states.end();

@@ -15,6 +15,8 @@ class LanguageModel : public ModelModule {
   LanguageModel(const LanguageModelConfig& config, Builder& builder, const std::string& path);
   using ModelModule::forward;
   ModelOutput forward(const ModelInput& input) override;
+  // The same with `hook` running around each of the decoder's leaf blocks (deep fusion).
+  ModelOutput forward(const ModelInput& input, LayerHook* hook);
   std::vector<InputSpec> inputs() const override;
   // "embeddings" (the decoder's input), "decoder.N" (the output of the decoder's N-th block),
   // "decoder" (the decoder's output, before the head's normalization).

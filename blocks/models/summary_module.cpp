@@ -87,8 +87,10 @@ const ModelConfig* as_model(const config::Config& model) {
 SummaryTotals summary_totals(const config::Config& model, int64_t context) {
   SummaryTotals totals = tree_of(model).totals;
   const ModelConfig* m = as_model(model);
-  totals.flops_per_token = config::count_forward_flops(m ? m->per_token_part() : model,
-                                                       {.context_length = context});
+  const std::vector<const config::Config*> parts =
+      m ? m->per_token_parts() : std::vector<const config::Config*>{&model};
+  for (const config::Config* part : parts)
+    totals.flops_per_token += config::count_forward_flops(*part, {.context_length = context});
   if (m) totals.media_flops = m->media_flops();
   return totals;
 }

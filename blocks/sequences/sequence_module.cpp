@@ -20,8 +20,15 @@ class Sequence : public BlockModule {
     at::Tensor h = x;
     for (size_t i = 0; i < layers_.size(); ++i) {
       step.layer = (outer.empty() ? "" : outer + ".") + std::to_string(i);
+      if (nested_[i]) {
+        h = layers_[i]->forward(h, step);
+        continue;
+      }
+      if (step.hook) h = step.hook->before(step.leaf, h, step);
       h = layers_[i]->forward(h, step);
-      if (step.block_outputs && !nested_[i]) step.block_outputs->push_back(h);
+      if (step.hook) h = step.hook->after(step.leaf, h, step);
+      ++step.leaf;
+      if (step.block_outputs) step.block_outputs->push_back(h);
     }
     step.layer = outer;
     return h;

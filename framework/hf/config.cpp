@@ -13,6 +13,7 @@
 #include "framework/config/load.h"
 #include "framework/hf/family.h"
 #include "framework/hf/llava.h"
+#include "framework/hf/mllama.h"
 
 namespace blocks::hf {
 
@@ -362,6 +363,9 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d,
   if (const Node* type = hf.find("model_type"); type && type->is_scalar() && type->text == "llava")
     return convert_llava(
         hf, d, [](const Node& text, Diagnostics& dd) { return convert(text, dd); }, defaults);
+  if (const Node* type = hf.find("model_type"); type && type->is_scalar() && type->text == "mllama")
+    return convert_mllama(
+        hf, d, [](const Node& text, Diagnostics& dd) { return convert(text, dd); }, defaults);
   // Vision towers alone: an encoder_model.
   if (const Node* type = hf.find("model_type");
       type && type->is_scalar() && (type->text == "clip_vision_model" || type->text == "clip"))
@@ -388,7 +392,8 @@ std::optional<Json> convert(const Node& hf, Diagnostics& d,
 std::vector<std::string> supported_model_types() {
   // The families, and the composite types that hold them or a vision tower.
   std::vector<std::string> names = families().names();
-  for (const char* composite : {"clip", "clip_vision_model", "llava"}) names.push_back(composite);
+  for (const char* composite : {"clip", "clip_vision_model", "llava", "mllama"})
+    names.push_back(composite);
   std::sort(names.begin(), names.end());
   return names;
 }

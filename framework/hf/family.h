@@ -41,6 +41,7 @@ struct TensorName {
   int64_t split_dim = 0;
   int stack_capture = 0;  // Mixtral experts.{e}: capture N indexes a stacked dim 0
   bool tied = false;      // the output matrix a tied head shares with embeddings.word.weight
+  std::vector<int64_t> split_sizes;  // parts of these sizes along split_dim; empty: equal parts
 };
 
 // A model the family's keys can state but its classes (or blocks' tables) cannot hold: import

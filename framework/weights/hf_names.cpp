@@ -5,6 +5,7 @@
 
 #include "framework/hf/family.h"
 #include "framework/hf/llava.h"
+#include "framework/hf/mllama.h"
 #include "framework/weights/mapping.h"
 
 namespace blocks::weights {
@@ -17,6 +18,7 @@ MappingRule rule_of(const hf::TensorName& name) {
   r.to = name.to;
   r.transpose = name.transpose;
   r.split_dim = name.split_dim;
+  r.split_sizes = name.split_sizes;
   r.stack_capture = name.stack_capture;
   // Tied models (tie_word_embeddings) share the output matrix with the token embeddings; some
   // checkpoints still store it.
@@ -53,6 +55,11 @@ Mapping hf_mapping(const std::string& model_type, const config::Json& model,
   // A vision tower alone (encoder_model): the component names, below the model's `encoder`.
   if (model_type == "clip_vision_model" || model_type == "clip")
     return component_mapping(model_type, model, notes);
+  if (model_type == "mllama") {
+    Mapping m{"mllama", {}};
+    for (const auto& name : hf::mllama_names(model, notes)) m.rules.push_back(rule_of(name));
+    return m;
+  }
   if (model_type != "llava") return hf_mapping(model_type);
   const hf::Family* text = hf::families().find(text_type);
   if (!text)

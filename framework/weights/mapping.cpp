@@ -199,7 +199,15 @@ std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
     base.problem = "checkpoint " + shape_text(info.shape) +
                    " cannot be permuted in rotary heads of " + std::to_string(rule.head_size);
   const auto parts = static_cast<int64_t>(rule.to.size());
-  if (parts > 1 && base.problem.empty()) {
+  int64_t sized_total = 0;
+  for (int64_t size : rule.split_sizes) sized_total += size;
+  if (!rule.split_sizes.empty() && base.problem.empty()) {
+    const auto dims = static_cast<int64_t>(base.shape.size());
+    if (static_cast<int64_t>(rule.split_sizes.size()) != parts || rule.split_dim < 0 ||
+        rule.split_dim >= dims || base.shape[rule.split_dim] != sized_total)
+      base.problem = "checkpoint " + shape_text(info.shape) + " cannot split in parts of " +
+                     shape_text(rule.split_sizes) + " along dim " + std::to_string(rule.split_dim);
+  } else if (parts > 1 && base.problem.empty()) {
     const auto dims = static_cast<int64_t>(base.shape.size());
     if (rule.split_dim < 0 || rule.split_dim >= dims || base.shape[rule.split_dim] % parts != 0)
       base.problem = "checkpoint " + shape_text(info.shape) + " cannot split in " +
@@ -223,6 +231,8 @@ std::vector<std::pair<std::string, Piece>> pieces_of(const TensorInfo& info,
   for (int64_t p = 0; p < parts; ++p) {
     Piece piece = base;
     piece.part = p;
+    if (!rule.split_sizes.empty() && piece.problem.empty())
+      piece.shape[rule.split_dim] = rule.split_sizes[static_cast<size_t>(p)];
     out.emplace_back(expand(rule.to[static_cast<size_t>(p)], captures), piece);
   }
   return out;
@@ -302,7 +312,10 @@ at::Tensor materialize(const Piece& piece) {
   if (rule.slice) t = t.narrow(rule.slice_dim, rule.slice_start, rule.slice_end - rule.slice_start);
   if (rule.rotary != MappingRule::Rotary::none) t = rotary_permute(t, rule.head_size, rule.rotary);
   const auto parts = static_cast<int64_t>(piece.rule->to.size());
-  if (parts > 1) t = t.chunk(parts, piece.rule->split_dim)[piece.part];
+  if (!rule.split_sizes.empty())
+    t = t.split_with_sizes(rule.split_sizes, rule.split_dim)[piece.part];
+  else if (parts > 1)
+    t = t.chunk(parts, piece.rule->split_dim)[piece.part];
   return t;
 }
 

@@ -19,6 +19,7 @@ struct MappingRule {
   std::vector<std::string> to;  // one target; several: split into equal parts (below); none: ignore
   bool transpose = false;       // swap the dims of a 2-D checkpoint tensor first (GPT-2 Conv1D)
   int64_t split_dim = 0;        // with several targets: the dim (after transpose) split in parts
+  std::vector<int64_t> split_sizes;  // each part's size along split_dim; empty: equal parts
   int stack_capture = 0;        // > 0: capture N is the index along a new dim 0 of the target
                                 // (Mixtral experts.{e}.w1 -> gate[e]); `$N` is absent from `to`
   int layer_capture = 0;        // > 0: capture N is a layer index (Mapping::layers applies to it)

@@ -123,8 +123,9 @@ int main(int argc, char** argv) {
   auto* import_hf = import_cmd->add_subcommand(
       "hf", "A Hugging Face config.json (or its folder) of the families " +
                 blocks::hf::family_list(" or ") +
-                ", or a llava, clip or clip_vision_model one (a vision tower alone becomes an "
-                "encoder_model)");
+                ", or a llava, mllama, clip or clip_vision_model one (a vision tower alone "
+                "becomes an encoder_model; mllama a deep_fusion model that takes its vision "
+                "tower's output)");
   import_hf->add_option("path", hf_path, "config.json or a folder holding one")->required();
   import_hf->add_option("-o,--output", output,
                         "Write here instead of stdout; inside a blocks checkout the file's "

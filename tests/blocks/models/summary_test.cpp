@@ -334,8 +334,10 @@ TEST(Summary, TotalsAreTheSumOfTheConfigsAndWhatTheBuilderMakes) {
     for (const int64_t context : {2048, 32768}) {
       const SummaryTotals totals = summary_totals(*doc.model, context);
       // A fusion model's per-token figure is its decoder's; its encoders count per media item.
-      const auto& per_token = dynamic_cast<const ModelConfig&>(*doc.model).per_token_part();
-      EXPECT_EQ(totals.flops_per_token, flops_of(per_token, context).total)
+      double per_token = 0;
+      for (const config::Config* part : dynamic_cast<const ModelConfig&>(*doc.model).per_token_parts())
+        per_token += flops_of(*part, context).total;
+      EXPECT_EQ(totals.flops_per_token, per_token)
           << name << " at context " << context;
       EXPECT_EQ(totals.parameters, parameters) << name;
       EXPECT_EQ(totals.trainable, trainable) << name;
