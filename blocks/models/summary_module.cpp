@@ -95,6 +95,17 @@ SummaryTotals summary_totals(const config::Config& model, int64_t context) {
   return totals;
 }
 
+namespace {
+
+// What the per-token figure covers: a fusion model's decoder (and its fusion layers).
+std::string per_token_label(const config::Config& model, const SummaryTotals& totals) {
+  if (totals.media_flops.empty()) return "";
+  const ModelConfig* m = as_model(model);
+  return m && m->per_token_parts().size() > 1 ? " (decoder and fusion layers)" : " (decoder)";
+}
+
+}  // namespace
+
 std::string summarize(const config::Config& model, const SummaryOptions& options) {
   Tree tree = tree_of(model);
   std::ostringstream out;
@@ -128,8 +139,7 @@ std::string summarize(const config::Config& model, const SummaryOptions& options
   out << "bytes " << scaled(totals.parameters * 4.0, "B") << " as built ("
       << scaled(totals.parameters * 2.0, "B") << " in bfloat16)\n";
   out << "forward FLOPs per token at context " << options.context << ": "
-      << scaled(totals.flops_per_token, "FLOP") << (totals.media_flops.empty() ? "" : " (decoder)")
-      << "\n";
+      << scaled(totals.flops_per_token, "FLOP") << per_token_label(model, totals) << "\n";
   for (const auto& [name, flops] : totals.media_flops)
     out << "forward FLOPs per media item of encoder " << name << ": " << scaled(flops, "FLOP")
         << "\n";
