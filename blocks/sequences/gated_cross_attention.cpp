@@ -41,7 +41,6 @@ void GatedCrossAttentionConfig::resolve(ResolveContext& ctx) {
   for (WeightConfig* gate : {&attention_gate, &mlp_gate}) {
     gate->shape = {1};  // Hugging Face's mllama stores [1]
     gate->default_initialization = ZerosInitConfig{};
-    gate->multiplied = false;
   }
   apply_lr_scale(ctx, lr_scale);
 }

@@ -430,7 +430,8 @@ TEST(HfConfig, UnknownModelTypeListsTheSupportedOnes) {
                 config::join(hf::supported_model_types()) + ")\n");
   // The families, and the composite types built of them or of a CLIP tower.
   std::vector<std::string> expected = hf::families().names();
-  for (const char* composite : {"clip", "clip_vision_model", "llava"}) expected.push_back(composite);
+  for (const char* composite : {"clip", "clip_vision_model", "llava", "mllama"})
+    expected.push_back(composite);
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(hf::supported_model_types(), expected);
   EXPECT_EQ(hf::family_list(), config::join(hf::families().names()));
