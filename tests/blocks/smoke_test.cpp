@@ -114,6 +114,9 @@ TEST(Smoke, EveryRegisteredTypeOfABlockIsInAPiece) {
     for (const auto* type : registry().types_of(kind)) {
       // `rotary: {type: none}` is what attention without positions says; `none` norms are above.
       if (std::string_view(kind) == "rotary" && type->name == "none") continue;
+      // Cross-attention needs a memory, which a model of tokens alone lacks: deep_fusion_test
+      // checks it against its reference instead.
+      if (type->name == "cross_attention") continue;
       const std::string written = "type: " + type->name;
       EXPECT_TRUE(all.find(written + ",") != std::string::npos ||
                   all.find(written + "}") != std::string::npos)
