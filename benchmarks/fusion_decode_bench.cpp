@@ -8,7 +8,9 @@
 // tokens. With the cache, what grows with the memory is only the attention over it (2 layers x
 // memory x 512 multiply-adds twice per token), so tokens/s at 64 and 1024 memory vectors
 // should differ by little; without it, the key/value projections (2 x 2 x memory x 512 x 256
-// per token) dominate at 1024.
+// per token) dominate at 1024. The Python eager peer of the same model, written as Meta's
+// llama-models multimodal reference code decodes, is benchmarks/fusion_decode_peer.py; run it
+// beside this one with the same OPENBLAS_NUM_THREADS for the ratio.
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 

@@ -1,12 +1,29 @@
 #include "blocks/models/deep_fusion.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "blocks/mixers/cross_attention.h"
 #include "blocks/models/language_model.h"
 
 namespace blocks {
+
+namespace {
+
+// Visits each cross-attention at or below `root` (the fusion layers' block) with its path.
+void for_each_cross_attention(
+    const config::Config& root, const std::string& path,
+    const std::function<void(CrossAttentionConfig&, const std::string&)>& visit) {
+  // for_each_config visits mutable configs; resolution sets fields through it, readers do not.
+  config::for_each_config(const_cast<config::Config&>(root), path,
+                          [&](config::Config& c, const std::string& at) {
+                            if (auto* cross = dynamic_cast<CrossAttentionConfig*>(&c))
+                              visit(*cross, at);
+                          });
+}
+
+}  // namespace
 
 void FusionLayersConfig::declare(Fields<FusionLayersConfig>& f) {
   using C = FusionLayersConfig;
@@ -143,25 +160,14 @@ void DeepFusionConfig::resolve_model(ResolveContext& ctx) {
   ctx.hidden_size = decoder_width();
   // Every cross-attention of the fusion layers reads the memory this model gives.
   const int64_t width = encoder.output_width();
-  int64_t tokens = encoder.encoder ? encoder.encoder->output_tokens() : 0;
-  for (const auto& c : encoder.connectors)
-    if (c) tokens = c->output_tokens(tokens);
+  const int64_t tokens = encoder.output_tokens();
   if (fusion_layers.block)
-    config::for_each_config(*fusion_layers.block, "", [&](config::Config& c, const std::string&) {
-      if (auto* cross = dynamic_cast<CrossAttentionConfig*>(&c)) {
-        cross->given_memory_width = width;
-        cross->memory_tokens = tokens;
-      }
-    });
-  if (fusion_vocab_size > 0)
-    set_default(fusion_embedding, WeightConfig{});
-  else if (fusion_embedding)
-    ctx.error(*this, "fusion_embedding", "is set but fusion_vocab_size is 0");
-  if (fusion_embedding) {
-    fusion_embedding->shape = {fusion_vocab_size, decoder_width()};
-    fusion_embedding->default_initialization = default_weight_init(ctx);
-    fusion_embedding->multiplied = false;
-  }
+    for_each_cross_attention(*fusion_layers.block, "",
+                             [&](CrossAttentionConfig& cross, const std::string&) {
+                               cross.given_memory_width = width;
+                               cross.memory_tokens = tokens;
+                             });
+  resolve_fusion_embedding(fusion_embedding, fusion_vocab_size, decoder_width(), *this, ctx);
 }
 
 void DeepFusionConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
@@ -177,16 +183,14 @@ void DeepFusionConfig::validate(const ResolveContext& ctx) const {
               "must be a language_model (found " + std::string(decoder.type_name()) + ")");
   if (!fusion_layers.block) return;
   bool reads_memory = false;
-  config::for_each_config(
-      const_cast<config::Config&>(static_cast<const config::Config&>(*fusion_layers.block)),
-      ctx.path_of("fusion_layers.block"), [&](config::Config& c, const std::string& path) {
-        const auto* cross = dynamic_cast<const CrossAttentionConfig*>(&c);
-        if (!cross) return;
+  for_each_cross_attention(
+      *fusion_layers.block, ctx.path_of("fusion_layers.block"),
+      [&](const CrossAttentionConfig& cross, const std::string& path) {
         reads_memory = true;
-        if (cross->memory != memory_name)
+        if (!cross.memory.empty() && cross.memory != memory_name)  // empty: its own error
           ctx.state->diagnostics->error(
-              cross->mark_of("memory"), path + ".memory",
-              "memory '" + cross->memory + "' is not one this model gives: a deep_fusion model "
+              cross.mark_of("memory"), path + ".memory",
+              "memory '" + cross.memory + "' is not one this model gives: a deep_fusion model "
               "gives its encoder's features as memory '" + std::string(memory_name) + "'");
       });
   if (!reads_memory)
@@ -218,27 +222,17 @@ std::vector<const config::Config*> DeepFusionConfig::per_token_parts() const {
 
 std::vector<std::pair<std::string, double>> DeepFusionConfig::media_flops() const {
   if (!encoder.encoder) return {};
-  const int64_t length = encoder.encoder->sequence_length();
-  double flops = config::count_forward_flops(*encoder.encoder, {.context_length = length}) *
-                 static_cast<double>(length);
-  int64_t tokens = encoder.encoder->output_tokens();
-  for (const auto& c : encoder.connectors) {
-    if (!c) continue;
-    flops += config::count_forward_flops(*c, {.context_length = tokens}) *
-             static_cast<double>(tokens);
-    tokens = c->output_tokens(tokens);
-  }
+  double flops = encoder.media_flops();
   // Each fusion layer projects every memory vector to keys and values once.
   if (fusion_layers.block) {
     double projections = 0;
-    config::for_each_config(
-        const_cast<config::Config&>(static_cast<const config::Config&>(*fusion_layers.block)), "",
-        [&](config::Config& c, const std::string&) {
-          if (const auto* cross = dynamic_cast<const CrossAttentionConfig*>(&c))
-            for (const LinearConfig* l : {&cross->key, &cross->value})
-              projections += 2.0 * static_cast<double>(l->in_features * l->out_features);
-        });
-    flops += projections * static_cast<double>(tokens) *
+    for_each_cross_attention(*fusion_layers.block, "",
+                             [&](const CrossAttentionConfig& cross, const std::string&) {
+                               for (const LinearConfig* l : {&cross.key, &cross.value})
+                                 projections += 2.0 * static_cast<double>(l->in_features) *
+                                                static_cast<double>(l->out_features);
+                             });
+    flops += projections * static_cast<double>(encoder.tokens) *
              static_cast<double>(std::max<size_t>(fusion_layers.at.size(), 1));
   }
   return {{"encoder", flops}};

@@ -45,6 +45,14 @@ int64_t FusionEncoderConfig::output_width() const {
   return width;
 }
 
+int64_t FusionEncoderConfig::output_tokens() const {
+  if (!encoder) return 0;
+  int64_t count = encoder->output_tokens();
+  for (const auto& connector : connectors)
+    if (connector) count = connector->output_tokens(count);
+  return count;
+}
+
 void FusionEncoderConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
   if (&child == encoder.get()) {
     child_ctx.frozen = child_ctx.frozen || encoder_frozen;
@@ -128,15 +136,19 @@ void EarlyFusionConfig::resolve_model(ResolveContext& ctx) {
     entry.decoder_width = decoder_width();
   }
   ctx.hidden_size = decoder_width();
-  if (fusion_vocab_size > 0)
-    set_default(fusion_embedding, WeightConfig{});
-  else if (fusion_embedding)
-    ctx.error(*this, "fusion_embedding", "is set but fusion_vocab_size is 0");
-  if (fusion_embedding) {
-    fusion_embedding->shape = {fusion_vocab_size, decoder_width()};
-    fusion_embedding->default_initialization = default_weight_init(ctx);
-    fusion_embedding->multiplied = false;
-  }
+  resolve_fusion_embedding(fusion_embedding, fusion_vocab_size, decoder_width(), *this, ctx);
+}
+
+void resolve_fusion_embedding(std::optional<WeightConfig>& embedding, int64_t rows, int64_t width,
+                              const config::Config& owner, ResolveContext& ctx) {
+  if (rows > 0)
+    set_default(embedding, WeightConfig{});
+  else if (embedding)
+    ctx.error(owner, "fusion_embedding", "is set but fusion_vocab_size is 0");
+  if (!embedding) return;
+  embedding->shape = {rows, width};
+  embedding->default_initialization = default_weight_init(ctx);
+  embedding->multiplied = false;
 }
 
 void EarlyFusionConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
@@ -239,21 +251,24 @@ std::vector<const config::Config*> EarlyFusionConfig::per_token_parts() const {
 
 std::vector<std::pair<std::string, double>> EarlyFusionConfig::media_flops() const {
   std::vector<std::pair<std::string, double>> out;
-  for (const auto& [name, entry] : encoders) {
-    if (!entry.encoder) continue;
-    const int64_t length = entry.encoder->sequence_length();
-    double flops = config::count_forward_flops(*entry.encoder, {.context_length = length}) *
-                   static_cast<double>(length);
-    int64_t tokens = entry.encoder->output_tokens();
-    for (const auto& c : entry.connectors) {
-      if (!c) continue;
-      flops += config::count_forward_flops(*c, {.context_length = tokens}) *
-               static_cast<double>(tokens);
-      tokens = c->output_tokens(tokens);
-    }
-    out.emplace_back(name, flops);
-  }
+  for (const auto& [name, entry] : encoders)
+    if (entry.encoder) out.emplace_back(name, entry.media_flops());
   return out;
+}
+
+double FusionEncoderConfig::media_flops() const {
+  if (!encoder) return 0;
+  const int64_t length = encoder->sequence_length();
+  double flops = config::count_forward_flops(*encoder, {.context_length = length}) *
+                 static_cast<double>(length);
+  int64_t count = encoder->output_tokens();
+  for (const auto& c : connectors) {
+    if (!c) continue;
+    flops += config::count_forward_flops(*c, {.context_length = count}) *
+             static_cast<double>(count);
+    count = c->output_tokens(count);
+  }
+  return flops;
 }
 
 void register_early_fusion(config::Registry& registry) {

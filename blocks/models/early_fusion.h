@@ -37,9 +37,20 @@ struct FusionEncoderConfig : Declared<FusionEncoderConfig, config::Config>, conf
   void enter(const config::Config& child, ResolveContext& child_ctx) const override;
   // The width of the features that leave the last connector, from the fields as written.
   int64_t output_width() const;
+  // Feature vectors per media item after the connectors, from the fields as written.
+  int64_t output_tokens() const;
+  // Forward FLOPs of one media item: the encoder at its sequence length, then each connector
+  // at the features it takes (the resamplers' linears by the default matrix rule, so their
+  // figure is approximate).
+  double media_flops() const;
   // The encoder, then each connector.
   std::vector<config::FlowStage> flow() const override;
 };
+
+// A fusion model's extra token rows: present (default-made) iff `rows` > 0, an error at
+// `owner`'s fusion_embedding when set without rows; [rows, width], initialized as embeddings.
+void resolve_fusion_embedding(std::optional<WeightConfig>& embedding, int64_t rows, int64_t width,
+                              const config::Config& owner, ResolveContext& ctx);
 
 struct EarlyFusionConfig : Declared<EarlyFusionConfig, ModelConfig>, config::ChildContexts {
   static constexpr std::string_view type_name = "early_fusion";

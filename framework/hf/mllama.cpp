@@ -125,8 +125,10 @@ std::optional<Json> convert_mllama(const Node& hf, Diagnostics& d, const TextCon
     int64_t total = 40;  // MllamaTextConfig's num_hidden_layers
     read_int(llama, "text_config", "num_hidden_layers", total, problems);
     std::set<int64_t> seen;
+    bool listed_well = true;
     for (int64_t c : cross)
       if (c < 0 || c >= total || !seen.insert(c).second)
+        listed_well = false,
         problems.error(layers->mark, "hf.text_config.cross_attention_layers",
                        "layer " + std::to_string(c) + " is " +
                            (c < 0 || c >= total ? "not among the " + std::to_string(total) +
@@ -134,7 +136,7 @@ std::optional<Json> convert_mllama(const Node& hf, Diagnostics& d, const TextCon
                                                 : "listed twice"));
     const std::vector<int64_t> places = fusion_positions(cross);
     const int64_t self_layers = total - static_cast<int64_t>(cross.size());
-    for (size_t i = 0; i < places.size(); ++i) {
+    for (size_t i = 0; listed_well && i < places.size(); ++i) {
       if (i > 0 && places[i] == places[i - 1])
         problems.error(layers->mark, "hf.text_config.cross_attention_layers",
                        "cross-attention layers " + std::to_string(cross[i - 1]) + " and " +
@@ -165,6 +167,14 @@ std::optional<Json> convert_mllama(const Node& hf, Diagnostics& d, const TextCon
   if (!problems.ok() || !decoder) return std::nullopt;
 
   Json model = (*decoder)["model"];
+  // Evenly spaced layers N-1, 2N-1, ... through the last are `every: N`, as a person writes it.
+  const std::vector<int64_t> places = fusion_positions(cross);
+  const auto self_layers = model["decoder"]["num_layers"].get<int64_t>();
+  const int64_t every = places.empty() ? 0 : places[0] + 1;
+  bool even = every > 0 && self_layers % every == 0 &&
+              static_cast<int64_t>(places.size()) == self_layers / every;
+  for (size_t i = 0; even && i < places.size(); ++i)
+    even = places[i] == (static_cast<int64_t>(i) + 1) * every - 1;
   const int64_t vocab = model["embeddings"]["vocab_size"].get<int64_t>();
   if (image_token < vocab || image_token >= vocab + 8) {
     d.error(hf.find("image_token_index") ? hf.find("image_token_index")->mark : hf.mark,
@@ -193,9 +203,12 @@ std::optional<Json> convert_mllama(const Node& hf, Diagnostics& d, const TextCon
                      {"tokens", tile_tokens},
                      {"input", "vision_features"}}},
                    {"connectors", Json::array({{{"type", "linear"}, {"bias", true}}})}}},
-                 {"fusion_layers",
-                  {{"layers", fusion_positions(cross)}, {"placement", "before"}, {"block", gated}}},
+                 {"fusion_layers", {{"placement", "before"}, {"block", gated}}},
                  {"fusion_vocab_size", 8}};
+  if (even)
+    fusion["fusion_layers"]["every"] = every;
+  else
+    fusion["fusion_layers"]["layers"] = places;
   return Json{{"version", 1}, {"model", fusion}};
 }
 

@@ -352,6 +352,32 @@ TEST(DeepFusion, PlacementsThatCannotBeAreErrorsAtTheirLines) {
             "but the memory 'encoder' this model gives has width 32\n");
 }
 
+TEST(DeepFusion, FusionLayersThatCannotWorkAreErrors) {
+  EXPECT_EQ(errors(replace(fusion_text(), "    every: 2\n", "")),
+            "test.yaml:21:5: error: model.fusion_layers: give `every` (a fusion layer every N "
+            "decoder layers) or `layers`\n");
+  EXPECT_EQ(errors(replace(fusion_text(), "every: 2", "layers: []")),
+            "test.yaml:21:13: error: model.fusion_layers.layers: lists no decoder layer\n");
+  EXPECT_EQ(errors(replace(fusion_text(), "qk_norm: {type: rms_norm}}",
+                           "qk_norm: {type: rms_norm}, memory: ''}")),
+            "test.yaml:25:80: error: model.fusion_layers.block.attention.memory: names no "
+            "memory\n");
+  // A block that never reads the memory leaves the encoder unused.
+  EXPECT_EQ(errors(replace(replace(fusion_text(), "type: gated_cross_attention",
+                                   "type: transformer"),
+                           "      attention: {heads: 4, head_groups: 2, qk_norm: {type: rms_norm}}\n"
+                           "      mlp: {type: gated, intermediate_size: 48}\n"
+                           "      normalization: {type: rms_norm}\n"
+                           "      unattended_rows: skip\n",
+                           "      mlp: {type: gated, intermediate_size: 48}\n"
+                           "      normalization: {type: rms_norm}\n")),
+            "test.yaml:23:5: error: model.fusion_layers.block: has no cross_attention: fusion "
+            "layers that never read the encoder's features leave the encoder unused\n");
+  EXPECT_EQ(errors(replace(fusion_text(), "  fusion_vocab_size: 2\n",
+                           "  fusion_embedding: {lr_scale: 0.5}\n")),
+            "test.yaml:29:21: error: model.fusion_embedding: is set but fusion_vocab_size is 0\n");
+}
+
 TEST(DeepFusion, BadInputsAreNamed) {
   const Inputs in = make_inputs();
   const Model model = build_text(fusion_text("before", "skip", true, kOpenGates));

@@ -16,6 +16,7 @@
 #include "framework/config/load.h"
 #include "framework/config/parameters.h"
 #include "framework/hf/family.h"
+#include "framework/hf/mllama.h"
 #include "tests/support/blockc_run.h"
 #include "tests/support/model_text.h"
 
@@ -91,7 +92,9 @@ TEST(HfConfig, SameArchitectureAsTheZoo) {
   const std::pair<const char*, const char*> pairs[] = {{"Meta-Llama-3-8B", "llama3-8b"},
                                                        {"Mistral-7B-v0.1", "mistral-7b"},
                                                        {"Mixtral-8x7B-v0.1", "mixtral-8x7b"},
-                                                       {"gpt2", "gpt2"}};
+                                                       {"gpt2", "gpt2"},
+                                                       {"Llama-3.2-11B-Vision",
+                                                        "llama-3.2-11b-vision"}};
   for (const auto& [fixture, zoo] : pairs) {
     std::string architecture;
     for (const auto& d : config::diff(imported(fixture), bt::zoo(zoo)))
@@ -514,3 +517,68 @@ TEST(HfConfig, SchemaLineFollowsTheOutputFile) {
 }
 
 }  // namespace
+
+namespace {
+
+// An mllama config.json with `text` replacing parts of a small text_config and `top` added.
+std::string mllama(const std::string& text_extra, const std::string& top = "",
+                   const std::string& layers = "[1, 4]") {
+  return R"({"model_type": "mllama", "image_token_index": 50,)" + top +
+         R"( "vision_config": {"image_size": 8, "patch_size": 4, "vision_output_dim": 24},
+ "text_config": {"model_type": "mllama_text_model", "hidden_size": 32, "intermediate_size": 64,
+  "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 50,
+  "rope_theta": 10000.0, "tie_word_embeddings": false, "cross_attention_layers": )" +
+         layers + text_extra + "}}";
+}
+
+}  // namespace
+
+// Llama 3.2 Vision: the interleaved cross-attention layers become fusion layers before the
+// decoder layer that follows each; the vision tower's output shape comes from vision_config.
+TEST(HfConfig, MllamaBecomesDeepFusion) {
+  EXPECT_EQ(parameters("Llama-3.2-11B-Vision"), 9'806'653'456);
+  EXPECT_EQ(hf::fusion_positions({3, 8, 13, 18, 23, 28, 33, 38}),
+            (std::vector<int64_t>{3, 7, 11, 15, 19, 23, 27, 31}));
+  const auto doc = convert(mllama(""));
+  ASSERT_TRUE(doc);
+  const Json& m = (*doc)["model"];
+  EXPECT_EQ(m["fusion_layers"]["every"], 2);  // layers 1 and 3 of 4
+  const auto uneven = convert(mllama("", "", "[1, 3]"));
+  ASSERT_TRUE(uneven);
+  EXPECT_EQ((*uneven)["model"]["fusion_layers"]["layers"], Json({1, 2}));
+  EXPECT_EQ(m["decoder"]["decoder"]["num_layers"], 4);
+  EXPECT_EQ(m["encoder"]["encoder"],
+            Json({{"type", "features"}, {"width", 24}, {"tokens", 5}, {"input", "vision_features"}}));
+  EXPECT_EQ(m["fusion_layers"]["block"]["unattended_rows"], "skip_mlp");
+}
+
+TEST(HfConfig, MllamaProblemsAreAtTheirKeys) {
+  std::string errors;
+  EXPECT_FALSE(convert(mllama("", "", "[1, 2]"), &errors));
+  EXPECT_EQ(errors,
+            "config.json:4:82: error: hf.text_config.cross_attention_layers: cross-attention "
+            "layers 1 and 2 follow each other: blocks puts one fusion layer before a decoder "
+            "layer\n");
+  EXPECT_FALSE(convert(mllama("", "", "[1, 5]"), &errors));
+  EXPECT_EQ(errors,
+            "config.json:4:82: error: hf.text_config.cross_attention_layers: cross-attention "
+            "layer 5 comes after the last self-attention layer: blocks puts fusion layers "
+            "before a decoder layer\n");
+  EXPECT_FALSE(convert(mllama("", "", "[1, 6]"), &errors));
+  EXPECT_EQ(errors,
+            "config.json:4:82: error: hf.text_config.cross_attention_layers: layer 6 is not "
+            "among the 6 layers\n");
+  EXPECT_FALSE(convert(mllama(", \"dropout\": 0.1", R"( "image_token_id": 50, "gated": 1,)"),
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:82: error: hf.gated: not a known mllama key; it may change the "
+            "architecture, so it is not dropped\n"
+            "config.json:4:101: error: hf.text_config.dropout: MllamaTextConfig keeps it for "
+            "checkpoints only (no layer reads it); a non-zero value is not converted\n");
+  EXPECT_FALSE(convert(bt::replace(mllama(""), "\"image_token_index\": 50",
+                                   "\"image_token_index\": 7"),
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:47: error: hf.image_token_index: token 7 is not among the 8 rows "
+            "embed_tokens has past vocab_size 50\n");
+}

@@ -13,6 +13,7 @@
 
 #include "framework/hf/config.h"
 #include "tests/support/blockc_run.h"
+#include "tests/support/reference_folder.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/torch_support.h"
 
@@ -187,34 +188,18 @@ for name, tokens in cases.items():
 class LlavaFolder : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!have_reference_python()) return;
-    dir_ = new TempDir();
-    std::ofstream(dir_->at("writer.py"))
-        << "import torch\nSOURCE = '" BLOCKS_SOURCE_DIR "'\nDIR = '" << dir_->path().string()
-        << "'\n" << kWriter;
-    const std::string command = std::string(reference_python()) + " " + dir_->at("writer.py") +
-                                " 2>" + dir_->at("writer.err");
-    written_ = std::system(command.c_str()) == 0;
+    if (have_reference_python()) folder_ = std::make_unique<ReferenceFolder>(kWriter);
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!have_reference_python()) GTEST_SKIP() << "python3 with torch is not installed";
-    std::ifstream err(dir_->at("writer.err"));
-    ASSERT_TRUE(written_) << std::string(std::istreambuf_iterator<char>(err), {});
-  }
-  static std::string at(const std::string& name) { return dir_->at(name); }
+  static void TearDownTestSuite() { folder_.reset(); }
+  void SetUp() override { ReferenceFolder::require(folder_); }
+  static std::string at(const std::string& name) { return folder_->at(name); }
   static at::Tensor tensor(const std::string& file, const std::string& name) {
     return weights::SafetensorsFile::open(at(file)).tensor(name).clone();
   }
 
-  static TempDir* dir_;
-  static bool written_;
+  static std::unique_ptr<ReferenceFolder> folder_;
 };
-TempDir* LlavaFolder::dir_ = nullptr;
-bool LlavaFolder::written_ = false;
+std::unique_ptr<ReferenceFolder> LlavaFolder::folder_;
 
 TEST_F(LlavaFolder, ForwardMatchesThePlainPyTorchReference) {
   for (const char* layout : {"disk", "memory"}) {

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "tests/support/blockc_run.h"
+#include "tests/support/reference_folder.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/torch_support.h"
 
@@ -47,36 +48,21 @@ save({"logits": conditional_forward(p, config, ids)}, os.path.join(DIR, "text.re
 class MllamaFolder : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!have_reference_python()) return;
-    dir_ = new TempDir();
-    std::ofstream(dir_->at("writer.py"))
-        << "import torch\nSOURCE = '" BLOCKS_SOURCE_DIR "'\nDIR = '" << dir_->path().string()
-        << "'\n" << kWriter;
-    const std::string command = std::string(reference_python()) + " " + dir_->at("writer.py") +
-                                " 2>" + dir_->at("writer.err");
-    written_ = std::system(command.c_str()) == 0;
+    if (have_reference_python()) folder_ = std::make_unique<ReferenceFolder>(kWriter);
   }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!have_reference_python()) GTEST_SKIP() << "python3 with torch is not installed";
-    std::ifstream err(dir_->at("writer.err"));
-    ASSERT_TRUE(written_) << std::string(std::istreambuf_iterator<char>(err), {});
-  }
-  static std::string at(const std::string& name) { return dir_->at(name); }
-  static TempDir* dir_;
-  static bool written_;
+  static void TearDownTestSuite() { folder_.reset(); }
+  void SetUp() override { ReferenceFolder::require(folder_); }
+  static std::string at(const std::string& name) { return folder_->at(name); }
+
+  static std::unique_ptr<ReferenceFolder> folder_;
 };
-TempDir* MllamaFolder::dir_ = nullptr;
-bool MllamaFolder::written_ = false;
+std::unique_ptr<ReferenceFolder> MllamaFolder::folder_;
 
 TEST_F(MllamaFolder, ImportGivesADeepFusionModelWithTheCrossLayersBeforeDecoderLayers) {
   const auto r = blockc("import hf " + at("disk"));
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* line :
-       {"type: deep_fusion", "num_layers: 4", "layers: [1, 3]", "placement: before",
+       {"type: deep_fusion", "num_layers: 4", "every: 2", "placement: before",
         "unattended_rows: skip_mlp", "fusion_vocab_size: 8", "type: features", "width: 24",
         "tokens: 5", "input: vision_features"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
