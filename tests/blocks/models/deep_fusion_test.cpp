@@ -356,6 +356,9 @@ TEST(DeepFusion, FusionLayersThatCannotWorkAreErrors) {
   EXPECT_EQ(errors(replace(fusion_text(), "    every: 2\n", "")),
             "test.yaml:21:5: error: model.fusion_layers: give `every` (a fusion layer every N "
             "decoder layers) or `layers`\n");
+  EXPECT_EQ(errors(replace(fusion_text(), "tokens: 3}", "tokens: 3, input: pixel-values}")),
+            "test.yaml:18:60: error: model.encoder.encoder.input: input name 'pixel-values' must "
+            "be letters, digits and _\n");
   EXPECT_EQ(errors(replace(fusion_text(), "every: 2", "layers: []")),
             "test.yaml:21:13: error: model.fusion_layers.layers: lists no decoder layer\n");
   EXPECT_EQ(errors(replace(fusion_text(), "qk_norm: {type: rms_norm}}",
@@ -442,6 +445,15 @@ TEST(DeepFusion, CrossAttentionWithoutItsMemoryIsAnError) {
             "(batch, tokens, memory tokens), got [1, 5, 3]");
   input.memories["speech"] = Memory{at::randn({1, 4, 6}), at::ones({1, 4}, at::kBool)};
   EXPECT_EQ(model.module->forward(input).logits.sizes(), (at::IntArrayRef{1, 5, 20}));
+  // Cached at prefill, the memory serves later steps of that batch only.
+  DecodeCache cache = model.module->make_cache(8);
+  input.cache = &cache;
+  model.module->forward(input);
+  ModelInput other{.tokens = at::randint(0, 20, {2, 1}, at::kLong)};
+  other.cache = &cache;
+  EXPECT_EQ(message_of<InputError>([&] { model.module->forward(other); }),
+            "model.decoder.block.mixer: the decoding cache holds memory 'speech' for batch 1, "
+            "this step has batch 2");
 }
 
 // Hugging Face stores each gate as [1]; a checkpoint with another shape is refused by name.

@@ -67,19 +67,19 @@ TEST(Errors, UnknownFieldOfANestedStruct) {
 TEST(Errors, UnknownTypeSuggestsTheClosest) {
   EXPECT_EQ(errors(replace(kModel, "type: attention", "type: atention")),
             "test.yaml:11:21: error: model.decoder.block.mixer.type: unknown mixer type "
-            "'atention'; did you mean 'attention'? (valid: attention, mamba)\n");
+            "'atention'; did you mean 'attention'? (valid: attention, cross_attention, mamba)\n");
 }
 
 TEST(Errors, UnknownTypeOfABlockSlotListsSequencesToo) {
   EXPECT_EQ(errors(replace(kModel, "type: repeat", "type: repet")),
             "test.yaml:7:11: error: model.decoder.type: unknown block type 'repet'; did you mean "
-            "'repeat'? (valid: fixed, pattern, repeat, transformer)\n");
+            "'repeat'? (valid: fixed, gated_cross_attention, pattern, repeat, transformer)\n");
 }
 
 TEST(Errors, MissingTypeListsTheValidOnes) {
   EXPECT_EQ(errors(replace(kModel, "{type: attention, rotary: {type: none}, heads: 4}", "{heads: 4}")),
             "test.yaml:11:14: error: model.decoder.block.mixer: missing 'type' of mixer (valid: "
-            "attention, mamba)\n");
+            "attention, cross_attention, mamba)\n");
 }
 
 TEST(Errors, UnknownChoiceSuggestsTheClosest) {

@@ -168,12 +168,13 @@ TEST(Registry, BlockSlotsAcceptSequencesButNotTheOtherWayRound) {
   const Registry& r = blocks::registry();
   std::vector<std::string> names;
   for (const TypeInfo* t : r.types_for("block")) names.push_back(t->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"fixed", "pattern", "repeat", "transformer"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"fixed", "gated_cross_attention", "pattern", "repeat",
+                                             "transformer"}));
   EXPECT_NE(r.find("block", "repeat"), nullptr);
   EXPECT_EQ(r.find("sequence", "transformer"), nullptr);
   std::vector<std::string> own;
   for (const TypeInfo* t : r.types_of("block")) own.push_back(t->name);
-  EXPECT_EQ(own, (std::vector<std::string>{"transformer"}));
+  EXPECT_EQ(own, (std::vector<std::string>{"gated_cross_attention", "transformer"}));
 }
 
 // --- a registry of test-only types, end to end ---

@@ -575,6 +575,18 @@ TEST(HfConfig, MllamaProblemsAreAtTheirKeys) {
             "architecture, so it is not dropped\n"
             "config.json:4:101: error: hf.text_config.dropout: MllamaTextConfig keeps it for "
             "checkpoints only (no layer reads it); a non-zero value is not converted\n");
+  EXPECT_FALSE(convert(bt::replace(bt::replace(bt::replace(mllama(""), "\"mllama_text_model\"",
+                                                          "\"llama\""),
+                                              "\"image_size\": 8", "\"image_size\": 9"),
+                                  ", \"cross_attention_layers\": [1, 4]", ""),
+                       &errors));
+  EXPECT_EQ(errors,
+            "config.json:1:68: error: hf.vision_config.image_size: image_size 9 is not a "
+            "multiple of patch_size 4\n"
+            "config.json:2:17: error: hf.text_config.cross_attention_layers: must list the "
+            "cross-attention layers (a model without them is a llama)\n"
+            "config.json:2:32: error: hf.text_config.model_type: must be mllama_text_model, "
+            "found the quoted string \"llama\"\n");
   EXPECT_FALSE(convert(bt::replace(mllama(""), "\"image_token_index\": 50",
                                    "\"image_token_index\": 7"),
                        &errors));

@@ -175,6 +175,33 @@ TEST(Mapping, SliceKeepsARangeAndCannotBeExported) {
   }
 }
 
+// Parts of unequal sizes (Llama 3.2 Vision's embed_tokens: the decoder's table and 8 fusion
+// rows): each target gets its rows, export joins them back, and sizes that do not add up to the
+// tensor are a reported problem.
+TEST(Mapping, SplitSizesGiveUnequalParts) {
+  const fs::path dir = scratch();
+  const at::Tensor table = randn({13, 4});
+  const std::string file = write(dir / "c.safetensors", {{"emb", table}});
+  Mapping m{"test", {rule("emb", {"word", "extra"})}};
+  m.rules[0].split_sizes = {10, 3};
+  at::Tensor word = at::zeros({10, 4}), extra = at::zeros({3, 4});
+  weights::load_mapped({{"word", word}, {"extra", extra}}, {file}, m);
+  EXPECT_TRUE(at::equal(word, table.slice(0, 0, 10)));
+  EXPECT_TRUE(at::equal(extra, table.slice(0, 10, 13)));
+  const auto exported = weights::export_mapped({{"word", word}, {"extra", extra}}, m);
+  ASSERT_EQ(exported.size(), 1u);
+  EXPECT_EQ(exported[0].first, "emb");
+  EXPECT_TRUE(at::equal(exported[0].second, table));
+  m.rules[0].split_sizes = {10, 2};
+  try {
+    weights::load_mapped({{"word", word}, {"extra", at::zeros({2, 4})}}, {file}, m);
+    ADD_FAILURE() << "no error";
+  } catch (const weights::LoadError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("word (from emb): checkpoint [13, 4] cannot split in parts "
+                                    "of [10, 2] along dim 0"));
+  }
+}
+
 TEST(Mapping, RelevantModuleConsidersOnlyItsPrefix) {
   const fs::path dir = scratch();
   const at::Tensor a = randn({3}), b = randn({2, 2});
