@@ -9,13 +9,16 @@
 
 namespace blocks {
 
+// The memory a deep_fusion model gives its fusion layers: its encoder's features.
+inline constexpr std::string_view kEncoderMemory = "encoder";
+
 struct CrossAttentionConfig : Declared<CrossAttentionConfig, MixerConfig> {
   static constexpr std::string_view type_name = "cross_attention";
   static constexpr std::string_view type_doc =
       "Attention from the stream to a named memory (an encoder's output): keys and values from "
       "the memory, computed once per memory and kept in the decoding cache.";
 
-  std::string memory = "encoder";
+  std::string memory = std::string(kEncoderMemory);
   std::optional<int64_t> memory_width;  // default: the fusion model's memory, else hidden_size
   int64_t heads = 0;
   std::optional<int64_t> head_groups;  // default: heads

@@ -5,7 +5,6 @@
 #include <set>
 
 #include "blocks/mixers/cross_attention.h"
-#include "blocks/models/language_model.h"
 
 namespace blocks {
 
@@ -135,29 +134,15 @@ void DeepFusionConfig::declare(Fields<DeepFusionConfig>& f) {
   declare_lr_scale(f);
 }
 
-int64_t DeepFusionConfig::decoder_width() const {
-  const auto* lm = decoder.as<LanguageModelConfig>();
-  return lm ? lm->hidden_size : 0;
-}
-
-int64_t DeepFusionConfig::decoder_vocab_size() const {
-  const auto* lm = decoder.as<LanguageModelConfig>();
-  return lm ? lm->embeddings.vocab_size : 0;
-}
-
-int64_t DeepFusionConfig::decoder_layers() const {
-  const auto* lm = decoder.as<LanguageModelConfig>();
-  return lm && lm->decoder ? lm->decoder->layer_count() : 0;
-}
-
 void DeepFusionConfig::resolve_model(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
   encoder.encoder_frozen = !encoder_trainable;
   encoder.connectors_frozen = !fusion_trainable;
-  encoder.decoder_width = decoder_width();
+  const DecoderShape shape = decoder_shape(decoder);
+  encoder.decoder_width = shape.width;
   encoder.any_width = true;
-  fusion_layers.decoder_layers = decoder_layers();
-  ctx.hidden_size = decoder_width();
+  fusion_layers.decoder_layers = shape.layers;
+  ctx.hidden_size = shape.width;
   // Every cross-attention of the fusion layers reads the memory this model gives.
   const int64_t width = encoder.output_width();
   const int64_t tokens = encoder.output_tokens();
@@ -167,7 +152,7 @@ void DeepFusionConfig::resolve_model(ResolveContext& ctx) {
                                cross.given_memory_width = width;
                                cross.memory_tokens = tokens;
                              });
-  resolve_fusion_embedding(fusion_embedding, fusion_vocab_size, decoder_width(), *this, ctx);
+  resolve_fusion_embedding(fusion_embedding, fusion_vocab_size, shape.width, *this, ctx);
 }
 
 void DeepFusionConfig::enter(const config::Config& child, ResolveContext& child_ctx) const {
@@ -178,9 +163,7 @@ void DeepFusionConfig::enter(const config::Config& child, ResolveContext& child_
 }
 
 void DeepFusionConfig::validate(const ResolveContext& ctx) const {
-  if (decoder && !decoder.as<LanguageModelConfig>())
-    ctx.error(*this, "decoder",
-              "must be a language_model (found " + std::string(decoder.type_name()) + ")");
+  check_fusion_decoder(decoder, *this, ctx);
   if (!fusion_layers.block) return;
   bool reads_memory = false;
   for_each_cross_attention(

@@ -10,6 +10,7 @@
 
 #include "blocks/kinds.h"
 #include "blocks/linear/linear.h"
+#include "blocks/mixers/cross_attention.h"
 #include "blocks/models/early_fusion.h"
 
 namespace blocks {
@@ -40,7 +41,7 @@ struct DeepFusionConfig : Declared<DeepFusionConfig, ModelConfig>, config::Child
   static constexpr std::string_view type_doc =
       "A decoder language model with gated cross-attention layers into an encoder's features "
       "(Flamingo, Llama 3.2 Vision).";
-  static constexpr std::string_view memory_name = "encoder";
+  static constexpr std::string_view memory_name = kEncoderMemory;
   Dynamic<ModelConfig> decoder;
   FusionEncoderConfig encoder;
   FusionLayersConfig fusion_layers;
@@ -62,9 +63,6 @@ struct DeepFusionConfig : Declared<DeepFusionConfig, ModelConfig>, config::Child
   // value projections over the memory, per media item.
   std::vector<std::pair<std::string, double>> media_flops() const override;
 
-  int64_t decoder_width() const;
-  int64_t decoder_vocab_size() const;
-  int64_t decoder_layers() const;
 };
 
 }  // namespace blocks

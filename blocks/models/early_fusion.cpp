@@ -116,14 +116,17 @@ void EarlyFusionConfig::preprocess(Node& node, config::ParseContext&) {
   *trainable = std::move(expanded);
 }
 
-int64_t EarlyFusionConfig::decoder_width() const {
+DecoderShape decoder_shape(const Dynamic<ModelConfig>& decoder) {
   const auto* lm = decoder.as<LanguageModelConfig>();
-  return lm ? lm->hidden_size : 0;
+  if (!lm) return {};
+  return {lm->hidden_size, lm->embeddings.vocab_size, lm->decoder ? lm->decoder->layer_count() : 0};
 }
 
-int64_t EarlyFusionConfig::decoder_vocab_size() const {
-  const auto* lm = decoder.as<LanguageModelConfig>();
-  return lm ? lm->embeddings.vocab_size : 0;
+void check_fusion_decoder(const Dynamic<ModelConfig>& decoder, const config::Config& owner,
+                          const ResolveContext& ctx) {
+  if (decoder && !decoder.as<LanguageModelConfig>())
+    ctx.error(owner, "decoder",
+              "must be a language_model (found " + std::string(decoder.type_name()) + ")");
 }
 
 void EarlyFusionConfig::resolve_model(ResolveContext& ctx) {
@@ -183,9 +186,7 @@ void check_keys(const EarlyFusionConfig& c, const ResolveContext& ctx, const std
 }  // namespace
 
 void EarlyFusionConfig::validate(const ResolveContext& ctx) const {
-  if (decoder && !decoder.as<LanguageModelConfig>())
-    ctx.error(*this, "decoder",
-              "must be a language_model (found " + std::string(decoder.type_name()) + ")");
+  check_fusion_decoder(decoder, *this, ctx);
   if (encoders.empty()) ctx.error(*this, "encoders", "names no encoder; give at least one");
   for (const auto& [name, entry] : encoders)
     if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"

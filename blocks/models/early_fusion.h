@@ -47,6 +47,16 @@ struct FusionEncoderConfig : Declared<FusionEncoderConfig, config::Config>, conf
   std::vector<config::FlowStage> flow() const override;
 };
 
+// What a fusion model reads off its decoder, as written: 0s for a decoder that is not a
+// language model (check_fusion_decoder reports it).
+struct DecoderShape {
+  int64_t width = 0, vocab_size = 0, layers = 0;
+};
+DecoderShape decoder_shape(const Dynamic<ModelConfig>& decoder);
+// An error at `owner`'s `decoder` unless it is a language_model.
+void check_fusion_decoder(const Dynamic<ModelConfig>& decoder, const config::Config& owner,
+                          const ResolveContext& ctx);
+
 // A fusion model's extra token rows: present (default-made) iff `rows` > 0, an error at
 // `owner`'s fusion_embedding when set without rows; [rows, width], initialized as embeddings.
 void resolve_fusion_embedding(std::optional<WeightConfig>& embedding, int64_t rows, int64_t width,
@@ -82,10 +92,8 @@ struct EarlyFusionConfig : Declared<EarlyFusionConfig, ModelConfig>, config::Chi
   // resamplers' linears by the default matrix rule, so their figure is approximate).
   std::vector<std::pair<std::string, double>> media_flops() const override;
 
-  // The decoder's width and vocabulary, as written (0 for a decoder that is not a language
-  // model, which validate reports).
-  int64_t decoder_width() const;
-  int64_t decoder_vocab_size() const;
+  int64_t decoder_width() const { return decoder_shape(decoder).width; }
+  int64_t decoder_vocab_size() const { return decoder_shape(decoder).vocab_size; }
 };
 
 }  // namespace blocks

@@ -381,6 +381,16 @@ TEST(DeepFusion, FusionLayersThatCannotWorkAreErrors) {
             "test.yaml:29:21: error: model.fusion_embedding: is set but fusion_vocab_size is 0\n");
 }
 
+TEST(DeepFusion, TheDecoderMustBeALanguageModel) {
+  const std::string text = fusion_text();
+  const size_t begin = text.find("  decoder:\n"), end = text.find("  encoder:\n");
+  const std::string tower =
+      "  decoder: {type: encoder_model, encoder: {type: features, width: 32, tokens: 2}}\n";
+  EXPECT_EQ(errors(text.substr(0, begin) + tower + text.substr(end)),
+            "test.yaml:4:12: error: model.decoder: must be a language_model (found "
+            "encoder_model)\n");
+}
+
 TEST(DeepFusion, BadInputsAreNamed) {
   const Inputs in = make_inputs();
   const Model model = build_text(fusion_text("before", "skip", true, kOpenGates));
