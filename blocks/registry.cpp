@@ -23,6 +23,7 @@ void register_kinds(config::Registry& r) {
   r.add_kind("connector",
              "Brings an encoder's features to the decoder: a projection or a resampler.");
   r.add_kind("peft", "Parameter-efficient fine-tuning applied to the model's linear layers.");
+  r.add_kind("schedule", "How a training run's learning rate changes from step to step.");
 }
 
 void register_all(config::Registry& target) {

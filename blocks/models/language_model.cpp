@@ -51,6 +51,33 @@ void LanguageModelConfig::resolve_model(ResolveContext& ctx) {
   ctx.number_layers = true;
 }
 
+namespace {
+
+// Adapters on a frozen linear never get a gradient: the parameter table would hold weights that
+// do not compute anything a run can change, which is a mistake worth naming.
+void report_frozen_adapters(LanguageModelConfig& model, const LoraConfig& lora,
+                            const ResolveContext& ctx) {
+  std::vector<std::string> frozen;
+  config::for_each_config(model, ctx.path, [&](config::Config& c, const std::string& path) {
+    const auto* linear = dynamic_cast<const LinearConfig*>(&c);
+    if (linear && linear->apply_peft.value_or(false) && linear->lora_rank > 0 &&
+        !linear->adapters_train)
+      frozen.push_back(path);
+  });
+  if (frozen.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < frozen.size() && i < 6; ++i) list += (i ? ", " : "") + frozen[i];
+  if (frozen.size() > 6) list += " and " + std::to_string(frozen.size() - 6) + " more";
+  ctx.state->diagnostics->error(
+      lora.mark, ctx.path_of("peft"),
+      "LoRA adapters on " + std::to_string(frozen.size()) +
+          " frozen linear layer(s) (lr scale 0 or a fusion model's trainable toggles) could "
+          "never train: " + list +
+          "; leave them out of `targets`, or set allow_frozen_targets: true to keep them");
+}
+
+}  // namespace
+
 void LanguageModelConfig::finish(ResolveContext& ctx) {
   const auto length = ctx.scope->decoder_length;
   for (const auto& t : ctx.scope->targets) {
@@ -76,7 +103,10 @@ void LanguageModelConfig::finish(ResolveContext& ctx) {
     ctx.state->diagnostics->error(
         t.mark, t.path, message + " (linear names: " + config::join(ctx.scope->linear_names) + ")");
   }
-  if (auto* lora = peft.as<LoraConfig>()) lora->targets.reset();
+  if (auto* lora = peft.as<LoraConfig>()) {
+    lora->targets.reset();
+    if (!lora->allow_frozen_targets) report_frozen_adapters(*this, *lora, ctx);
+  }
 }
 
 void register_language_model(config::Registry& registry) { registry.add<LanguageModelConfig>(); }

@@ -21,6 +21,10 @@ void LoraConfig::declare(Fields<LoraConfig>& f) {
   f.add("dropout", &LoraConfig::dropout, "Dropout on the adapter input.", Hint::optional)
       .min(0)
       .max(0.999);
+  f.add("allow_frozen_targets", &LoraConfig::allow_frozen_targets,
+        "Keep adapters on linears that are frozen (lr scale 0, a fusion model's toggles), "
+        "which can never train; otherwise they are an error naming the layers.",
+        Hint::optional);
   f.add("targets", &LoraConfig::targets,
         "Shortcut: names of the layers to adapt; sets apply_peft on every linear they match "
         "(default without targets: query and value).",

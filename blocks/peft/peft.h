@@ -33,6 +33,7 @@ struct LoraConfig : Declared<LoraConfig, PeftConfig> {
   int64_t rank = 8;
   double alpha = 16.0;
   double dropout = 0.0;
+  bool allow_frozen_targets = false;
   std::optional<std::vector<PeftTargetConfig>> targets;  // shortcut
   static void declare(Fields<LoraConfig>& f);
   void validate(const ResolveContext& ctx) const override;

@@ -17,6 +17,7 @@ Json Document::dump() const {
   Json out = Json::object();
   out["version"] = version;
   out["model"] = model ? dump_fields(model->type(), *model, true) : Json::object();
+  for (const auto& [name, section] : sections) out[name] = dump_fields(section->type(), *section);
   return out;
 }
 
@@ -236,21 +237,35 @@ std::optional<Document> parse_document(const Node& doc, const Registry& registry
   }
   auto version = read_version(doc, diagnostics, versions);
   if (version) out.version = versions.current;
+  std::vector<std::string> fields{"version", "extends", "model"};
+  for (const auto& section : registry.sections()) fields.push_back(section.name);
   for (const auto& e : doc.entries) {
-    if (e.key == "version" || e.key == "model" || e.key == "extends") continue;
+    if (std::find(fields.begin(), fields.end(), e.key) != fields.end()) continue;
     std::string message = "unknown top-level field '" + e.key + "'";
-    if (auto guess = did_you_mean(e.key, {"version", "model", "extends"}))
-      message += "; did you mean '" + *guess + "'?";
-    diagnostics.error(e.key_mark, "", message + " (valid: version, extends, model)");
+    if (auto guess = did_you_mean(e.key, fields)) message += "; did you mean '" + *guess + "'?";
+    diagnostics.error(e.key_mark, "", message + " (valid: " + join(fields) + ")");
   }
+  ParseContext ctx(registry, diagnostics);
   const Node* model = doc.find("model");
   if (!model) {
     diagnostics.error(doc.mark, "", "missing required field 'model'");
   } else {
-    ParseContext ctx(registry, diagnostics);
     ParseContext::Scope scope(ctx, "model");
     out.model = parse_dynamic("model", *model, ctx);
   }
+  for (const auto& section : registry.sections()) {
+    const Node* node = doc.find(section.name);
+    if (!node) continue;
+    ParseContext::Scope scope(ctx, section.name);
+    if (!node->is_mapping()) {
+      ctx.error(node->mark, "expected a mapping, found " + node->describe());
+      continue;
+    }
+    std::unique_ptr<Config> config = section.type->make();
+    parse_fields(*section.type, *config, *node, ctx);
+    out.sections[section.name] = std::move(config);
+  }
+  out.registry = &registry;
   if (diagnostics.size() != before && !out.model) return std::nullopt;
   return out;
 }
@@ -259,7 +274,15 @@ void resolve_document(Document& document, Diagnostics& diagnostics, const LoadLi
   if (!document.model) return;
   const size_t before = diagnostics.size();
   resolve_tree(*document.model, diagnostics, "model", limits);
-  if (diagnostics.size() == before) check_sizes(*document.model, diagnostics);
+  const bool model_resolved = diagnostics.size() == before;
+  for (auto& [name, section] : document.sections) resolve_tree(*section, diagnostics, name, limits);
+  if (!model_resolved) return;
+  check_sizes(*document.model, diagnostics);
+  if (!document.registry) return;
+  for (auto& [name, section] : document.sections) {
+    const SectionInfo* info = document.registry->section(name);
+    if (info && info->check) info->check(*section, *document.model, diagnostics);
+  }
 }
 
 std::optional<Document> load_document(const std::string& path, const Registry& registry,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,8 +40,17 @@ struct LoadOptions {
 struct Document {
   int64_t version = 1;
   std::unique_ptr<Config> model;  // kind "model"
+  // The registry's sections the file has (Registry::add_section), by name: `train` of a run.
+  std::map<std::string, std::unique_ptr<Config>> sections;
+  const Registry* registry = nullptr;  // the one it was parsed against (sections' checks)
 
-  Json dump() const;  // {"version": N, "model": {...}}
+  // The section `name` as its type, or null when the file has none.
+  template <class T>
+  const T* section(const std::string& name) const {
+    auto it = sections.find(name);
+    return it == sections.end() ? nullptr : dynamic_cast<const T*>(it->second.get());
+  }
+  Json dump() const;  // {"version": N, "model": {...}, sections...}
 };
 
 // Reads `path` and its bases and applies `options.sets`. Null on errors.

@@ -30,6 +30,20 @@ void Registry::add_type(const TypeInfo& info) {
   it->second[info.name] = &info;
 }
 
+void Registry::add_section(SectionInfo info) {
+  if (info.name == "version" || info.name == "model" || info.name == "extends")
+    throw RegistrationError("section '" + info.name + "' is named like a top-level field");
+  if (section(info.name)) throw RegistrationError("section '" + info.name + "' is registered twice");
+  if (!info.type) throw RegistrationError("section '" + info.name + "' has no type");
+  sections_.push_back(std::move(info));
+}
+
+const SectionInfo* Registry::section(std::string_view name) const {
+  for (const auto& s : sections_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
 const KindInfo* Registry::kind(std::string_view name) const {
   for (const auto& k : kinds_)
     if (k.name == name) return &k;

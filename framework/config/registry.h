@@ -2,6 +2,7 @@
 // explicit calls (see blocks/registry.h), so registration survives static linking.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -12,6 +13,17 @@
 namespace blocks::config {
 
 struct TypeInfo;
+class Config;
+class Diagnostics;
+
+// A top-level part of a config file beside `model`, of one fixed type (`train:` of a run file).
+// `check`, when set, validates the resolved section against the resolved model.
+struct SectionInfo {
+  std::string name;
+  std::string doc;
+  const TypeInfo* type = nullptr;
+  std::function<void(const Config& section, const Config& model, Diagnostics&)> check;
+};
 
 struct KindInfo {
   std::string name;
@@ -28,6 +40,13 @@ class Registry {
   void add_type(const TypeInfo& info);
   template <class T>
   void add();
+  // Throws std::logic_error on a duplicate section or one named like a top-level field.
+  void add_section(SectionInfo info);
+  template <class T>
+  void add_section(std::string name, std::string doc,
+                   decltype(SectionInfo::check) check = {});
+  const SectionInfo* section(std::string_view name) const;
+  const std::vector<SectionInfo>& sections() const { return sections_; }
 
   const KindInfo* kind(std::string_view name) const;
   std::vector<const KindInfo*> kinds() const;
@@ -41,6 +60,7 @@ class Registry {
 
  private:
   std::vector<KindInfo> kinds_;
+  std::vector<SectionInfo> sections_;
   std::map<std::string, std::map<std::string, const TypeInfo*>, std::less<>> types_;
 };
 
@@ -51,4 +71,10 @@ class Registry {
 template <class T>
 void blocks::config::Registry::add() {
   add_type(type_info<T>());
+}
+
+template <class T>
+void blocks::config::Registry::add_section(std::string name, std::string doc,
+                                           decltype(SectionInfo::check) check) {
+  add_section(SectionInfo{std::move(name), std::move(doc), &type_info<T>(), std::move(check)});
 }

@@ -113,12 +113,16 @@ Json json_schema(const Registry& registry) {
          "Base file(s), relative to this one, deep-merged below this file. Any config node "
          "below may say `extends: FILE#PATH` to mount a part of another config."}}},
       {"model", {{"description", "The model."}}}};
+  for (const auto& section : registry.sections())
+    schema["properties"][section.name] = {{"description", section.doc}, {"type", "object"}};
   schema["required"] = Json::array({"version"});
   schema["additionalProperties"] = false;
   // A file that extends a base may hold a partial model; a standalone file must be complete.
   schema["if"] = {{"required", Json::array({"extends"})}};
   schema["then"] = {{"properties", {{"model", {{"type", "object"}}}}}};
   schema["else"] = {{"properties", {{"model", model}}}, {"required", Json::array({"model"})}};
+  for (const auto& section : registry.sections())
+    schema["else"]["properties"][section.name] = b.ref_struct(*section.type);
   schema["$defs"] = b.definitions();
   return schema;
 }
@@ -167,6 +171,7 @@ void markdown_type(const TypeInfo& t, std::string& out) {
 std::vector<const TypeInfo*> struct_types(const Registry& registry) {
   std::vector<const TypeInfo*> out;
   std::vector<const TypeInfo*> pending = registry.all_types();
+  for (const auto& section : registry.sections()) pending.push_back(section.type);
   std::vector<const TypeInfo*> seen;
   while (!pending.empty()) {
     const TypeInfo* t = pending.back();
@@ -206,6 +211,13 @@ std::string reference_markdown(const Registry& registry) {
     out += "| `" + k->name + "` | " + join(names) + " | " + k->doc + " |\n";
   }
   out += "\n";
+  if (!registry.sections().empty()) {
+    out += "## Sections\n\nTop-level parts of a file beside `model`, each of one struct type.\n\n"
+           "| section | type | description |\n|---|---|---|\n";
+    for (const auto& section : registry.sections())
+      out += "| `" + section.name + "` | `" + section.type->name + "` | " + section.doc + " |\n";
+    out += "\n";
+  }
   for (const KindInfo* k : registry.kinds()) {
     out += "## " + k->name + "\n\n" + k->doc + "\n\n";
     for (const TypeInfo* t : registry.types_of(k->name)) markdown_type(*t, out);
@@ -227,6 +239,8 @@ void text_type(const TypeInfo& t, std::string& out) {
 
 std::string explain(const Registry& registry, const std::string& name) {
   std::string out;
+  if (const SectionInfo* s = registry.section(name))
+    out += name + " (section of type " + s->type->name + "): " + s->doc + "\n\n";
   if (const KindInfo* k = registry.kind(name)) {
     out += name + " (kind): " + k->doc + "\ntypes:\n";
     for (const TypeInfo* t : registry.types_for(name)) out += "  " + t->name + ": " + t->doc + "\n";
@@ -252,6 +266,8 @@ std::string explain_all(const Registry& registry) {
     for (const TypeInfo* t : registry.types_for(k->name)) names.push_back(t->name);
     out += k->name + ": " + join(names) + "\n    " + k->doc + "\n";
   }
+  for (const auto& section : registry.sections())
+    out += section.name + " (section): " + section.type->name + "\n    " + section.doc + "\n";
   out +=
       "\n`blockc explain NAME` describes a kind or type and its fields. Any config node may\n"
       "also say `extends: FILE#PATH` to mount the mapping at PATH of another config below\n"

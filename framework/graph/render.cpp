@@ -5,33 +5,12 @@
 #include <sstream>
 
 #include "framework/graph/run_program.h"
+#include "framework/io/markup.h"
 
 namespace blocks::graph {
 
 namespace {
 
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 struct Style {
   const char* fill;
@@ -88,9 +67,9 @@ std::vector<std::string> facts(const Node& n) {
 }
 
 std::string dot_label(const Node& n) {
-  std::string label = "<<b>" + escape_html(n.title) + "</b>";
+  std::string label = "<<b>" + io::escape_markup(n.title) + "</b>";
   for (const auto& line : facts(n))
-    label += "<br/><font point-size=\"9\">" + escape_html(line) + "</font>";
+    label += "<br/><font point-size=\"9\">" + io::escape_markup(line) + "</font>";
   return label + ">";
 }
 
@@ -200,11 +179,11 @@ std::string to_dot(const Graph& graph, const std::string& name) {
     out << "  n" << e.from << " -> n" << e.to;
     if (e.residual) out << " [style=dashed, color=\"#999999\", constraint=false]";
     if (e.reference)
-      out << " [style=dotted, color=\"#7d6608\", arrowhead=open, label=<" << escape_html(e.label)
+      out << " [style=dotted, color=\"#7d6608\", arrowhead=open, label=<" << io::escape_markup(e.label)
           << ">, fontname=\"Helvetica\", fontsize=9]";
     if (e.hidden) out << " [style=invis]";
     if (!e.reference && !e.label.empty())
-      out << " [label=<" << escape_html(e.label) << ">, fontname=\"Helvetica\", fontsize=9]";
+      out << " [label=<" << io::escape_markup(e.label) << ">, fontname=\"Helvetica\", fontsize=9]";
     out << ";\n";
   }
   out << "}\n";

@@ -1,8 +1,9 @@
 // The few places where LibTorch 1.13 (Debian, CI) and LibTorch 2.x (the GPU machine) differ,
-// behind one small header: fused attention and its `scale` argument.
+// behind one small header: fused attention and its `scale` argument, and autocast.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -36,5 +37,43 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
       at::_scaled_dot_product_attention(qs, k, v, attn_mask, dropout, false, is_causal));
 #endif
 }
+
+// Autocast of the forward to `dtype` on `device` while alive (torch.autocast). 1.13 and 2.x
+// both have the per-device setters used here (2.4 adds set_autocast_enabled(device, ...) and
+// deprecates them).
+class AutocastGuard {
+ public:
+  AutocastGuard(c10::DeviceType device, at::ScalarType dtype) : cuda_(device == c10::kCUDA) {
+    if (cuda_) {
+      previous_enabled_ = at::autocast::is_enabled();
+      previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      previous_enabled_ = at::autocast::is_cpu_enabled();
+      previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+  ~AutocastGuard() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(previous_enabled_);
+      at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(previous_enabled_);
+      at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+    }
+  }
+
+ private:
+  bool cuda_;
+  bool previous_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kFloat;
+};
 
 }  // namespace blocks::nn

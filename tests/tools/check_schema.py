@@ -17,7 +17,7 @@ validator = jsonschema.Draft202012Validator(schema)
 
 failures = 0
 checked = 0
-for config in sorted((source / "configs").glob("*.yaml")):
+for config in sorted((source / "configs").glob("*.yaml")) + sorted((source / "configs").glob("runs/*.yaml")):
     resolved = subprocess.run([blockc, "resolve", str(config), "--format", "json"],
                               check=True, capture_output=True, text=True).stdout
     for name, doc in ((config.name + " (resolved)", json.loads(resolved)),

@@ -19,6 +19,7 @@ const std::set<std::string> kAddedFields = {
     "scale",          // embeddings: multiplies the input embeddings (Gemma), default 1
     "weight_offset",  // rms_norm: y = x / rms * (offset + weight) (Gemma), default 0
     "base",           // magneto: what gamma scales, default xavier (as before)
+    "allow_frozen_targets",  // lora: keep adapters that could never train, default false
 };
 
 void expect_same(const config::Json& before, const config::Json& now, const std::string& path,

@@ -20,6 +20,8 @@
 #include "framework/io/files.h"
 #include "tools/blockc/error_boundary.h"
 #include "tools/blockc/model_cli.h"
+#include "tools/blockc/plot_command.h"
+#include "tools/blockc/prepare_command.h"
 
 namespace {
 
@@ -136,6 +138,10 @@ int main(int argc, char** argv) {
 
   blockc::ModelCommands model;
   blockc::add_model_commands(app, model);
+  blockc::PlotCommand plot;
+  blockc::add_plot_command(app, plot);
+  blockc::PrepareCommand prepare;
+  blockc::add_prepare_command(app, prepare);
 
   if (auto code = blockc::parse(app, argc, argv, verbose)) return *code;
   // Commands that build models run in blockc-model, beside this program, so that validate,
@@ -201,6 +207,8 @@ int main(int argc, char** argv) {
       }
       return write_output(*svg, output);
     }
+    if (prepare.parsed()) return blockc::run_prepare(prepare);
+    if (plot.parsed()) return blockc::run_plot(plot);
     if (import_hf->parsed()) {
       Diagnostics diagnostics;
       // The $schema line is relative to where the file lands; stdout lands anywhere: none.

@@ -186,7 +186,40 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
                       "in it (its other files stay)");
   c.export_->add_option("--dtype", c.args.dtype,
                         "float32, bfloat16, float16 or float64 (default: the checkpoint's)");
+  auto* merge = c.export_->add_flag(
+      "--merge-adapters", c.args.merge_adapters,
+      "fold LoRA adapters into the base weights (W + alpha / rank B A) and write the model "
+      "without PEFT");
+  c.export_
+      ->add_flag("--adapters-only", c.args.adapters_only,
+                 "--to blocks: the LoRA adapters alone (load them onto the base with a second "
+                 "--weights)")
+      ->excludes(merge);
   c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
+
+  c.train = app.add_subcommand(
+      "train", "Train the model of a run file (its `train:` section), or resume a run");
+  c.train->add_option("run", c.args.model,
+                      "run file: a config with a `train:` section (with --resume: optional, "
+                      "else the run folder's run.yaml)");
+  auto* out = c.train->add_option("-o,--out", c.args.run_dir,
+                                  "run folder for log.jsonl, run.yaml and checkpoints "
+                                  "(default: runs/NAME, NAME the run file's)");
+  c.train->add_option("--resume", c.args.run_dir,
+                      "continue the run in this folder from its newest whole checkpoint")
+      ->excludes(out);
+  c.train->add_option("--device", c.args.device, "cpu (default), cuda or cuda:N");
+  c.train
+      ->add_option("--until", c.args.until,
+                   "stop after this step, saving a checkpoint (resume later with --resume)")
+      ->check(positive());
+  c.train
+      ->add_option("--peak-tflops", c.args.peak_tflops,
+                   "the hardware's peak TFLOP/s for the MFU estimate (default 312, nanoGPT's "
+                   "A100 bfloat16 figure)")
+      ->check(CLI::PositiveNumber);
+  c.train->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
       ->check(set_assignment());
 }
 

@@ -1,4 +1,4 @@
-// The command-line definitions of the model commands (summary, init, forward, export), shared by
+// The command-line definitions of the model commands (summary, init, forward, export, train), shared by
 // blockc, which parses them for --help and usage errors and then hands over, and blockc-model,
 // which links LibTorch and runs them.
 #pragma once
@@ -15,9 +15,11 @@ struct ModelCommands {
   CLI::App* init = nullptr;
   CLI::App* forward = nullptr;
   CLI::App* export_ = nullptr;
+  CLI::App* train = nullptr;
   ModelArgs args;
   bool parsed() const {
-    return summary->parsed() || init->parsed() || forward->parsed() || export_->parsed();
+    return summary->parsed() || init->parsed() || forward->parsed() || export_->parsed() ||
+           train->parsed();
   }
 };
 

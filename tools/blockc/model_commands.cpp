@@ -16,6 +16,7 @@
 #include <set>
 #include <variant>
 
+#include "blocks/linear/linear_module.h"
 #include "blocks/models/early_fusion_module.h"
 #include "blocks/models/model_module.h"
 #include "framework/nn/dtype.h"
@@ -387,6 +388,43 @@ std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model
   return out;
 }
 
+bool is_adapter(const std::string& name) {
+  return name.find(".lora_a") != std::string::npos || name.find(".lora_b") != std::string::npos;
+}
+
+// Every `peft: {type: lora...}` of a dumped document (models inside models too) becomes none.
+void drop_peft(blocks::config::Json& json) {
+  if (!json.is_object() && !json.is_array()) return;
+  if (json.is_object() && json.contains("peft") && json["peft"].is_object())
+    json["peft"] = {{"type", "none"}};
+  for (auto& item : json) drop_peft(item);
+}
+
+// --merge-adapters: the adapters folded into their base weights, and the document without PEFT
+// (resolved again, so that every linear's derived LoRA fields go too). False (logged) when the
+// model has no adapters.
+bool merge_into_base(Prepared& p) {
+  const int64_t merged = blocks::merge_adapters(*p.model.module);
+  if (merged == 0) {
+    spdlog::error("--merge-adapters: the model has no LoRA adapters");
+    return false;
+  }
+  blocks::config::Json json = p.doc.dump();
+  drop_peft(json);
+  blocks::config::Diagnostics diagnostics;
+  auto doc = blocks::config::load_document_text(blocks::config::to_yaml(json), "merged",
+                                                blocks::registry(), diagnostics);
+  if (!doc) throw blocks::Error("--merge-adapters: the model without PEFT does not resolve:\n" +
+                                diagnostics.format());
+  p.doc = std::move(*doc);
+  blocks::nn::ParameterTable kept;
+  for (auto& record : p.model.parameters)
+    if (!is_adapter(record.name)) kept.push_back(record);
+  p.model.parameters = std::move(kept);
+  spdlog::info("merged the adapters of {} linear layers into their weights", merged);
+  return true;
+}
+
 }  // namespace
 
 namespace {
@@ -521,6 +559,26 @@ int run_export(const ModelArgs& args) {
   auto prepared = prepare(args, /*keep_checkpoint_dtype=*/true);
   if (auto* code = std::get_if<int>(&prepared)) return *code;
   Prepared& p = std::get<Prepared>(prepared);
+  if (args.merge_adapters && !merge_into_base(p)) return 1;
+  if (args.adapters_only) {
+    if (args.to != "blocks") {
+      spdlog::error("--adapters-only writes blocks' names (--to blocks)");
+      return 2;
+    }
+    std::vector<std::pair<std::string, at::Tensor>> adapters;
+    for (auto& [name, tensor] : named(p.model))
+      if (is_adapter(name)) adapters.emplace_back(name, tensor);
+    if (adapters.empty()) {
+      spdlog::error("--adapters-only: the model has no LoRA adapters");
+      return 1;
+    }
+    blocks::weights::write_safetensors(args.output, adapters,
+                                       {{"format", "pt"},
+                                        {"producer", "blockc export --adapters-only"},
+                                        {"blocks_config", p.doc.dump().dump()}});
+    spdlog::info("wrote {} adapter tensors to {}", adapters.size(), args.output);
+    return 0;
+  }
   if (args.to == "blocks") {
     blocks::weights::write_safetensors(args.output, named(p.model),
                                        {{"format", "pt"},

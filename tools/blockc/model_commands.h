@@ -1,4 +1,4 @@
-// The blockc commands that build models (LibTorch): summary, init, forward, export.
+// The blockc commands that build models (LibTorch): summary, init, forward, export, train.
 #pragma once
 
 #include <cstdint>
@@ -25,17 +25,25 @@ struct ModelArgs {
   std::string model_type;             // export --to hf
   std::string max_shard_size = "5GB";  // export --to hf
   bool replace = false;                // export --to hf into a folder holding a checkpoint
+  bool merge_adapters = false;         // export: fold LoRA into the base weights
+  bool adapters_only = false;          // export: the LoRA adapters alone
   int64_t max_positions = 0;           // export --to hf: max_position_embeddings; 0: the source's
   uint64_t seed = 0;
   bool seed_given = false;
   int depth = 4;
   int64_t context = 2048;
+  std::string run_dir;        // train --out / --resume
+  bool resume = false;        // train --resume
+  std::string device = "cpu";  // train --device
+  int64_t until = 0;          // train --until
+  double peak_tflops = 312;   // train --peak-tflops
 };
 
 int run_summary(const ModelArgs& args);
 int run_init(const ModelArgs& args);
 int run_forward(const ModelArgs& args);
 int run_export(const ModelArgs& args);
+int run_train(const ModelArgs& args);
 
 // "5GB", "500MB", "1.5GiB", "123" (bytes) -> bytes; nullopt when unreadable. Decimal units as
 // Hugging Face's max_shard_size (GB = 1e9), binary ones with an i.

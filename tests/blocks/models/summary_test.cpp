@@ -225,9 +225,10 @@ TEST(Summary, EveryTypeAnswersForItsOwnComputation) {
   }
   for (const auto* t : every_type())
     // Initializations cost nothing per token; PEFT targets are a shortcut that resolution
-    // expands into the linears' apply_peft, so no resolved tree holds one.
+    // expands into the linears' apply_peft, so no resolved tree holds one; schedules belong
+    // to a run's `train:` section, not to a model.
     EXPECT_TRUE(seen.count(t->kind + "/" + t->name) || t->kind == "initialization" ||
-                t->name == "peft_target")
+                t->kind == "schedule" || t->name == "peft_target")
         << t->name << " (" << t->kind << ") appears in no sample model: add one to samples()";
 }
 

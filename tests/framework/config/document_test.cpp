@@ -360,7 +360,7 @@ TEST(Version, MissingHidesNoOtherError) {
             "test.yaml:4:33: error: model.embeddings: unknown field 'colour' in embeddings "
             "(valid: vocab_size, max_positions, word, position, scale, dropout, lr_scale)\n"
             "test.yaml:8:1: error: unknown top-level field 'extra' (valid: version, extends, "
-            "model)\n");
+            "model, train)\n");
 }
 
 TEST(Version, MissingInABaseFileHidesNoOtherError) {
@@ -375,7 +375,7 @@ TEST(Version, MissingInABaseFileHidesNoOtherError) {
                             dir.at("child.yaml") + ":2:10)\n" +
                             dir.at("child.yaml") +
                             ":3:1: error: unknown top-level field 'modle'; did you mean "
-                            "'model'? (valid: version, extends, model)\n");
+                            "'model'? (valid: version, extends, model, train)\n");
 }
 
 TEST(Version, NewerThanSupportedIsAnError) {
@@ -486,7 +486,7 @@ TEST(TopLevel, UnknownKeysAreErrorsWithASuggestion) {
   EXPECT_EQ(d.format(),
             "test.yaml:1:1: error: missing required field 'model'\n"
             "test.yaml:2:1: error: unknown top-level field 'modle'; did you mean 'model'? (valid: "
-            "version, extends, model)\n");
+            "version, extends, model, train)\n");
 }
 
 TEST(TopLevel, TheDocumentMustBeAMapping) {

@@ -322,7 +322,7 @@ model:
 )";
   EXPECT_EQ(errors(text),
             "test.yaml:2:1: error: unknown top-level field 'extra' (valid: version, extends, "
-            "model)\n"
+            "model, train)\n"
             "test.yaml:6:16: error: model.embeddings: unknown field 'vocab_sise' in embeddings; "
             "did you mean 'vocab_size'? (valid: vocab_size, max_positions, word, position, "
             "scale, dropout, lr_scale)\n"

@@ -6,6 +6,7 @@
 
 #include "blocks/mixers/attention.h"
 #include "blocks/registry.h"
+#include "blocks/train/train.h"
 #include "framework/config/document.h"
 #include "framework/config/resolve.h"
 #include "framework/config/schema.h"
@@ -161,7 +162,22 @@ TEST(Registry, BlocksKindsAreRegisteredInOrder) {
   for (const KindInfo* k : blocks::registry().kinds()) names.push_back(k->name);
   EXPECT_EQ(names, (std::vector<std::string>{"model", "block", "sequence", "mixer", "mlp",
                                              "normalization", "initialization", "rotary",
-                                             "encoder", "connector", "peft"}));
+                                             "encoder", "connector", "peft", "schedule"}));
+}
+
+TEST(Registry, SectionsAreTopLevelPartsOfOneType) {
+  const Registry& r = blocks::registry();
+  ASSERT_EQ(r.sections().size(), 1u);
+  EXPECT_EQ(r.sections()[0].name, "train");
+  EXPECT_EQ(r.sections()[0].type->name, "train");
+  EXPECT_NE(r.section("train"), nullptr);
+  EXPECT_EQ(r.section("model"), nullptr);
+  Registry own;
+  blocks::register_all(own);
+  EXPECT_EQ(logic_error_of([&] { own.add_section<blocks::TrainConfig>("train", "again"); }),
+            "section 'train' is registered twice");
+  EXPECT_EQ(logic_error_of([&] { own.add_section<blocks::TrainConfig>("model", "clash"); }),
+            "section 'model' is named like a top-level field");
 }
 
 TEST(Registry, BlockSlotsAcceptSequencesButNotTheOtherWayRound) {

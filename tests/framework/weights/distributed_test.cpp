@@ -24,6 +24,7 @@
 #include "framework/weights/mapping.h"
 #include "tests/support/errors.h"
 #include "tests/support/torch_support.h"
+#include "tests/support/ports.h"
 
 namespace blocks::testing {
 namespace {
@@ -35,18 +36,6 @@ const std::vector<std::string>& kSets = kSmallGpt2;
 const std::string kConfig = BLOCKS_SOURCE_DIR "/configs/gpt2.yaml";
 const std::string kTool = BLOCKS_BINARY_DIR "/blocks_load_check";
 
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t size = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);

@@ -1,0 +1,9 @@
+#include "blocks/schedules/constant.h"
+
+namespace blocks {
+
+void register_constant_schedule(config::Registry& registry) {
+  registry.add<ConstantScheduleConfig>();
+}
+
+}  // namespace blocks

@@ -1,0 +1,54 @@
+#include "tools/blockc/prepare_command.h"
+
+#include <iostream>
+
+namespace blockc {
+
+namespace {
+
+// The fraction's range as a usage error (exit 2): both splits must keep some text.
+CLI::Validator open_fraction() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || !(value > 0 && value < 1))
+          return "must be a number above 0 and below 1, found " + text;
+        return {};
+      },
+      "in (0, 1)");
+}
+
+void print_file(const blocks::data::PreparedFile& file, const std::string& format) {
+  std::cout << file.path << ": " << file.tokens << " tokens (" << format << ", 2-byte ids)\n";
+}
+
+}  // namespace
+
+void add_prepare_command(CLI::App& app, PrepareCommand& c) {
+  c.command = app.add_subcommand(
+      "prepare",
+      "Turn text files into OUT_DIR/train.bin and OUT_DIR/val.bin, one token per byte "
+      "(vocabulary 256); the last fraction of the bytes is the validation split");
+  c.command->add_option("--bytes", c.options.inputs, "Text files, read in order as one text")
+      ->required();
+  c.command->add_option("-o,--output", c.options.output_folder, "The folder to write (created)")
+      ->required();
+  c.command
+      ->add_option("--validation-fraction", c.options.validation_fraction,
+                   "The share of the bytes, at the end, that goes to val.bin (default 0.1)")
+      ->check(open_fraction());
+  c.command->add_option("--format", c.format, "nanogpt (headerless uint16) or llmc (llm.c header)")
+      ->check(CLI::IsMember({"nanogpt", "llmc"}));
+}
+
+int run_prepare(PrepareCommand& c) {
+  c.options.format = blocks::data::parse_token_format(c.format);
+  const auto summary = blocks::data::prepare_bytes(c.options);
+  print_file(summary.train, c.format);
+  print_file(summary.validation, c.format);
+  std::cout << summary.input_bytes << " bytes of text; vocabulary " << summary.vocab_size
+            << " (one id per byte)\n";
+  return 0;
+}
+
+}  // namespace blockc
