@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/module.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -78,6 +80,15 @@ config::Json run_json(const config::Document& document, const TrainConfig& train
   return json;
 }
 
+// Large blocks from the heap and kept there when freed (see TrainOptions::reuse_memory); 1 GiB
+// is far above any activation, so every block qualifies.
+void reuse_freed_memory() {
+  constexpr int kLarge = 1 << 30;
+  mallopt(M_MMAP_THRESHOLD, kLarge);
+  mallopt(M_TRIM_THRESHOLD, kLarge);
+  mallopt(M_TOP_PAD, kLarge);
+}
+
 // "nan", "inf" or "-inf" (std::to_string says "-nan" for some NaNs).
 std::string nonfinite_text(double value) {
   if (std::isnan(value)) return "nan";
@@ -134,6 +145,7 @@ Trainer::Trainer(const config::Document& run, TrainOptions options)
       }()),
       options_(std::move(options)),
       device_(device_of(options_.device)) {
+  if (options_.reuse_memory) reuse_freed_memory();
   const auto& lm = dynamic_cast<const LanguageModelConfig&>(*run.model);
   vocab_size_ = lm.embeddings.vocab_size;
   if (has_process_group()) {
@@ -403,7 +415,7 @@ TrainSummary Trainer::run() {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     summary.last_loss = loss;
-    if (step_ % train_.log_every == 0 || step_ == end) {
+    if (step_ == summary.first_step + 1 || step_ % train_.log_every == 0 || step_ == end) {
       const double tokens_per_s = tokens_per_step / seconds;
       log({{"step", step_},
            {"loss", loss},

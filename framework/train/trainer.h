@@ -59,6 +59,10 @@ struct TrainOptions {
   // How long a collective of a data-parallel run may wait for the other ranks: a rank that
   // died makes the others fail after this, not hang.
   std::chrono::milliseconds timeout = std::chrono::seconds(120);
+  // Keep freed memory in the process for the next step (glibc's mallopt: large blocks from the
+  // heap, not fresh mmaps, and no trimming): a step allocates the same activations every time,
+  // and fresh pages cost a page fault each (half of a GPT-2 step's time on this CPU).
+  bool reuse_memory = true;
   // The hardware's peak FLOP/s for the MFU estimate; nanoGPT's figure (A100 bfloat16).
   double peak_flops = 312e12;
   // Each line written to log.jsonl (on rank 0), and notes (resume, fallbacks, skipped steps).
