@@ -2,12 +2,11 @@
 
 namespace blocks {
 
-void check_decay_end(const ResolveContext& ctx, const ScheduleConfig& schedule,
-                     const std::optional<int64_t>& decay_steps) {
-  if (decay_steps && *decay_steps <= schedule.warmup_steps)
-    ctx.error(schedule, "decay_steps",
+void DecayScheduleConfig::validate(const ResolveContext& ctx) const {
+  if (decay_steps && *decay_steps <= warmup_steps)
+    ctx.error(*this, "decay_steps",
               "decay_steps (" + std::to_string(*decay_steps) + ") must be above warmup_steps (" +
-                  std::to_string(schedule.warmup_steps) + ")");
+                  std::to_string(warmup_steps) + ")");
 }
 
 }  // namespace blocks

@@ -23,10 +23,6 @@ struct ScheduleConfig : config::Config {
   virtual double decayed(int64_t it, int64_t steps, double lr) const = 0;
 };
 
-// A decay's `decay_steps`, when set, must end after the warmup.
-void check_decay_end(const ResolveContext& ctx, const ScheduleConfig& schedule,
-                     const std::optional<int64_t>& decay_steps);
-
 // Declares warmup_steps on a schedule type.
 template <class C>
 void declare_warmup(Fields<C>& f) {
@@ -35,6 +31,37 @@ void declare_warmup(Fields<C>& f) {
         "(warmup_steps + 1), as nanoGPT's get_lr.",
         Hint::optional)
       .min(0);
+}
+
+// A schedule that decays to `min_lr` at `decay_steps` (the run's steps when unset), then holds
+// it; the types say how (cosine, linear). Their fields are declared here once.
+struct DecayScheduleConfig : ScheduleConfig {
+  double min_lr = 0.0;
+  std::optional<int64_t> decay_steps;  // unset: the run's steps
+
+  // decay_steps, when set, must end after the warmup.
+  void validate(const ResolveContext& ctx) const override;
+  double decayed(int64_t it, int64_t steps, double lr) const final {
+    const int64_t end = decay_steps.value_or(steps);
+    if (it >= end || end <= warmup_steps) return min_lr;
+    const double ratio =
+        static_cast<double>(it - warmup_steps) / static_cast<double>(end - warmup_steps);
+    return min_lr + shape(ratio) * (lr - min_lr);
+  }
+  // The fraction of (lr - min_lr) left at `ratio` of the way through the decay: 1 at 0, 0 at 1.
+  virtual double shape(double ratio) const = 0;
+};
+
+// Declares warmup_steps, min_lr and decay_steps on a decaying schedule type.
+template <class C>
+void declare_decay(Fields<C>& f) {
+  declare_warmup(f);
+  f.add("min_lr", &C::min_lr, "The rate the decay ends at (nanoGPT: lr / 10).", Hint::optional)
+      .min(0);
+  f.add("decay_steps", &C::decay_steps,
+        "The step the decay reaches min_lr (nanoGPT's lr_decay_iters); unset: the run's steps.",
+        Hint::optional)
+      .min(1);
 }
 
 }  // namespace blocks

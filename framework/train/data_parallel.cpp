@@ -209,10 +209,11 @@ void DataParallel::all_reduce(at::Tensor& tensor, const std::string& what) {
   wait(start_all_reduce(tensor, what), what);
 }
 
-std::vector<int64_t> DataParallel::all_gather_int64(int64_t value, const std::string& what) {
-  std::vector<at::Tensor> input{at::full({1}, value, at::dtype(at::kLong).device(device_))};
+// Every rank's `tensor` (the same shape on every rank), in rank order.
+std::vector<at::Tensor> DataParallel::all_gather(const at::Tensor& tensor, const std::string& what) {
+  std::vector<at::Tensor> input{tensor};
   std::vector<std::vector<at::Tensor>> output(1);
-  for (int r = 0; r < world_size_; ++r) output[0].push_back(at::empty_like(input[0]));
+  for (int r = 0; r < world_size_; ++r) output[0].push_back(at::empty_like(tensor));
   wait(start(what,
              [&] {
                c10d::AllgatherOptions options;
@@ -220,8 +221,14 @@ std::vector<int64_t> DataParallel::all_gather_int64(int64_t value, const std::st
                return group_->allgather(output, input, options);
              }),
        what);
+  return output[0];
+}
+
+std::vector<int64_t> DataParallel::all_gather_int64(int64_t value, const std::string& what) {
   std::vector<int64_t> values;
-  for (const at::Tensor& t : output[0]) values.push_back(t.item<int64_t>());
+  for (const at::Tensor& t :
+       all_gather(at::full({1}, value, at::dtype(at::kLong).device(device_)), what))
+    values.push_back(t.item<int64_t>());
   return values;
 }
 
@@ -231,19 +238,10 @@ std::vector<std::string> DataParallel::all_gather_text(const std::string& text,
   const int64_t longest = *std::max_element(sizes.begin(), sizes.end());
   at::Tensor mine = at::zeros({longest}, at::kByte);
   std::memcpy(mine.data_ptr(), text.data(), text.size());
-  std::vector<at::Tensor> input{mine.to(device_)};
-  std::vector<std::vector<at::Tensor>> output(1);
-  for (int r = 0; r < world_size_; ++r) output[0].push_back(at::empty_like(input[0]));
-  wait(start(what,
-             [&] {
-               c10d::AllgatherOptions options;
-               options.timeout = timeout_;
-               return group_->allgather(output, input, options);
-             }),
-       what);
+  const std::vector<at::Tensor> all = all_gather(mine.to(device_), what);
   std::vector<std::string> texts;
   for (int r = 0; r < world_size_; ++r) {
-    const at::Tensor t = output[0][r].cpu();
+    const at::Tensor t = all[static_cast<size_t>(r)].cpu();
     texts.emplace_back(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(sizes[r]));
   }
   return texts;

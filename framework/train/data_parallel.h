@@ -107,6 +107,7 @@ class DataParallel {
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const;
   c10::intrusive_ptr<c10d::Work> start_all_reduce(at::Tensor& tensor, const std::string& what);
   void all_reduce(at::Tensor& tensor, const std::string& what);
+  std::vector<at::Tensor> all_gather(const at::Tensor& tensor, const std::string& what);
   std::vector<int64_t> all_gather_int64(int64_t value, const std::string& what);
   // Every rank's `text`, by rank.
   std::vector<std::string> all_gather_text(const std::string& text, const std::string& what);

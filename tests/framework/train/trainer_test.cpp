@@ -116,11 +116,11 @@ TEST(Schedules, FollowTheirFormulas) {
     EXPECT_DOUBLE_EQ(cosine.lr_at(it, 130, lr), cos_expected) << it;
     // linear decays over the run's 130 steps when decay_steps is unset
     const double line = it < 10 ? warm : it >= 130 ? 1e-4 : lr + (it - 10) / 120.0 * (1e-4 - lr);
-    EXPECT_NEAR(linear.lr_at(it, 130, lr), line, 1e-18) << it;
+    EXPECT_NEAR(linear.lr_at(it, 130, lr), line, 1e-15) << it;
     EXPECT_DOUBLE_EQ(constant.lr_at(it, 130, lr), it < 4 ? lr * (it + 1) / 5.0 : lr) << it;
   }
   EXPECT_DOUBLE_EQ(cosine.lr_at(100, 130, lr), 1e-4);
-  EXPECT_DOUBLE_EQ(linear.lr_at(129, 130, lr), lr + 119 / 120.0 * (1e-4 - lr));
+  EXPECT_NEAR(linear.lr_at(129, 130, lr), lr + 119 / 120.0 * (1e-4 - lr), 1e-15);
 }
 
 TEST(Train, LossFallsAndTheLogHasEveryStep) {
@@ -466,6 +466,21 @@ TEST(Train, RunSectionErrorsComeAllAtOnce) {
         "bad.yaml:23:67: error: train.data.micro_batch: expected an integer, found 'two'\n",
         "bad.yaml:24:19: error: train.optimizer.lr: must be > 0, found 0\n"})
     EXPECT_NE(r.err.find(text), std::string::npos) << text << "\n" << r.err;
+}
+
+TEST(Train, AFileWithoutATrainSectionOrNoFileAtAll) {
+  TempDir dir;
+  const auto model = dir.write("model.yaml", kModel);
+  const auto r = blockc("train " + model + " --out " + dir.at("a"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(model + ": no `train:` section: a run file is a config with a model and a "
+                       "train section (see `blockc explain train`)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir.at("a")));
+  const auto none = blockc("train");
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.err.find("give a run file, or --resume RUN_DIR"), std::string::npos) << none.err;
 }
 
 TEST(Train, RunSectionRulesAgainstTheModel) {
