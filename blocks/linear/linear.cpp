@@ -18,12 +18,6 @@ std::string own_name(const ResolveContext& ctx, std::string_view type) {
   return {};
 }
 
-bool covers(const config::LinearTarget& t, const ResolveContext& ctx) {
-  if (!t.layers) return true;
-  if (!ctx.layers || ctx.layers->empty()) return false;
-  return ctx.layers->front() >= t.layers->first && ctx.layers->back() <= t.layers->second;
-}
-
 // PEFT targets are matched against every name on the path: the linear's own field name
 // (`query`), its parents' fields (`mlp`, `mixer`), and their kinds and types (`attention`).
 std::optional<bool> match_targets(const ResolveContext& ctx) {
@@ -31,8 +25,7 @@ std::optional<bool> match_targets(const ResolveContext& ctx) {
   if (targets.empty()) return std::nullopt;
   bool matched = false;
   for (auto& t : targets) {
-    if (std::find(ctx.names.begin(), ctx.names.end(), t.name) == ctx.names.end()) continue;
-    if (!covers(t, ctx)) continue;
+    if (!t.covers(ctx)) continue;
     ++t.matches;
     matched = true;
   }
@@ -112,12 +105,16 @@ void LinearConfig::resolve(ResolveContext& ctx) {
   auto& seen = ctx.scope->linear_names;
   if (!name.empty() && std::find(seen.begin(), seen.end(), name) == seen.end())
     seen.push_back(name);
-  if (!apply_peft) apply_peft = match_targets(ctx).value_or(defaults.apply_peft);
+  // Inside a part that trains in full (modules_to_save) PEFT is off: no target matches there
+  // and no adapters are made.
+  if (!apply_peft)
+    apply_peft = ctx.peft_active ? match_targets(ctx).value_or(defaults.apply_peft)
+                                 : defaults.apply_peft;
   apply_lr_scale(ctx, lr_scale);
   effective_lr_scale = ctx.lr_scale;
   trainable = ctx.base_trains();
   adapters_train = ctx.adapters_train();
-  lora_rank = ctx.peft_rank;
+  lora_rank = ctx.peft_active ? ctx.peft_rank : 0;
   lora_alpha = ctx.lora_alpha;
   lora_dropout = ctx.lora_dropout;
 }

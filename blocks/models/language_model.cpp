@@ -37,16 +37,22 @@ void LanguageModelConfig::resolve_model(ResolveContext& ctx) {
     ctx.lora_dropout = lora->dropout;
   }
   head.vocab_size = embeddings.vocab_size;
-  if (auto* lora = peft.as<LoraConfig>(); lora && lora->targets) {
-    for (size_t i = 0; i < lora->targets->size(); ++i) {
-      const auto& t = (*lora->targets)[i];
-      config::LinearTarget target;
-      target.name = t.name;
-      if (t.layers && t.layers->size() == 2) target.layers = {(*t.layers)[0], (*t.layers)[1]};
-      target.mark = t.mark.known() ? t.mark : lora->mark_of("targets");
-      target.path = ctx.path_of("peft.targets[" + std::to_string(i) + "]");
-      ctx.scope->targets.push_back(std::move(target));
-    }
+  if (auto* lora = peft.as<LoraConfig>()) {
+    auto add = [&](const std::vector<PeftTargetConfig>& list, const std::string& field,
+                   std::vector<config::LinearTarget>& into) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        const auto& t = list[i];
+        config::LinearTarget target;
+        target.name = t.name;
+        if (t.layers && t.layers->size() == 2) target.layers = {(*t.layers)[0], (*t.layers)[1]};
+        target.mark = t.mark.known() ? t.mark : lora->mark_of(field);
+        target.path = ctx.path_of("peft." + field + "[" + std::to_string(i) + "]");
+        into.push_back(std::move(target));
+      }
+    };
+    if (lora->targets) add(*lora->targets, "targets", ctx.scope->targets);
+    if (lora->modules_to_save)
+      add(*lora->modules_to_save, "modules_to_save", ctx.scope->full_training);
   }
   ctx.number_layers = true;
 }
@@ -102,6 +108,16 @@ void LanguageModelConfig::finish(ResolveContext& ctx) {
     }
     ctx.state->diagnostics->error(
         t.mark, t.path, message + " (linear names: " + config::join(ctx.scope->linear_names) + ")");
+  }
+  for (const auto& t : ctx.scope->full_training) {
+    if (t.matches > 0 || (t.layers && t.layers->first > t.layers->second)) continue;
+    ctx.state->diagnostics->error(
+        t.mark, t.path,
+        "module '" + t.name + "' to train in full matches nothing" +
+            (t.layers ? " in layers " + std::to_string(t.layers->first) + "-" +
+                            std::to_string(t.layers->second)
+                      : std::string()) +
+            " (a field, kind or type name on a path of the model, such as head or mlp)");
   }
   if (auto* lora = peft.as<LoraConfig>()) {
     lora->targets.reset();

@@ -29,17 +29,24 @@ void LoraConfig::declare(Fields<LoraConfig>& f) {
         "Shortcut: names of the layers to adapt; sets apply_peft on every linear they match "
         "(default without targets: query and value).",
         Hint::shortcut);
+  f.add("modules_to_save", &LoraConfig::modules_to_save,
+        "Parts that train in full beside the adapters, as PEFT's modules_to_save (e.g. head, "
+        "or norm in layers 0-3): their base weights train and they get no adapters.",
+        Hint::optional);
 }
 
 void LoraConfig::validate(const ResolveContext& ctx) const {
-  if (!targets) return;
-  for (size_t i = 0; i < targets->size(); ++i) {
-    const auto& t = (*targets)[i];
-    if (t.layers && (t.layers->size() != 2 || (*t.layers)[0] > (*t.layers)[1]))
-      ctx.state->diagnostics->error(t.mark_of("layers"),
-                                    ctx.path_of("targets[" + std::to_string(i) + "].layers"),
-                                    "expected [first, last] with first <= last");
-  }
+  auto check = [&](const std::vector<PeftTargetConfig>& list, const std::string& field) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      const auto& t = list[i];
+      if (t.layers && (t.layers->size() != 2 || (*t.layers)[0] > (*t.layers)[1]))
+        ctx.state->diagnostics->error(
+            t.mark_of("layers"), ctx.path_of(field + "[" + std::to_string(i) + "].layers"),
+            "expected [first, last] with first <= last");
+    }
+  };
+  if (targets) check(*targets, "targets");
+  if (modules_to_save) check(*modules_to_save, "modules_to_save");
 }
 
 void register_peft(config::Registry& registry) {

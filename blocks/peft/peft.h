@@ -35,6 +35,7 @@ struct LoraConfig : Declared<LoraConfig, PeftConfig> {
   double dropout = 0.0;
   bool allow_frozen_targets = false;
   std::optional<std::vector<PeftTargetConfig>> targets;  // shortcut
+  std::optional<std::vector<PeftTargetConfig>> modules_to_save;
   static void declare(Fields<LoraConfig>& f);
   void validate(const ResolveContext& ctx) const override;
 };

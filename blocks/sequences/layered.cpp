@@ -123,10 +123,15 @@ void LayeredSequence::resolve_layers(ResolveContext& ctx) {
   apply_lr_scale(ctx, lr_scale);
   if (!within_limit(ctx) || !numbering_) return;
   ctx.scope->decoder_length = length();
-  // Layer-ranged PEFT targets give some layers settings the others lack: those layers become
-  // explicit overrides, so the resolved config states what each layer is.
-  for (auto& target : ctx.scope->targets) {
-    if (!target.layers) continue;
+  // Layer-ranged PEFT targets (and parts that train in full) give some layers settings the
+  // others lack: those layers become explicit overrides, so the resolved config states what
+  // each layer is.
+  std::vector<config::LinearTarget*> ranged;
+  for (auto* list : {&ctx.scope->targets, &ctx.scope->full_training})
+    for (auto& target : *list)
+      if (target.layers) ranged.push_back(&target);
+  for (auto* each : ranged) {
+    auto& target = *each;
     const auto [first, last_named] = *target.layers;
     const int64_t last = std::min(last_named, length() - 1);
     for (int64_t l = std::max<int64_t>(0, first); l <= last; ++l) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "blocks/models/early_fusion.h"
 #include "blocks/models/language_model.h"
 #include "framework/config/diagnostics.h"
 
@@ -14,17 +15,34 @@ void TrainStartConfig::declare(Fields<TrainStartConfig>& f) {
         "unset: the model's initialization from the run's seed.",
         Hint::optional);
   f.add("map", &C::map, "A name mapping file for `weights` in other names.", Hint::optional);
+  f.add("adapters", &C::adapters,
+        "LoRA adapters to start from, loaded after `weights`: a file of `blockc export "
+        "--adapters-only` or a PEFT folder (adapter_config.json + adapter_model.safetensors; its "
+        "lora_alpha / r must be the model's).",
+        Hint::optional);
+  f.add("model_type", &C::model_type,
+        "The Hugging Face family whose names a PEFT folder in `adapters` uses, when `weights` is "
+        "not a Hugging Face folder (gpt2, llama, ...).",
+        Hint::optional);
 }
 
 void TrainDataConfig::declare(Fields<TrainDataConfig>& f) {
   using C = TrainDataConfig;
-  f.add("train", &C::train, "The training token file.", Hint::optional).required();
-  f.add("validation", &C::validation, "A validation token file (for `eval`).", Hint::optional);
+  f.add("train", &C::train,
+        "The training token file; with format examples, a safetensors shard or a folder of "
+        "them.",
+        Hint::optional)
+      .required();
+  f.add("validation", &C::validation, "Validation data in the same format (for `eval`).",
+        Hint::optional);
   f.add("format", &C::format,
         "Token file format: nanogpt (raw uint16), llmc (llm.c's 1024-byte header), or auto "
-        "(llmc when the header's magic is there).",
+        "(llmc when the header's magic is there); examples: safetensors shards of rows "
+        "(`tokens` [rows, sequence_length + 1], media placeholders expanded, and the media the "
+        "rows hold, `pixel_values` [items, ...]), for early-fusion models; targets at media "
+        "placeholders are ignored (label -100).",
         Hint::optional)
-      .choices({"auto", "nanogpt", "llmc"});
+      .choices({"auto", "nanogpt", "llmc", "examples"});
   f.add("sequence_length", &C::sequence_length, "Tokens per row.", Hint::optional)
       .required()
       .min(1);
@@ -129,9 +147,20 @@ void check_train_section(const config::Config& section, const config::Config& mo
                          config::Diagnostics& diagnostics) {
   const auto& train = static_cast<const TrainConfig&>(section);
   const auto* lm = dynamic_cast<const LanguageModelConfig*>(&model);
+  std::string positions_field = "model.embeddings.max_positions";
+  if (const auto* fusion = dynamic_cast<const EarlyFusionConfig*>(&model)) {
+    if (train.data.format != "examples") {
+      diagnostics.error(train.data.mark_of("format"), "train.data.format",
+                        "an early-fusion model trains on examples with their media: set "
+                        "format: examples (token files hold no images)");
+      return;
+    }
+    lm = fusion->decoder.as<LanguageModelConfig>();
+    positions_field = "model.decoder.embeddings.max_positions";
+  }
   if (!lm) {
     diagnostics.error(train.mark_of("data"), "train.data",
-                      "training on token files needs a language_model; the model is `" +
+                      "training needs a language_model or an early_fusion model; the model is `" +
                           model.type().name + "`");
     return;
   }
@@ -139,8 +168,8 @@ void check_train_section(const config::Config& section, const config::Config& mo
   if (positions && train.data.sequence_length > *positions)
     diagnostics.error(train.data.mark_of("sequence_length"), "train.data.sequence_length",
                       "sequence_length " + std::to_string(train.data.sequence_length) +
-                          " is past the model's " + std::to_string(*positions) +
-                          " positions (model.embeddings.max_positions)");
+                          " is past the model's " + std::to_string(*positions) + " positions (" +
+                          positions_field + ")");
 }
 
 void register_train(config::Registry& registry) {

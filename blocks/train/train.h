@@ -29,14 +29,17 @@ struct TrainStartConfig : Declared<TrainStartConfig, config::Config> {
       "The initial weights: the model's initialization from the run's seed, or `weights`.";
   std::optional<std::string> weights;
   std::optional<std::string> map;
+  std::optional<std::string> adapters;
+  std::optional<std::string> model_type;
   static void declare(Fields<TrainStartConfig>& f);
 };
 
-// Token files and the batches drawn from them.
+// Token files (or example shards) and the batches drawn from them.
 struct TrainDataConfig : Declared<TrainDataConfig, config::Config> {
   static constexpr std::string_view type_name = "train_data";
   static constexpr std::string_view type_doc =
-      "Token files (nanoGPT's uint16 .bin, llm.c's header + tokens), memory-mapped.";
+      "Token files (nanoGPT's uint16 .bin, llm.c's header + tokens), memory-mapped; or, for "
+      "early-fusion models, safetensors shards of examples with their media.";
   std::string train;
   std::optional<std::string> validation;
   std::string format = "auto";

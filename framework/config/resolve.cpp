@@ -1,5 +1,7 @@
 #include "framework/config/resolve.h"
 
+#include <algorithm>
+
 namespace blocks::config {
 
 std::string ResolveContext::path_of(std::string_view field) const {
@@ -35,6 +37,13 @@ int64_t ResolveContext::product(const Config& at, std::string_view field, int64_
   return 0;
 }
 
+bool LinearTarget::covers(const ResolveContext& ctx) const {
+  if (std::find(ctx.names.begin(), ctx.names.end(), name) == ctx.names.end()) return false;
+  if (!layers) return true;
+  if (!ctx.layers || ctx.layers->empty()) return false;
+  return ctx.layers->front() >= layers->first && ctx.layers->back() <= layers->second;
+}
+
 namespace {
 
 std::string extend(const std::string& path, const std::string& suffix) {
@@ -52,6 +61,12 @@ void walk(Config& config, ResolveContext ctx) {
   const TypeInfo& info = config.type();
   if (!info.kind.empty()) ctx.names.push_back(info.kind);
   ctx.names.push_back(info.name);
+  if (ctx.peft_active)
+    for (auto& t : ctx.scope->full_training)
+      if (t.covers(ctx)) {
+        ++t.matches;
+        ctx.peft_active = false;
+      }
   config.resolve(ctx);
   const auto* hook = dynamic_cast<const ChildContexts*>(&config);
   for (const auto& f : info.fields) {

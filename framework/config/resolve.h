@@ -14,6 +14,8 @@
 
 namespace blocks::config {
 
+struct ResolveContext;
+
 // A PEFT target (`query`, or `mlp` limited to layers 0-7) and how many linears it matched.
 struct LinearTarget {
   std::string name;
@@ -22,6 +24,10 @@ struct LinearTarget {
   std::string path;
   size_t matches = 0;
   bool reported = false;  // an error about it was given already
+
+  // Whether a config reached through `ctx` is named by this target: one of the names on its
+  // path (field, kind, type) is `name`, and its decoder layers lie in `layers`.
+  bool covers(const ResolveContext& ctx) const;
 };
 
 // State shared by the whole pass.
@@ -34,6 +40,9 @@ struct ResolveState {
 // of a decoder never matches a linear of the encoder next to it.
 struct ModelScope {
   std::vector<LinearTarget> targets;      // empty: no `targets` given
+  // Parts that train in full beside the adapters (PEFT's modules_to_save): below the first
+  // config each one covers, PEFT is off.
+  std::vector<LinearTarget> full_training;
   std::vector<std::string> linear_names;  // every logical linear name seen, for suggestions
   std::optional<int64_t> decoder_length;  // layers of the sequence that numbers its layers
 };

@@ -49,6 +49,17 @@ std::string sampling_name(Sampling sampling) {
   return sampling == Sampling::random ? "random" : "sequential";
 }
 
+uint64_t pick_item(Sampling sampling, uint64_t count, uint64_t seed, uint64_t index, int64_t rows,
+                   int64_t row) {
+  if (count == 0) fail("there are no items to draw from");
+  if (sampling == Sampling::random)
+    return uniform_below(count, seed, index, static_cast<uint64_t>(row));
+  const unsigned __int128 global_row =
+      static_cast<unsigned __int128>(index) * static_cast<uint64_t>(rows) +
+      static_cast<uint64_t>(row);
+  return static_cast<uint64_t>(global_row % count);
+}
+
 Batches::Batches(const TokenFile& file, int64_t sequence_length, Sampling sampling, uint64_t seed)
     : file_(&file), sequence_length_(sequence_length), sampling_(sampling), seed_(seed) {
   if (sequence_length < 1)

@@ -31,6 +31,13 @@ enum class Sampling { sequential, random };
 Sampling parse_sampling(const std::string& name);
 std::string sampling_name(Sampling sampling);
 
+// Which of `count` items (examples of a shard set) global row `row` of micro-batch `index`, of
+// `rows` rows, takes: sequential walks them in order, (index * rows + row) mod count; random
+// draws uniformly from (seed, index, row) as window starts are drawn. Stateless for the same
+// reasons as windows.
+uint64_t pick_item(Sampling sampling, uint64_t count, uint64_t seed, uint64_t index, int64_t rows,
+                   int64_t row);
+
 class Batches {
  public:
   // Keeps a reference to `file`, which must outlive it. Throws DataError when sequence_length

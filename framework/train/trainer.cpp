@@ -14,6 +14,8 @@
 #include <optional>
 #include <sstream>
 
+#include "blocks/models/early_fusion.h"
+#include "blocks/models/early_fusion_module.h"
 #include "blocks/models/language_model.h"
 #include "blocks/registry.h"
 #include "framework/config/emit.h"
@@ -24,6 +26,7 @@
 #include "framework/nn/torch_version.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/data_parallel.h"
+#include "framework/train/examples.h"
 #include "framework/train/optimizer.h"
 #include "framework/train/start.h"
 #include "framework/weights/distributed.h"
@@ -35,11 +38,17 @@ namespace blocks::train {
 
 namespace fs = std::filesystem;
 
-// The token files, their windows, and the buffers one rank's micro-batch is read into.
+// Where batches come from: windows of a token file, or example shards with media.
+struct DataSource {
+  std::optional<data::TokenFile> file;
+  std::optional<data::Batches> windows;
+  std::optional<ExampleShards> examples;
+};
+
+// The training and validation data, and the buffers one rank's windows are read into.
 struct RunData {
-  data::TokenFile train_file;
-  std::optional<data::TokenFile> validation_file;
-  std::optional<data::Batches> train, validation;
+  DataSource train;
+  std::optional<DataSource> validation;
   std::vector<int64_t> inputs, targets;
 };
 
@@ -58,6 +67,16 @@ std::string read_text(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// The inputs an early-fusion model's encoders take, for example shards; none for a language
+// model.
+std::vector<MediaSlot> media_slots(const ModelModule& model) {
+  std::vector<MediaSlot> out;
+  if (const auto* fusion = dynamic_cast<const EarlyFusionModel*>(&model))
+    for (const auto& [name, part] : fusion->parts)
+      out.push_back({part.input, part.placeholder, part.tokens});
+  return out;
 }
 
 bool has_process_group() {
@@ -146,8 +165,13 @@ Trainer::Trainer(const config::Document& run, TrainOptions options)
       options_(std::move(options)),
       device_(device_of(options_.device)) {
   if (options_.reuse_memory) reuse_freed_memory();
-  const auto& lm = dynamic_cast<const LanguageModelConfig&>(*run.model);
-  vocab_size_ = lm.embeddings.vocab_size;
+  if (const auto* lm = dynamic_cast<const LanguageModelConfig*>(run.model.get()))
+    vocab_size_ = lm->embeddings.vocab_size;
+  else if (const auto* fusion = dynamic_cast<const EarlyFusionConfig*>(run.model.get()))
+    vocab_size_ = fusion->decoder_vocab_size();
+  else
+    throw TrainError("blocks trains language models and early-fusion models; the model is `" +
+                     run.model->type().name + "`");
   if (has_process_group()) {
     const auto env = weights::ProcessGroupEnv::from_env();
     auto group = weights::init_process_group(
@@ -159,23 +183,24 @@ Trainer::Trainer(const config::Document& run, TrainOptions options)
   model_ = build_model(*run.model, at::TensorOptions().dtype(at::kFloat).device(device_));
   model_.module->train();
 
-  const auto format = data::parse_token_format(train_.data.format);
-  data_ = std::make_unique<RunData>(
-      RunData{data::TokenFile(path_field(train_.data, "train", train_.data.train), format),
-              std::nullopt, std::nullopt, std::nullopt, {}, {}});
+  data_ = std::make_unique<RunData>();
   const auto sampling = data::parse_sampling(train_.data.sampling);
   const auto seed = static_cast<uint64_t>(train_.seed);
-  data_->train.emplace(data_->train_file, train_.data.sequence_length, sampling, seed);
-  if (sampling == data::Sampling::random)
-    data_->train_file.advise_random();
-  else
-    data_->train_file.advise_sequential();
-  if (train_.data.validation) {
-    data_->validation_file.emplace(
-        path_field(train_.data, "validation", *train_.data.validation), format);
-    data_->validation.emplace(*data_->validation_file, train_.data.sequence_length,
-                              data::Sampling::sequential, seed);
-  }
+  // Filled in place: the windows keep a pointer to their file.
+  auto fill = [&](DataSource& out, const std::string& path, data::Sampling order) {
+    if (train_.data.format == "examples") {
+      out.examples.emplace(path, train_.data.sequence_length, media_slots(*model_.module),
+                           vocab_size_, order, seed);
+      return;
+    }
+    out.file.emplace(path, data::parse_token_format(train_.data.format));
+    out.windows.emplace(*out.file, train_.data.sequence_length, order, seed);
+  };
+  fill(data_->train, path_field(train_.data, "train", train_.data.train), sampling);
+  if (train_.data.validation)
+    fill(data_->validation.emplace(),
+         path_field(train_.data, "validation", *train_.data.validation),
+         data::Sampling::sequential);
   const size_t buffer = static_cast<size_t>(train_.data.micro_batch * train_.data.sequence_length);
   data_->inputs.resize(buffer);
   data_->targets.resize(buffer);
@@ -201,12 +226,18 @@ int Trainer::rank() const { return parallel_ ? parallel_->rank() : 0; }
 int Trainer::world_size() const { return parallel_ ? parallel_->world_size() : 1; }
 
 void Trainer::start_fresh() {
-  if (train_.start.weights) {
-    load_start_weights(document_, model_.parameters,
-                       path_field(train_.start, "weights", *train_.start.weights),
-                       train_.start.map ? path_field(train_.start, "map", *train_.start.map) : "");
-  } else {
-    nn::initialize(model_.parameters, static_cast<uint64_t>(train_.seed));
+  // What the checkpoint lacks (a LoRA model's adapters, from a base checkpoint) starts from the
+  // seed; the loads then overwrite the rest.
+  nn::initialize(model_.parameters, static_cast<uint64_t>(train_.seed));
+  std::string family;
+  if (train_.start.weights)
+    family = load_start_weights(
+        document_, model_.parameters, path_field(train_.start, "weights", *train_.start.weights),
+        train_.start.map ? path_field(train_.start, "map", *train_.start.map) : "");
+  if (train_.start.adapters) {
+    load_start_adapters(document_, model_.parameters,
+                        path_field(train_.start, "adapters", *train_.start.adapters),
+                        train_.start.model_type ? *train_.start.model_type : family);
   }
   at::manual_seed(static_cast<uint64_t>(train_.seed));
   optimizer_ = std::make_unique<AdamW>(model_.parameters, train_.optimizer);
@@ -306,29 +337,40 @@ void Trainer::note(const std::string& text) {
 
 // The mean next-token loss (plus a MoE's auxiliary loss) of this rank's rows of micro-batch
 // `index` of `batches`.
-at::Tensor Trainer::batch_loss(const data::Batches& batches, int64_t index) {
+at::Tensor Trainer::batch_loss(const DataSource& source, int64_t index) {
   const int64_t rows = train_.data.micro_batch, length = train_.data.sequence_length;
-  batches.fill(static_cast<uint64_t>(index), rows * world_size(), rows * rank(), rows,
-               vocab_size_, data_->inputs.data(), data_->targets.data());
-  const auto options = at::TensorOptions().dtype(at::kLong);
-  const at::Tensor tokens = at::from_blob(data_->inputs.data(), {rows, length}, options).to(device_);
-  const at::Tensor targets =
-      at::from_blob(data_->targets.data(), {rows * length}, options).to(device_);
+  ModelInput input;
+  at::Tensor targets;
+  if (source.examples) {
+    ExampleBatch batch = source.examples->batch(static_cast<uint64_t>(index), rows * world_size(),
+                                                rows * rank(), rows);
+    input.tokens = batch.tokens.to(device_);
+    targets = batch.targets.reshape({rows * length}).to(device_);
+    for (auto& [name, values] : batch.media)
+      input.named[name] = values.to(device_, at::kFloat);
+  } else {
+    source.windows->fill(static_cast<uint64_t>(index), rows * world_size(), rows * rank(), rows,
+                         vocab_size_, data_->inputs.data(), data_->targets.data());
+    const auto options = at::TensorOptions().dtype(at::kLong);
+    input.tokens = at::from_blob(data_->inputs.data(), {rows, length}, options).to(device_);
+    targets = at::from_blob(data_->targets.data(), {rows * length}, options).to(device_);
+  }
   ModelOutput out;
   if (train_.precision == "bfloat16") {
     nn::AutocastGuard autocast(device_.type(), at::kBFloat16);
-    out = model_.module->forward(tokens);
+    out = model_.module->forward(input);
   } else {
-    out = model_.module->forward(tokens);
+    out = model_.module->forward(input);
   }
-  at::Tensor loss =
-      at::cross_entropy_loss(out.logits.reshape({rows * length, -1}).to(at::kFloat), targets);
+  // The mean over the targets that count: media placeholders are kIgnoredTarget (HF's -100).
+  at::Tensor loss = at::cross_entropy_loss(out.logits.reshape({rows * length, -1}).to(at::kFloat),
+                                           targets, {}, at::Reduction::Mean, kIgnoredTarget);
   if (out.aux_loss.defined()) loss = loss + out.aux_loss.to(at::kFloat);
   return loss;
 }
 
 double Trainer::micro_step(int64_t index, double scale) {
-  const at::Tensor loss = batch_loss(*data_->train, index);
+  const at::Tensor loss = batch_loss(data_->train, index);
   (loss * scale).backward();
   return loss.item<double>();
 }

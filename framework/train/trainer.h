@@ -42,6 +42,7 @@ namespace blocks::train {
 class AdamW;
 class DataParallel;
 struct RunData;
+struct DataSource;
 
 // A run that cannot go on: a non-finite loss, a run folder that holds another run.
 class TrainError : public Error {
@@ -99,7 +100,7 @@ class Trainer {
   double flops_per_token() const { return flops_per_token_; }
 
  private:
-  at::Tensor batch_loss(const data::Batches& batches, int64_t index);
+  at::Tensor batch_loss(const DataSource& source, int64_t index);
   double micro_step(int64_t index, double scale);
   double evaluate();
   void log(config::Json line);

@@ -640,62 +640,64 @@ const Mapping& identity_mapping() {
   return identity;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> export_mapped(
-    const std::vector<std::pair<std::string, at::Tensor>>& parameters, const Mapping& mapping) {
-  struct Target {
-    const MappingRule* rule;
-    size_t slot;
-    NamePattern pattern;
-    std::vector<size_t> numbers;
-  };
-  std::vector<Target> targets;
+std::string ExportPlace::checkpoint_name(int64_t index) const {
+  auto filled = captures;
+  if (index >= 0) filled[static_cast<size_t>(rule->stack_capture)] = std::to_string(index);
+  return prefix + fill_from(*rule, filled);
+}
+
+ExportPlace export_place(const std::string& parameter, const Mapping& mapping) {
   for (const auto& rule : mapping.rules)
     for (size_t slot = 0; slot < rule.to.size(); ++slot) {
       std::vector<size_t> numbers;
-      NamePattern pattern = template_regex(rule.to[slot], numbers);
-      targets.push_back({&rule, slot, std::move(pattern), std::move(numbers)});
+      const NamePattern pattern = template_regex(rule.to[slot], numbers);
+      std::vector<std::string> match;
+      if (!matches(mapping, pattern, parameter, &match)) continue;
+      if (rule.slice)
+        throw MappingError(mapping.name + ": " + parameter + " comes from a slice of `" +
+                           rule.from +
+                           "`, which cannot be exported (the rest of the tensor is unknown)");
+      ExportPlace place;
+      place.rule = &rule;
+      place.part = slot;
+      place.prefix = prefix_of(mapping);
+      for (size_t i = 0; i < numbers.size(); ++i) place.captures.emplace(numbers[i], match[i + 1]);
+      // The other parts share the captures.
+      std::vector<std::string> numbered(
+          place.captures.empty() ? 1 : place.captures.rbegin()->first + 1);
+      for (const auto& [n, v] : place.captures) numbered[n] = v;
+      for (const auto& part : rule.to) place.parts.push_back(expand(part, numbered));
+      if (mapping.layers && rule.layer_capture > 0) {
+        auto it = place.captures.find(static_cast<size_t>(rule.layer_capture));
+        if (it != place.captures.end())
+          it->second = std::to_string(std::stoll(it->second) - mapping.layers->offset);
+      }
+      return place;
     }
+  throw MappingError(mapping.name + ": no rule produces " + parameter +
+                     ", so it cannot be exported");
+}
+
+std::vector<std::pair<std::string, at::Tensor>> export_mapped(
+    const std::vector<std::pair<std::string, at::Tensor>>& parameters, const Mapping& mapping) {
   std::map<std::string, at::Tensor> by_name(parameters.begin(), parameters.end());
   std::vector<std::pair<std::string, at::Tensor>> out;
   std::set<std::string> made;
-  const std::string prefix = prefix_of(mapping);
-  auto emit = [&](const MappingRule& rule, std::string name, at::Tensor tensor) {
-    if (!matches(mapping, NamePattern(rule.from), name, nullptr))
+  auto emit = [&](const ExportPlace& place, int64_t index, at::Tensor tensor) {
+    std::string name = place.checkpoint_name(index);
+    if (!matches(mapping, NamePattern(place.rule->from), name.substr(place.prefix.size()),
+                 nullptr))
       throw MappingError(mapping.name + ": exported name " + name + " does not match `" +
-                         rule.from + "`");
-    name = prefix + name;
+                         place.rule->from + "`");
     if (made.insert(name).second) out.emplace_back(std::move(name), std::move(tensor));
   };
   for (const auto& [name, tensor] : parameters) {
-    std::vector<std::string> match;
-    const Target* hit = nullptr;
-    for (const auto& t : targets)
-      if (matches(mapping, t.pattern, name, &match)) {
-        hit = &t;
-        break;
-      }
-    if (!hit)
-      throw MappingError(mapping.name + ": no rule produces " + name +
-                         ", so it cannot be exported");
-    const MappingRule& rule = *hit->rule;
-    if (rule.slice)
-      throw MappingError(mapping.name + ": " + name + " comes from a slice of `" + rule.from +
-                         "`, which cannot be exported (the rest of the tensor is unknown)");
-    std::map<size_t, std::string> captures;
-    for (size_t i = 0; i < hit->numbers.size(); ++i)
-      captures.emplace(hit->numbers[i], match[i + 1]);
-    if (mapping.layers && rule.layer_capture > 0) {
-      auto it = captures.find(static_cast<size_t>(rule.layer_capture));
-      if (it != captures.end())
-        it->second = std::to_string(std::stoll(it->second) - mapping.layers->offset);
-    }
+    const ExportPlace place = export_place(name, mapping);
+    const MappingRule& rule = *place.rule;
     at::Tensor value = tensor.detach();
-    if (rule.to.size() > 1) {  // the other parts share the captures
+    if (rule.to.size() > 1) {
       std::vector<at::Tensor> parts;
-      for (const auto& part : rule.to) {
-        std::vector<std::string> numbered(captures.empty() ? 1 : captures.rbegin()->first + 1);
-        for (const auto& [n, v] : captures) numbered[n] = v;
-        const std::string part_name = expand(part, numbered);
+      for (const auto& part_name : place.parts) {
         auto it = by_name.find(part_name);
         if (it == by_name.end())
           throw MappingError(mapping.name + ": " + name + " is split from `" + rule.from +
@@ -708,12 +710,9 @@ std::vector<std::pair<std::string, at::Tensor>> export_mapped(
       value = rotary_permute(value, rule.head_size, rule.rotary, /*inverse=*/true);
     if (rule.transpose) value = value.t();
     if (rule.stack_capture > 0) {
-      for (int64_t e = 0; e < value.size(0); ++e) {
-        captures[static_cast<size_t>(rule.stack_capture)] = std::to_string(e);
-        emit(rule, fill_from(rule, captures), value[e]);
-      }
+      for (int64_t e = 0; e < value.size(0); ++e) emit(place, e, value[e]);
     } else {
-      emit(rule, fill_from(rule, captures), value);
+      emit(place, -1, value);
     }
   }
   return out;

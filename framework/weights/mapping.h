@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -21,7 +22,6 @@
 #include "framework/config/config.h"
 #include "framework/config/error.h"
 #include "framework/weights/load.h"
-#include "framework/config/config.h"
 #include "framework/weights/mapping_rules.h"
 
 namespace blocks::weights {
@@ -96,6 +96,21 @@ class MappedLoad {
   std::unique_ptr<State> state_;
   std::string name_;
 };
+
+// Where export_mapped puts one parameter: the rule whose target produces it, which of the
+// rule's targets it is, and the checkpoint name(s) it goes into.
+struct ExportPlace {
+  const MappingRule* rule = nullptr;
+  size_t part = 0;                       // index in rule->to (a split's part)
+  std::vector<std::string> parts;        // every target of the rule, captures filled
+  // The checkpoint name, prefix included; for a stacking rule, the name of slice `index`.
+  std::string checkpoint_name(int64_t index = -1) const;
+
+  std::map<size_t, std::string> captures;
+  std::string prefix;
+};
+// Throws MappingError when no rule produces `parameter`.
+ExportPlace export_place(const std::string& parameter, const Mapping& mapping);
 
 // The inverse: `parameters` in the mapping's foreign names (splits concatenated, transposes
 // undone, stacks unstacked), in parameter order. Ignored checkpoint tensors (buffers) are not

@@ -39,4 +39,23 @@ class ReferenceFolder {
   bool written_ = false;
 };
 
+// A fixture whose test suite shares one ReferenceFolder, written by `Fixture::script()`:
+//   class LlavaFolder : public SharedReferenceFolder<LlavaFolder> {
+//    public:
+//     static const char* script() { return kWriter; }
+//   };
+template <typename Fixture>
+class SharedReferenceFolder : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (have_reference_python()) folder_ = std::make_unique<ReferenceFolder>(Fixture::script());
+  }
+  static void TearDownTestSuite() { folder_.reset(); }
+  void SetUp() override { ReferenceFolder::require(folder_); }
+  static std::string at(const std::string& name) { return folder_->at(name); }
+
+ private:
+  static inline std::unique_ptr<ReferenceFolder> folder_;
+};
+
 }  // namespace blocks::testing

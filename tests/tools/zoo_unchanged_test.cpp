@@ -20,6 +20,7 @@ const std::set<std::string> kAddedFields = {
     "weight_offset",  // rms_norm: y = x / rms * (offset + weight) (Gemma), default 0
     "base",           // magneto: what gamma scales, default xavier (as before)
     "allow_frozen_targets",  // lora: keep adapters that could never train, default false
+    "modules_to_save",       // lora: parts that train in full beside the adapters, default none
 };
 
 void expect_same(const config::Json& before, const config::Json& now, const std::string& path,

@@ -16,6 +16,13 @@
 
 namespace blockc {
 
+namespace {
+const char* const kAdaptersHelp =
+    "LoRA adapters to load onto the base weights: a file of `export --adapters-only` or a PEFT "
+    "folder (adapter_config.json + adapter_model.safetensors; its scale must match the model's "
+    "peft: lora; the family's names from the base folder or --model-type)";
+}  // namespace
+
 std::optional<uint64_t> parse_size(const std::string& text) {
   static const std::regex pattern(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*)",
                                   std::regex::icase);
@@ -116,6 +123,11 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       ->add_option("--model", c.args.model,
                    "blocks YAML, or a Hugging Face folder (config.json + safetensors)")
       ->required();
+  c.forward->add_option("--adapters", c.args.adapters, kAdaptersHelp);
+  c.forward->add_option("--model-type", c.args.model_type,
+                        "--adapters with a PEFT folder: the Hugging Face family whose names it "
+                        "uses, when the base is not a Hugging Face folder (" +
+                            blocks::hf::family_list() + ")");
   c.forward->add_option("--weights", c.args.weights,
                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder "
                         "(its family's names); config.json or init's blocks_config metadata is "
@@ -192,9 +204,11 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       "without PEFT");
   c.export_
       ->add_flag("--adapters-only", c.args.adapters_only,
-                 "--to blocks: the LoRA adapters alone (load them onto the base with a second "
-                 "--weights)")
+                 "the LoRA adapters alone, with what trains in full (modules_to_save): --to "
+                 "blocks one file in blocks' names, --to hf a PEFT folder (adapter_config.json + "
+                 "adapter_model.safetensors) in the family's names; load either with --adapters")
       ->excludes(merge);
+  c.export_->add_option("--adapters", c.args.adapters, kAdaptersHelp);
   c.export_->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
       ->check(set_assignment());
 
@@ -218,6 +232,11 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       ->add_option("--peak-tflops", c.args.peak_tflops,
                    "the hardware's peak TFLOP/s for the MFU estimate (default 312, nanoGPT's "
                    "A100 bfloat16 figure)")
+      ->check(CLI::PositiveNumber);
+  c.train
+      ->add_option("--timeout", c.args.timeout_s,
+                   "data parallelism: seconds a collective may wait for the other ranks before "
+                   "the run fails, naming it (a rank that died, hung or skipped it; default 120)")
       ->check(CLI::PositiveNumber);
   c.train->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
       ->check(set_assignment());

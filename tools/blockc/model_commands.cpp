@@ -33,6 +33,8 @@
 #include "framework/hf/folder.h"
 #include "framework/io/files.h"
 #include "framework/media/image.h"
+#include "framework/nn/model_tensors.h"
+#include "framework/weights/adapters.h"
 #include "framework/weights/hf_folder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/mapping.h"
@@ -91,10 +93,23 @@ blocks::weights::WeightSources sources_of(const ModelArgs& args, const std::stri
 }
 
 // Fills `model` from `sources` (through --map, the family's table, or by blocks' names).
+// A base checkpoint (one without adapters) leaves a LoRA model's adapters to --seed: B = 0, so
+// the model computes the base until --adapters or training fills them.
 void load_weights(const ModelArgs& args, const blocks::weights::WeightSources& sources,
                   const blocks::config::Document& doc, blocks::Model& model) {
   std::vector<std::pair<std::string, at::Tensor>> targets;
-  for (const auto& p : model.parameters) targets.emplace_back(p.name, p.tensor);
+  blocks::nn::ParameterTable adapters;
+  const bool base_only = !blocks::weights::holds_adapters(sources.files);
+  for (const auto& p : model.parameters)
+    if (base_only && (p.role == "lora_a" || p.role == "lora_b"))
+      adapters.push_back(p);
+    else
+      targets.emplace_back(p.name, p.tensor);
+  if (!adapters.empty()) {
+    blocks::nn::initialize(adapters, args.seed);
+    spdlog::info("{} adapter tensors from seed {} (the checkpoint holds none)", adapters.size(),
+                 args.seed);
+  }
   if (!args.map.empty()) {
     blocks::weights::load_mapped(targets, sources.files,
                                  blocks::weights::load_mapping_file(args.map.front()), true,
@@ -295,6 +310,29 @@ void load_components(const ModelArgs& args, const blocks::config::Document& doc,
                rest.size(), listed);
 }
 
+// The Hugging Face family whose names a PEFT folder for this model uses: --model-type, or the
+// family the weights came in.
+std::string peft_family(const ModelArgs& args, const std::string& model_type) {
+  const std::string family = args.model_type.empty() ? model_type : args.model_type;
+  if (family.empty())
+    throw blocks::weights::MappingError(
+        "a PEFT folder uses a Hugging Face family's names: give --model-type (" +
+        blocks::hf::family_list() + ") or a base model in a Hugging Face folder");
+  return family;
+}
+
+// --adapters: an adapters file in blocks' names, or a PEFT folder, onto the loaded base.
+void load_adapters(const ModelArgs& args, Prepared& p) {
+  const bool folder = blocks::weights::is_peft_folder(args.adapters);
+  const auto report = blocks::weights::load_adapters(
+      blocks::nn::model_tensors(p.model.parameters), args.adapters,
+      folder ? peft_family(args, p.model_type) : "",
+      folder ? blocks::weights::lora_settings(p.doc.dump()["model"])
+             : blocks::weights::LoraSettings{});
+  spdlog::info("{} adapter tensors from {}{}", report.loaded, folder ? "the PEFT folder " : "",
+               args.adapters);
+}
+
 // The prepared model, or the exit code (problems logged). Without --dtype the model is float32,
 // or with `checkpoint_dtype`, in the dtype of most of the checkpoint's bytes (export keeps a
 // bfloat16 checkpoint bfloat16).
@@ -379,17 +417,22 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
       return 1;
     }
   }
-  return Prepared{std::move(*doc), std::move(model), sources.model_type};
+  Prepared prepared{std::move(*doc), std::move(model), sources.model_type};
+  if (!args.adapters.empty()) {
+    try {
+      load_adapters(args, prepared);
+    } catch (const blocks::Error& e) {  // mapping, load and file errors alike
+      spdlog::error("--adapters {}: {}", args.adapters, e.what());
+      return 1;
+    }
+  }
+  return prepared;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& p : model.parameters) out.emplace_back(p.name, p.tensor.detach());
   return out;
-}
-
-bool is_adapter(const std::string& name) {
-  return name.find(".lora_a") != std::string::npos || name.find(".lora_b") != std::string::npos;
 }
 
 // Every `peft: {type: lora...}` of a dumped document (models inside models too) becomes none.
@@ -419,7 +462,7 @@ bool merge_into_base(Prepared& p) {
   p.doc = std::move(*doc);
   blocks::nn::ParameterTable kept;
   for (auto& record : p.model.parameters)
-    if (!is_adapter(record.name)) kept.push_back(record);
+    if (record.role != "lora_a" && record.role != "lora_b") kept.push_back(record);
   p.model.parameters = std::move(kept);
   spdlog::info("merged the adapters of {} linear layers into their weights", merged);
   return true;
@@ -561,22 +604,30 @@ int run_export(const ModelArgs& args) {
   Prepared& p = std::get<Prepared>(prepared);
   if (args.merge_adapters && !merge_into_base(p)) return 1;
   if (args.adapters_only) {
-    if (args.to != "blocks") {
-      spdlog::error("--adapters-only writes blocks' names (--to blocks)");
-      return 2;
-    }
-    std::vector<std::pair<std::string, at::Tensor>> adapters;
-    for (auto& [name, tensor] : named(p.model))
-      if (is_adapter(name)) adapters.emplace_back(name, tensor);
-    if (adapters.empty()) {
+    const auto part = blocks::weights::adapter_part(blocks::nn::model_tensors(p.model.parameters));
+    if (part.empty()) {
       spdlog::error("--adapters-only: the model has no LoRA adapters");
       return 1;
     }
+    if (args.to == "hf") {
+      blocks::weights::PeftFolderOptions options;
+      options.lora = blocks::weights::lora_settings(p.doc.dump()["model"]);
+      if (blocks::hf::is_folder(args.model)) options.base_model = args.model;
+      const auto mapping = blocks::weights::hf_mapping(peft_family(args, p.model_type));
+      const size_t written = blocks::weights::write_peft_folder(
+          args.output, blocks::nn::model_tensors(p.model.parameters), mapping, options);
+      spdlog::info("wrote a PEFT folder of {} tensors ({} names) to {}", written,
+                   mapping.name, args.output);
+      return 0;
+    }
+    std::vector<std::pair<std::string, at::Tensor>> adapters;
+    for (const auto& t : part) adapters.emplace_back(t.name, t.tensor.detach());
     blocks::weights::write_safetensors(args.output, adapters,
                                        {{"format", "pt"},
                                         {"producer", "blockc export --adapters-only"},
                                         {"blocks_config", p.doc.dump().dump()}});
-    spdlog::info("wrote {} adapter tensors to {}", adapters.size(), args.output);
+    spdlog::info("wrote {} tensors (adapters and what trains in full) to {}", adapters.size(),
+                 args.output);
     return 0;
   }
   if (args.to == "blocks") {

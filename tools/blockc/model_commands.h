@@ -26,7 +26,8 @@ struct ModelArgs {
   std::string max_shard_size = "5GB";  // export --to hf
   bool replace = false;                // export --to hf into a folder holding a checkpoint
   bool merge_adapters = false;         // export: fold LoRA into the base weights
-  bool adapters_only = false;          // export: the LoRA adapters alone
+  bool adapters_only = false;          // export: the LoRA adapters alone (--to hf: PEFT folder)
+  std::string adapters;                // forward/export: adapters file or PEFT folder to load
   int64_t max_positions = 0;           // export --to hf: max_position_embeddings; 0: the source's
   uint64_t seed = 0;
   bool seed_given = false;
@@ -37,6 +38,7 @@ struct ModelArgs {
   std::string device = "cpu";  // train --device
   int64_t until = 0;          // train --until
   double peak_tflops = 312;   // train --peak-tflops
+  double timeout_s = 120;     // train --timeout: collectives of data parallelism
 };
 
 int run_summary(const ModelArgs& args);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -67,6 +68,7 @@ int run_train(const ModelArgs& args) {
   options.device = args.device;
   options.until = args.until;
   options.peak_flops = args.peak_tflops * 1e12;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
   const bool terminal = ::isatty(STDERR_FILENO);
   bool redrawn = false;
   options.on_log = [&](const blocks::config::Json& line) {

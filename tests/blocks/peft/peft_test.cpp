@@ -55,3 +55,42 @@ TEST(Peft, TargetErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// PEFT's modules_to_save (peft/tuners/tuners_utils.py: the listed modules train in full and get
+// no adapters): the covered part's linears train, keep no adapter, and the rest stays frozen.
+TEST(Peft, ModulesToSaveTrainInFullWithoutAdapters) {
+  ModelText m;
+  m.model_extra =
+      "  peft: {type: lora, rank: 4, targets: [query, up], modules_to_save: [{name: mlp, "
+      "layers: [1, 1]}]}\n";
+  const auto doc = resolved(m.text());
+  const auto& decoder = doc["model"]["decoder"];
+  ASSERT_TRUE(decoder["overrides"].contains("1")) << decoder.dump(2);
+  const auto& saved = decoder["overrides"]["1"]["mlp"];
+  const auto& adapted = decoder["block"]["mlp"];
+  for (const char* name : {"gate", "up", "down"}) {
+    EXPECT_EQ(saved[name]["apply_peft"], false) << name;
+    EXPECT_EQ(saved[name]["trainable"], true) << name;
+    EXPECT_EQ(adapted[name]["trainable"], false) << name;
+  }
+  EXPECT_EQ(adapted["up"]["apply_peft"], true);
+  EXPECT_EQ(decoder["overrides"]["1"]["mixer"]["query"]["apply_peft"], true);
+  EXPECT_EQ(decoder["overrides"]["1"]["mixer"]["query"]["trainable"], false);
+  EXPECT_EQ(doc["model"]["head"]["normalization"]["trainable"], false);
+}
+
+TEST(Peft, ModulesToSaveThatMatchNothing) {
+  ModelText m;
+  m.model_extra = "  peft: {type: lora, modules_to_save: [hed, {name: mlp, layers: [2, 3]}]}\n";
+  EXPECT_EQ(errors(m.text()),
+            "test.yaml:6:40: error: model.peft.modules_to_save[0]: module 'hed' to train in full "
+            "matches nothing (a field, kind or type name on a path of the model, such as head or "
+            "mlp)\n"
+            "test.yaml:6:45: error: model.peft.modules_to_save[1]: module 'mlp' to train in full "
+            "matches nothing in layers 2-3 (a field, kind or type name on a path of the model, "
+            "such as head or mlp)\n");
+}
+
+}  // namespace

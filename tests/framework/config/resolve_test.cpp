@@ -275,7 +275,12 @@ TEST(Resolve, LoraDefaultsToQueryAndValueAndFreezesBaseWeights) {
   for (const char* linear : {"query", "key", "value", "output"})
     EXPECT_FALSE(mixer[linear]["trainable"].get<bool>()) << linear;
   EXPECT_FALSE(m["embeddings"]["word"]["trainable"].get<bool>());
-  EXPECT_EQ(m["peft"], Json({{"type", "lora"}, {"rank", 4}, {"alpha", 16.0}, {"dropout", 0.0}, {"allow_frozen_targets", false}}));
+  EXPECT_EQ(m["peft"], Json({{"type", "lora"},
+                             {"rank", 4},
+                             {"alpha", 16.0},
+                             {"dropout", 0.0},
+                             {"allow_frozen_targets", false},
+                             {"modules_to_save", nullptr}}));
 }
 
 TEST(Resolve, LoraTargetsSetApplyPeftOnWhatTheyMatch) {

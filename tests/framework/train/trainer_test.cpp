@@ -8,11 +8,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "blocks/schedules/constant.h"
@@ -323,6 +325,68 @@ TEST(Train, TwoRanksEqualOneRankOfTwiceTheRows) {
   EXPECT_NE(read(dir.at("two/log.jsonl")).find("\"world_size\":2"), std::string::npos);
 }
 
+// The launcher itself: torchrun --no-python starts blockc train on 2 ranks (Debian 12's torchrun
+// needs --redirects 1 --tee 1, see distributed_test.cpp) and they train to 1 rank's weights.
+TEST(Train, TorchrunLaunchesTheRanks) {
+  const std::string torchrun = "/usr/bin/torchrun";
+  if (!fs::exists(torchrun)) {
+    if (std::getenv("BLOCKS_REQUIRE_REFERENCES")) ADD_FAILURE() << "no " << torchrun << " in CI";
+    GTEST_SKIP() << "no " << torchrun << " (Debian's python3-torch)";
+  }
+  TempDir dir;
+  const auto run = run_file(dir);
+  const std::string sets = " --set train.data.accumulation=1 --set train.steps=3 "
+                           "--set model.decoder.block.dropout=0 "
+                           "--set model.decoder.block.mixer.dropout=0";
+  ASSERT_EQ(blockc("train " + run + " --out " + dir.at("one") + sets).code, 0);
+  const std::string command =
+      "timeout 180 " + torchrun + " --nproc_per_node=2 --master_addr=127.0.0.1 --master_port=" +
+      std::to_string(testing::free_port()) + " --redirects 1 --tee 1 --log_dir " +
+      dir.at("logs") + " --no_python " + BLOCKC + " train " + run + " --out " + dir.at("two") +
+      sets + " --set train.data.micro_batch=2 >" + dir.at("torchrun.txt") + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read(dir.at("torchrun.txt"));
+  const auto one = weights::SafetensorsFile::open(checkpoint(dir, "one", 3) + "/model.safetensors");
+  const auto two = weights::SafetensorsFile::open(checkpoint(dir, "two", 3) + "/model.safetensors");
+  for (const auto& info : one.tensors())
+    EXPECT_TRUE(at::allclose(one.tensor(info.name), two.tensor(info.name), 1e-4, 1e-5))
+        << info.name;
+  EXPECT_NE(read(dir.at("two/log.jsonl")).find("\"world_size\":2"), std::string::npos);
+}
+
+// A rank killed mid-run (kill -9) makes the other fail with an error naming the collective
+// within the --timeout, instead of waiting for it forever.
+TEST(Train, ADeadRankEndsTheOthersWithAnError) {
+  TempDir dir;
+  const auto run = run_file(dir);
+  const int port = testing::free_port();
+  auto rank = [&](int r) {
+    return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
+  };
+  const std::string train = std::string(BLOCKC) + " train " + run + " --out " + dir.at("two") +
+                            " --timeout 20 --set train.steps=100000 --set train.data.micro_batch=2";
+  // Rank 1 is blockc itself (its pid is $p1), so that kill -9 hits the trainer.
+  const std::string script =
+      rank(0) + "timeout 120 " + train + " >" + dir.at("rank0") + " 2>&1 & p0=$!\n" + rank(1) +
+      train + " >" + dir.at("rank1") + " 2>&1 & p1=$!\n" +
+      "for i in $(seq 1200); do grep -q '\"loss\"' " + dir.at("two/log.jsonl") +
+      " 2>/dev/null && break; sleep 0.1; done\n"
+      "kill -9 $p1; start=$(date +%s%N); wait $p0; code=$?; end=$(date +%s%N)\n"
+      "echo \"$code $(( (end - start) / 1000000 ))\" >" + dir.at("result") + "\n";
+  std::ofstream(dir.at("kill.sh")) << script;
+  ASSERT_EQ(std::system(("bash " + dir.at("kill.sh")).c_str()), 0);
+  std::istringstream result(read(dir.at("result")));
+  int code = -1;
+  int64_t ms = -1;
+  result >> code >> ms;
+  const std::string log = read(dir.at("rank0"));
+  EXPECT_NE(code, 0) << log;
+  EXPECT_NE(code, 124) << "rank 0 hung until the outer timeout\n" << log;
+  EXPECT_GE(ms, 0);
+  EXPECT_LT(ms, 40000) << log;
+  EXPECT_NE(log.find("a peer process may have died"), std::string::npos) << log;
+}
+
 // Every tensor of `a` and `b` by name: which are byte-identical and which differ.
 std::pair<std::vector<std::string>, std::vector<std::string>> same_and_changed(
     const std::string& a, const std::string& b) {
@@ -390,6 +454,98 @@ TEST(Train, LoraTrainsOnlyAdaptersAndFrozenPartsStay) {
   const auto full = weights::SafetensorsFile::open(trained);
   for (const auto& info : adapters.tensors())
     EXPECT_TRUE(at::equal(adapters.tensor(info.name), full.tensor(info.name))) << info.name;
+}
+
+// The tensor names of a safetensors file, sorted.
+std::vector<std::string> sorted_names(const std::string& path) {
+  const auto file = weights::SafetensorsFile::open(path);
+  std::vector<std::string> out;
+  for (const auto& info : file.tensors()) out.push_back(info.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// LoRA with PEFT's modules_to_save (layer 1's MLP trains in full): training changes the adapters
+// and that MLP only; the adapters file and the PEFT folder (GPT-2's names) hold exactly those,
+// and either, loaded with --adapters onto the initial weights, computes what the trained
+// checkpoint computes.
+TEST(Train, ModulesToSaveTrainBesideTheAdapters) {
+  TempDir dir;
+  write_data(dir);
+  std::string model = kModel;
+  model.insert(model.find("  head:"),
+               "  peft: {type: lora, rank: 4, alpha: 8, targets: [query, value], "
+               "modules_to_save: [{name: mlp, layers: [1, 1]}]}\n");
+  const auto run = dir.write("run.yaml", model + kTrain);
+  const std::string sets = " --set train.steps=3";
+  ASSERT_EQ(blockc("init " + run + " --seed 3 -o " + dir.at("init.safetensors") + sets).code, 0);
+  const auto r = blockc("train " + run + " --out " + dir.at("b") + sets);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string trained = checkpoint(dir, "b", 3) + "/model.safetensors";
+  auto [same, changed] = same_and_changed(dir.at("init.safetensors"), trained);
+  std::sort(changed.begin(), changed.end());
+  std::vector<std::string> expected;
+  for (const char* layer : {"0", "1"})
+    for (const char* linear : {"query", "value"})
+      for (const char* part : {"lora_a", "lora_b"})
+        expected.push_back(std::string("decoder.") + layer + ".mixer." + linear + "." + part);
+  for (const char* linear : {"down", "up"})
+    for (const char* part : {"bias", "weight"})
+      expected.push_back(std::string("decoder.1.mlp.") + linear + "." + part);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(changed, expected);
+
+  auto tokens = at::randint(0, 256, {2, 16}, at::kLong);
+  weights::write_safetensors(dir.at("in.safetensors"), {{"tokens", tokens}});
+  auto logits = [&](const std::string& weights, const std::string& name) {
+    const auto f = blockc("forward --model " + run + sets + " --weights " + weights +
+                          " --input " + dir.at("in.safetensors") + " --output " + dir.at(name));
+    EXPECT_EQ(f.code, 0) << f.err;
+    return f.code == 0 ? weights::SafetensorsFile::open(dir.at(name)).tensor("logits")
+                       : at::Tensor();
+  };
+  const at::Tensor want = logits(trained, "trained.safetensors");
+  ASSERT_TRUE(want.defined());
+
+  const auto alone = blockc("export --model " + run + sets + " --weights " + trained +
+                            " --adapters-only -o " + dir.at("adapters.safetensors"));
+  ASSERT_EQ(alone.code, 0) << alone.err;
+  EXPECT_EQ(sorted_names(dir.at("adapters.safetensors")), expected);
+  const at::Tensor from_file = logits(dir.at("init.safetensors") + " --adapters " +
+                                          dir.at("adapters.safetensors"),
+                                      "file.safetensors");
+  ASSERT_TRUE(from_file.defined());
+  EXPECT_TRUE(at::equal(from_file, want));
+
+  const auto folder = blockc("export --model " + run + sets + " --weights " + trained +
+                             " --adapters-only --to hf --model-type gpt2 -o " + dir.at("peft"));
+  ASSERT_EQ(folder.code, 0) << folder.err;
+  const std::vector<std::string> peft_keys = {
+      "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight",
+      "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight",
+      "base_model.model.transformer.h.1.attn.c_attn.lora_A.weight",
+      "base_model.model.transformer.h.1.attn.c_attn.lora_B.weight",
+      "base_model.model.transformer.h.1.mlp.c_fc.bias",
+      "base_model.model.transformer.h.1.mlp.c_fc.weight",
+      "base_model.model.transformer.h.1.mlp.c_proj.bias",
+      "base_model.model.transformer.h.1.mlp.c_proj.weight"};
+  EXPECT_EQ(sorted_names(dir.at("peft/adapter_model.safetensors")), peft_keys);
+  const at::Tensor from_folder =
+      logits(dir.at("init.safetensors") + " --adapters " + dir.at("peft") + " --model-type gpt2",
+             "folder.safetensors");
+  ASSERT_TRUE(from_folder.defined());
+  EXPECT_LT((from_folder - want).abs().max().item<double>(), 1e-5);
+
+  // A run that starts from the initial weights and the PEFT folder (train.start.adapters) holds
+  // the trained model: one step at lr 1e-30 moves no float32 of it.
+  const auto resumed = blockc(
+      "train " + run + " --out " + dir.at("c") + " --set train.steps=1 --set train.optimizer.lr=1e-30" +
+      " --set train.start.weights=" + dir.at("init.safetensors") +
+      " --set train.start.adapters=" + dir.at("peft") + " --set train.start.model_type=gpt2");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  const auto [kept, moved] =
+      same_and_changed(trained, checkpoint(dir, "c", 1) + "/model.safetensors");
+  EXPECT_TRUE(moved.empty()) << moved.size() << " tensors moved, the first " << moved.front();
 }
 
 TEST(Train, LoraOnAFrozenLayerIsAnError) {

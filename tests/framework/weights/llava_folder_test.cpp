@@ -185,21 +185,15 @@ for name, tokens in cases.items():
     save({"logits": logits(tokens, pixels)}, os.path.join(DIR, name + ".ref.safetensors"))
 )";
 
-class LlavaFolder : public ::testing::Test {
+class LlavaFolder : public SharedReferenceFolder<LlavaFolder> {
+ public:
+  static const char* script() { return kWriter; }
+
  protected:
-  static void SetUpTestSuite() {
-    if (have_reference_python()) folder_ = std::make_unique<ReferenceFolder>(kWriter);
-  }
-  static void TearDownTestSuite() { folder_.reset(); }
-  void SetUp() override { ReferenceFolder::require(folder_); }
-  static std::string at(const std::string& name) { return folder_->at(name); }
   static at::Tensor tensor(const std::string& file, const std::string& name) {
     return weights::SafetensorsFile::open(at(file)).tensor(name).clone();
   }
-
-  static std::unique_ptr<ReferenceFolder> folder_;
 };
-std::unique_ptr<ReferenceFolder> LlavaFolder::folder_;
 
 TEST_F(LlavaFolder, ForwardMatchesThePlainPyTorchReference) {
   for (const char* layout : {"disk", "memory"}) {

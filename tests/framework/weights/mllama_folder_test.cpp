@@ -45,18 +45,10 @@ save({"input_ids": ids}, os.path.join(DIR, "text.in.safetensors"))
 save({"logits": conditional_forward(p, config, ids)}, os.path.join(DIR, "text.ref.safetensors"))
 )";
 
-class MllamaFolder : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (have_reference_python()) folder_ = std::make_unique<ReferenceFolder>(kWriter);
-  }
-  static void TearDownTestSuite() { folder_.reset(); }
-  void SetUp() override { ReferenceFolder::require(folder_); }
-  static std::string at(const std::string& name) { return folder_->at(name); }
-
-  static std::unique_ptr<ReferenceFolder> folder_;
+class MllamaFolder : public SharedReferenceFolder<MllamaFolder> {
+ public:
+  static const char* script() { return kWriter; }
 };
-std::unique_ptr<ReferenceFolder> MllamaFolder::folder_;
 
 TEST_F(MllamaFolder, ImportGivesADeepFusionModelWithTheCrossLayersBeforeDecoderLayers) {
   const auto r = blockc("import hf " + at("disk"));
