@@ -294,6 +294,22 @@ TEST(Train, FullDiskLeavesThePreviousCheckpoint) {
 }
 
 
+// Runs `blockc ARGS` as 2 ranks with torchrun's variables; false (and a failure with both
+// ranks' output) unless both exit 0.
+bool two_ranks(const TempDir& dir, const std::string& args) {
+  const int port = testing::free_port();
+  std::string launch = "bash -c '";
+  for (int rank = 0; rank < 2; ++rank)
+    launch += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
+              " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+              " timeout 120 " + BLOCKC + " " + args + " >" + dir.at("rank" + std::to_string(rank)) +
+              " 2>&1 & pid" + std::to_string(rank) + "=$!; ";
+  launch += "wait $pid0 && wait $pid1'";
+  const bool ok = std::system(launch.c_str()) == 0;
+  EXPECT_TRUE(ok) << read(dir.at("rank0")) << read(dir.at("rank1"));
+  return ok;
+}
+
 // torchrun --nproc-per-node 2 --no-python blockc train ...: 2 ranks x 2 rows give the weights
 // 1 rank x 4 rows gives (the windows are the same rows; the sums differ only in float order).
 TEST(Train, TwoRanksEqualOneRankOfTwiceTheRows) {
@@ -303,16 +319,8 @@ TEST(Train, TwoRanksEqualOneRankOfTwiceTheRows) {
                            "--set model.decoder.block.dropout=0 "
                            "--set model.decoder.block.mixer.dropout=0";
   ASSERT_EQ(blockc("train " + run + " --out " + dir.at("one") + sets).code, 0);
-  const int port = testing::free_port();
-  std::string launch = "bash -c '";
-  for (int rank = 0; rank < 2; ++rank)
-    launch += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
-              " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
-              " timeout 120 " + BLOCKC + " train " + run + " --out " + dir.at("two") + sets +
-              " --set train.data.micro_batch=2 >" + dir.at("rank" + std::to_string(rank)) +
-              " 2>&1 & pid" + std::to_string(rank) + "=$!; ";
-  launch += "wait $pid0 && wait $pid1'";
-  ASSERT_EQ(std::system(launch.c_str()), 0) << read(dir.at("rank0")) << read(dir.at("rank1"));
+  ASSERT_TRUE(two_ranks(dir, "train " + run + " --out " + dir.at("two") + sets +
+                                 " --set train.data.micro_batch=2"));
   const auto one = weights::SafetensorsFile::open(checkpoint(dir, "one", 4) + "/model.safetensors");
   const auto two = weights::SafetensorsFile::open(checkpoint(dir, "two", 4) + "/model.safetensors");
   ASSERT_EQ(one.tensors().size(), two.tensors().size());
@@ -323,6 +331,21 @@ TEST(Train, TwoRanksEqualOneRankOfTwiceTheRows) {
   }
   // The step losses agree as well: rank 0 logs the mean over both ranks.
   EXPECT_NE(read(dir.at("two/log.jsonl")).find("\"world_size\":2"), std::string::npos);
+}
+
+// A data-parallel run stopped (--until) and resumed on its 2 ranks gives the bytes of the
+// unbroken run, dropout on: the ranks draw the same windows and random streams again.
+TEST(Train, TwoRanksResumeAsIfNeverStopped) {
+  TempDir dir;
+  const auto run = run_file(dir);
+  const std::string sets = " --set train.steps=4 --set train.data.micro_batch=2 "
+                           "--set train.checkpoint.every=2";
+  ASSERT_TRUE(two_ranks(dir, "train " + run + " --out " + dir.at("straight") + sets));
+  ASSERT_TRUE(two_ranks(dir, "train " + run + " --out " + dir.at("split") + sets + " --until 2"));
+  ASSERT_TRUE(two_ranks(dir, "train --resume " + dir.at("split")));
+  for (const char* file : {"/model.safetensors", "/optimizer.safetensors"})
+    EXPECT_EQ(read(checkpoint(dir, "straight", 4) + file), read(checkpoint(dir, "split", 4) + file))
+        << file;
 }
 
 // The launcher itself: torchrun --no-python starts blockc train on 2 ranks (Debian 12's torchrun
