@@ -13,8 +13,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # blocks_NAME is blocks::NAME here and in the package. Torch-free: io, config, types, graph, hf,
-# media, data, plot; with LibTorch: weights, modules, train.
-set(BLOCKS_PACKAGE_LIBRARIES io config types graph hf media data plot weights modules train)
+# media, data, plot, text; with LibTorch: weights, modules, train.
+set(BLOCKS_PACKAGE_LIBRARIES io config types graph hf media data plot text weights modules train)
 set(BLOCKS_PACKAGE_TARGETS "")
 foreach(name ${BLOCKS_PACKAGE_LIBRARIES})
   if(NOT TARGET blocks_${name})

@@ -9,6 +9,8 @@ packages=(
   python3 python3-jsonschema python3-yaml
   graphviz
   libtorch-dev libgloo-dev python3-torch python3-pil
+  # The tokenizer tests' reference encodes as OpenAI's GPT-2 encoder.py does, with `regex`.
+  python3-regex
   # The README's training run reads the fortune cookies as English text.
   fortunes
   # Debian's LibTorch calls whatever libblas.so.3 is selected; the reference BLAS is ~25x

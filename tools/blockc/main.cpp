@@ -22,6 +22,7 @@
 #include "tools/blockc/model_cli.h"
 #include "tools/blockc/plot_command.h"
 #include "tools/blockc/prepare_command.h"
+#include "tools/blockc/tokenize_command.h"
 
 namespace {
 
@@ -142,6 +143,8 @@ int main(int argc, char** argv) {
   blockc::add_plot_command(app, plot);
   blockc::PrepareCommand prepare;
   blockc::add_prepare_command(app, prepare);
+  blockc::TokenizeCommand tokenize;
+  blockc::add_tokenize_command(app, tokenize);
 
   if (auto code = blockc::parse(app, argc, argv, verbose)) return *code;
   // Commands that build models run in blockc-model, beside this program, so that validate,
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
       return write_output(*svg, output);
     }
     if (prepare.parsed()) return blockc::run_prepare(prepare);
+    if (tokenize.parsed()) return blockc::run_tokenize(tokenize);
     if (plot.parsed()) return blockc::run_plot(plot);
     if (import_hf->parsed()) {
       Diagnostics diagnostics;

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "framework/text/prepare.h"
+
 namespace blockc {
 
 namespace {
@@ -18,8 +20,9 @@ CLI::Validator open_fraction() {
       "in (0, 1)");
 }
 
-void print_file(const blocks::data::PreparedFile& file, const std::string& format) {
-  std::cout << file.path << ": " << file.tokens << " tokens (" << format << ", 2-byte ids)\n";
+void print_file(const blocks::data::PreparedFile& file, const std::string& format, int width = 2) {
+  std::cout << file.path << ": " << file.tokens << " tokens (" << format << ", " << width
+            << "-byte ids)\n";
 }
 
 }  // namespace
@@ -28,9 +31,20 @@ void add_prepare_command(CLI::App& app, PrepareCommand& c) {
   c.command = app.add_subcommand(
       "prepare",
       "Turn text files into OUT_DIR/train.bin and OUT_DIR/val.bin, one token per byte "
-      "(vocabulary 256); the last fraction of the bytes is the validation split");
-  c.command->add_option("--bytes", c.options.inputs, "Text files, read in order as one text")
-      ->required();
+      "(--bytes, vocabulary 256) or with a tokenizer (--text, --tokenizer); the last fraction "
+      "is the validation split");
+  auto* bytes = c.command->add_option("--bytes", c.options.inputs,
+                                      "Text files, read in order as one text, a byte a token");
+  auto* text = c.command
+                   ->add_option("--text", c.texts,
+                                "Text files, each a document, encoded with --tokenizer (each "
+                                "followed by its end-of-sequence id)")
+                   ->excludes(bytes);
+  c.command
+      ->add_option("--tokenizer", c.tokenizer,
+                   "tokenizer.json, a Hugging Face folder holding one, or `bytes`")
+      ->needs(text);
+  text->needs("--tokenizer");
   c.command->add_option("-o,--output", c.options.output_folder, "The folder to write (created)")
       ->required();
   c.command
@@ -43,6 +57,19 @@ void add_prepare_command(CLI::App& app, PrepareCommand& c) {
 
 int run_prepare(PrepareCommand& c) {
   c.options.format = blocks::data::parse_token_format(c.format);
+  if (!c.texts.empty()) {
+    const auto tokenizer = blocks::text::load_tokenizer(c.tokenizer);
+    blocks::text::TextPrepareOptions options{c.texts, c.options.output_folder,
+                                             c.options.validation_fraction, c.options.format};
+    const auto summary = blocks::text::prepare_text(options, *tokenizer);
+    print_file(summary.train, c.format, summary.token_bytes);
+    print_file(summary.validation, c.format, summary.token_bytes);
+    std::cout << summary.input_bytes << " bytes of text; vocabulary " << summary.vocab_size
+              << " (" << tokenizer->kind() << ")\n";
+    return 0;
+  }
+  if (c.options.inputs.empty())
+    throw blocks::data::DataError("give --bytes FILES, or --text FILES with --tokenizer");
   const auto summary = blocks::data::prepare_bytes(c.options);
   print_file(summary.train, c.format);
   print_file(summary.validation, c.format);

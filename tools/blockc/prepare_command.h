@@ -1,9 +1,11 @@
-// `blockc prepare`: text files to train and validation token files (framework/data/prepare.h),
-// for a first training run without a tokenizer.
+// `blockc prepare`: text files to train and validation token files, a byte a token
+// (framework/data/prepare.h, for a first run without a tokenizer) or with a tokenizer
+// (framework/text/prepare.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "framework/data/prepare.h"
 
@@ -13,6 +15,8 @@ struct PrepareCommand {
   CLI::App* command = nullptr;
   blocks::data::BytePrepareOptions options;
   std::string format = "nanogpt";
+  std::vector<std::string> texts;  // --text: documents for --tokenizer
+  std::string tokenizer;
   bool parsed() const { return command->parsed(); }
 };
 

@@ -1,0 +1,69 @@
+#include "framework/text/tokenizer.h"
+
+#include <filesystem>
+
+#include "framework/text/byte_level_bpe.h"
+
+namespace blocks::text {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void outside(int64_t id, int64_t size, const std::string& what) {
+  throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
+                       std::to_string(size) + " ids, " + what + ")");
+}
+
+// Ids 0..255 are the text's bytes (blockc prepare --bytes).
+class Bytes : public Tokenizer {
+ public:
+  std::vector<int64_t> encode(std::string_view text) const override {
+    return std::vector<int64_t>(reinterpret_cast<const unsigned char*>(text.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()) + text.size());
+  }
+  std::string decode(const std::vector<int64_t>& ids) const override {
+    std::string out;
+    for (int64_t id : ids) {
+      if (id < 0 || id > 255) outside(id, 256, "bytes");
+      out += static_cast<char>(id);
+    }
+    return out;
+  }
+  std::string piece(int64_t id) const override {
+    if (id < 0 || id > 255) outside(id, 256, "bytes");
+    if (id >= 0x20 && id < 0x7F) return std::string(1, static_cast<char>(id));
+    char text[8];
+    std::snprintf(text, sizeof text, "<0x%02X>", static_cast<unsigned>(id));
+    return text;
+  }
+  int64_t vocab_size() const override { return 256; }
+  std::string kind() const override { return "bytes"; }
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  if (path == "bytes") return std::make_unique<Bytes>();
+  std::error_code ec;
+  fs::path file(path);
+  if (fs::is_directory(file, ec)) {
+    if (fs::exists(file / "tokenizer.json", ec))
+      file /= "tokenizer.json";
+    else if (fs::exists(file / "tokenizer.model", ec))
+      file /= "tokenizer.model";
+    else
+      throw TokenizerError(path + ": the folder holds no tokenizer.json or tokenizer.model");
+  } else if (!fs::exists(file, ec)) {
+    throw TokenizerError(path + ": no such file or folder (a tokenizer.json, a tokenizer.model, "
+                         "a folder holding one, or `bytes`)");
+  }
+  if (file.extension() == ".json") return std::make_unique<ByteLevelBpe>(file.string());
+  // libsentencepiece carries its own copy of protobuf and exports it: in a process that also
+  // loads LibTorch (libprotobuf.so.32) the two collide at load time and the program crashes
+  // before main. SentencePiece models need a reader of blocks' own.
+  throw TokenizerError(file.string() + ": SentencePiece models (tokenizer.model) are not read "
+                       "yet; give a tokenizer.json");
+}
+
+}  // namespace blocks::text

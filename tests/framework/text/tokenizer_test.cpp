@@ -1,0 +1,318 @@
+// Tokenizers against their reference implementations, id for id, on real text (the README) and
+// on edge cases (contractions, digit runs, whitespace runs, accents, CJK, emoji, added tokens):
+// byte-level BPE files in tokenizer.json's layout, GPT-2's (ByteLevel pre-tokenizer, "a b"
+// merges) and Llama 3's (Split by its regex then ByteLevel, [a, b] merges), whose merges a
+// small BPE learner in the script makes from the README; the reference encodes as OpenAI's
+// GPT-2 encoder.py does (regex.findall, bytes_to_unicode, bpe() merging by rank), with Debian's
+// python3-regex.
+#include <gmock/gmock.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "framework/data/tokens.h"
+#include "framework/text/tokenizer.h"
+#include "framework/weights/safetensors.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/reference_folder.h"
+
+namespace blocks::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The cases, one per line of cases.txt (\n inside a case written as \\n).
+const char* const kWriter = R"(
+import json, os, sys
+import regex
+sys.path.insert(0, SOURCE + '/tests/support')
+from tensors import save
+
+readme = open(SOURCE + '/README.md', encoding='utf-8').read()
+cases = ["Hello world", "don't stop, we'll see it's 12345 or 3.14159!",
+         "a   b\n\n  c\t\td  ", "Ünïcödé naïve café", "中文字符和日本語のテキスト",
+         "emoji 🤖🚀 mixed", "<|endoftext|>after special<|endoftext|>", "  leading spaces",
+         "x" * 50, readme]
+
+# encoder.py's bytes_to_unicode.
+bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + \
+     list(range(ord('®'), ord('ÿ') + 1))
+cs = bs[:]
+n = 0
+for b in range(256):
+    if b not in bs:
+        bs.append(b)
+        cs.append(256 + n)
+        n += 1
+byte_encoder = dict(zip(bs, [chr(c) for c in cs]))
+
+GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+
+def words(text, pattern):
+    return [''.join(byte_encoder[b] for b in t.encode('utf-8')) for t in regex.findall(pattern, text)]
+
+def learn(pattern, count):
+    # A small BPE learner: the most frequent adjacent pair, ties to the smallest pair.
+    freq = {}
+    for w in words(readme, pattern):
+        freq[tuple(w)] = freq.get(tuple(w), 0) + 1
+    merges = []
+    for _ in range(count):
+        pairs = {}
+        for w, f in freq.items():
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + f
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        new = {}
+        for w, f in freq.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(w[i] + w[i + 1]); i += 2
+                else:
+                    out.append(w[i]); i += 1
+            new[tuple(out)] = new.get(tuple(out), 0) + f
+        freq = new
+    return merges
+
+def get_pairs(word):
+    return set(zip(word, word[1:]))
+
+def bpe(token, ranks):
+    # encoder.py's Encoder.bpe, line for line.
+    word = tuple(token)
+    pairs = get_pairs(word)
+    if not pairs:
+        return token
+    while True:
+        bigram = min(pairs, key=lambda pair: ranks.get(pair, float('inf')))
+        if bigram not in ranks:
+            break
+        first, second = bigram
+        new_word = []
+        i = 0
+        while i < len(word):
+            try:
+                j = word.index(first, i)
+                new_word.extend(word[i:j])
+                i = j
+            except ValueError:
+                new_word.extend(word[i:])
+                break
+            if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
+                new_word.append(first + second)
+                i += 2
+            else:
+                new_word.append(word[i])
+                i += 1
+        word = tuple(new_word)
+        if len(word) == 1:
+            break
+        pairs = get_pairs(word)
+    return ' '.join(word)
+
+def build(name, pattern, merges, specials, pre, merge_format):
+    vocab = {byte_encoder[b]: i for i, b in enumerate(range(256))}
+    for a, b in merges:
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+    added = [{'id': len(vocab) + k, 'content': s, 'special': True, 'single_word': False,
+              'lstrip': False, 'rstrip': False, 'normalized': False} for k, s in enumerate(specials)]
+    doc = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
+           'normalizer': None, 'pre_tokenizer': pre, 'post_processor': None,
+           'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True,
+                       'use_regex': True},
+           'model': {'type': 'BPE', 'dropout': None, 'unk_token': None,
+                     'continuing_subword_prefix': '', 'end_of_word_suffix': '',
+                     'fuse_unk': False, 'byte_fallback': False, 'vocab': vocab,
+                     'merges': [merge_format(a, b) for a, b in merges]}}
+    os.makedirs(f'{DIR}/{name}', exist_ok=True)
+    json.dump(doc, open(f'{DIR}/{name}/tokenizer.json', 'w', encoding='utf-8'), ensure_ascii=False)
+    ranks = {m: i for i, m in enumerate(merges)}
+    special_ids = {a['content']: a['id'] for a in added}
+    split = '(' + '|'.join(regex.escape(s) for s in specials) + ')'
+    out = {}
+    for k, text in enumerate(cases):
+        ids = []
+        for part in regex.split(split, text):
+            if part in special_ids:
+                ids.append(special_ids[part])
+                continue
+            for w in words(part, pattern):
+                ids.extend(vocab[p] for p in bpe(w, ranks).split(' '))
+        out[f'case{k}'] = torch.tensor(ids, dtype=torch.int64)
+    save(out, f'{DIR}/{name}/ids.safetensors')
+
+build('gpt2', GPT2, learn(GPT2, 300), ['<|endoftext|>'],
+      {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': True},
+      lambda a, b: a + ' ' + b)
+build('llama3', LLAMA3, learn(LLAMA3, 300), ['<|begin_of_text|>', '<|end_of_text|>', '<|endoftext|>'],
+      {'type': 'Sequence', 'pretokenizers': [
+          {'type': 'Split', 'pattern': {'Regex': LLAMA3}, 'behavior': 'Isolated', 'invert': False},
+          {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
+      lambda a, b: [a, b])
+
+with open(DIR + '/cases.json', 'w', encoding='utf-8') as f:
+    json.dump(cases, f, ensure_ascii=False)
+)";
+
+class Tokenizers : public SharedReferenceFolder<Tokenizers> {
+ public:
+  static const char* script() { return kWriter; }
+
+ protected:
+  static std::vector<std::string> cases() {
+    std::ifstream in(at("cases.json"));
+    return nlohmann::json::parse(in).get<std::vector<std::string>>();
+  }
+  // Encodes every case with `tokenizer` and compares with the reference's ids; decoding gives
+  // the text back.
+  static void expect_reference_ids(const std::string& tokenizer, const std::string& ids_file) {
+    const auto t = text::load_tokenizer(tokenizer);
+    const auto file = weights::SafetensorsFile::open(ids_file);
+    const auto texts = cases();
+    for (size_t k = 0; k < texts.size(); ++k) {
+      const at::Tensor want = file.tensor("case" + std::to_string(k));
+      const std::vector<int64_t> expected(want.data_ptr<int64_t>(),
+                                          want.data_ptr<int64_t>() + want.numel());
+      const auto got = t->encode(texts[k]);
+      EXPECT_EQ(got, expected) << "case " << k << ": " << texts[k].substr(0, 60);
+      EXPECT_EQ(t->decode(got), texts[k]) << "case " << k;
+    }
+  }
+};
+
+TEST_F(Tokenizers, Gpt2ByteLevelBpeMatchesEncoderPy) {
+  expect_reference_ids(at("gpt2/tokenizer.json"), at("gpt2/ids.safetensors"));
+  const auto t = text::load_tokenizer(at("gpt2"));  // the folder finds its tokenizer.json
+  EXPECT_EQ(t->kind(), "byte-level BPE");
+  EXPECT_EQ(t->eos, t->vocab_size() - 1) << "<|endoftext|>";
+  EXPECT_EQ(t->piece(t->encode(" world").front()).substr(0, 2), "\xC4\xA0") << "Ġ";
+}
+
+// BOS and EOS as tokenizer_config.json beside tokenizer.json names them (a string or an
+// AddedToken object), as transformers reads them; a name the vocabulary lacks is an error.
+TEST_F(Tokenizers, TokenizerConfigNamesBosAndEos) {
+  const std::filesystem::path dir = at("configured");
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(at("llama3/tokenizer.json"), dir / "tokenizer.json");
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"bos_token": {"content": "<|begin_of_text|>"}, "eos_token": "<|endoftext|>"})";
+  const auto t = text::load_tokenizer(dir.string());
+  ASSERT_TRUE(t->bos && t->eos);
+  EXPECT_EQ(t->piece(*t->bos), "<|begin_of_text|>");
+  EXPECT_EQ(t->piece(*t->eos), "<|endoftext|>");
+  std::ofstream(dir / "tokenizer_config.json") << R"({"eos_token": "<|eot_id|>"})";
+  try {
+    text::load_tokenizer(dir.string());
+    ADD_FAILURE() << "no error";
+  } catch (const text::TokenizerError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "tokenizer_config.json").string() +
+                                         ": eos_token '<|eot_id|>' is not in " +
+                                         (dir / "tokenizer.json").string());
+  }
+}
+
+TEST_F(Tokenizers, Llama3SplitThenByteLevelMatchesTheReference) {
+  expect_reference_ids(at("llama3/tokenizer.json"), at("llama3/ids.safetensors"));
+  const auto t = text::load_tokenizer(at("llama3/tokenizer.json"));
+  ASSERT_TRUE(t->bos && t->eos);
+  EXPECT_EQ(t->piece(*t->bos), "<|begin_of_text|>");
+  EXPECT_EQ(t->piece(*t->eos), "<|end_of_text|>");
+}
+
+TEST_F(Tokenizers, BadInputIsNamed) {
+  const auto t = text::load_tokenizer(at("gpt2"));
+  auto error = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const text::TokenizerError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error([&] { t->encode("ok \xff then"); }),
+            "the text is not UTF-8: byte 3 (0xff) starts no character");
+  EXPECT_EQ(error([&] { t->encode("cut \xE4\xB8"); }),
+            "the text is not UTF-8: byte 4 (0xe4) starts no character");
+  EXPECT_THAT(error([&] { t->decode({5, t->vocab_size()}); }),
+              HasSubstr("id " + std::to_string(t->vocab_size()) + " is outside the vocabulary"));
+  const std::string broken = at("broken.json");
+  std::ofstream(broken) << "{\"model\": ";
+  EXPECT_THAT(error([&] { text::load_tokenizer(broken); }), HasSubstr(broken + ": not JSON"));
+  const std::string wordpiece = at("wordpiece.json");
+  std::ofstream(wordpiece) << R"({"model": {"type": "WordPiece", "vocab": {}}})";
+  EXPECT_EQ(error([&] { text::load_tokenizer(wordpiece); }),
+            wordpiece + ": model type 'WordPiece': blocks reads byte-level BPE models only");
+  EXPECT_THAT(error([&] { text::load_tokenizer(at("nothing")); }), HasSubstr("no such file"));
+  const std::string sentencepiece = at("tokenizer.model");
+  std::ofstream(sentencepiece) << "a SentencePiece model";
+  EXPECT_EQ(error([&] { text::load_tokenizer(sentencepiece); }),
+            sentencepiece + ": SentencePiece models (tokenizer.model) are not read yet; give a "
+                            "tokenizer.json");
+  // Bytes: ids are the text's bytes.
+  const auto bytes = text::load_tokenizer("bytes");
+  EXPECT_EQ(bytes->encode("A\n"), (std::vector<int64_t>{65, 10}));
+  EXPECT_EQ(bytes->decode({104, 105}), "hi");
+  EXPECT_EQ(bytes->piece(10), "<0x0A>");
+}
+
+TEST_F(Tokenizers, BlockcTokenizeShowsIdsAndPieces) {
+  const auto r = blockc("tokenize --tokenizer " + at("gpt2") + " --text 'Hello world' --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  const auto t = text::load_tokenizer(at("gpt2"));
+  EXPECT_EQ(json["ids"].get<std::vector<int64_t>>(), t->encode("Hello world"));
+  std::string joined;
+  for (const auto& p : json["pieces"]) joined += p.get<std::string>();
+  EXPECT_EQ(joined, "Hello\xC4\xA0world");
+  const auto back = blockc("tokenize --tokenizer " + at("gpt2") + " --decode " +
+                           [&] {
+                             std::string ids;
+                             for (int64_t id : t->encode("Hello world")) ids += std::to_string(id) + " ";
+                             return ids;
+                           }());
+  ASSERT_EQ(back.code, 0) << back.err;
+  EXPECT_EQ(back.out, "Hello world\n");
+  const auto bad = blockc("tokenize --tokenizer " + at("nothing") + " --text x");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("no such file or folder"));
+}
+
+// blockc prepare --text with a tokenizer: the two token files, read back and decoded, are the
+// documents, each followed by <|endoftext|>; 90% of the tokens train.
+TEST_F(Tokenizers, PrepareWritesTheTrainersTokenFiles) {
+  std::ofstream(at("doc1.txt")) << "The first document, with some words.";
+  std::ofstream(at("doc2.txt")) << "And a second one: 12345 numbers, café and 中文.";
+  const auto r = blockc("prepare --text " + at("doc1.txt") + " " + at("doc2.txt") +
+                        " --tokenizer " + at("gpt2") + " -o " + at("prepared"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto t = text::load_tokenizer(at("gpt2"));
+  std::vector<int64_t> want = t->encode("The first document, with some words.");
+  want.push_back(*t->eos);
+  for (int64_t id : t->encode("And a second one: 12345 numbers, café and 中文.")) want.push_back(id);
+  want.push_back(*t->eos);
+  std::vector<int64_t> got;
+  for (const char* split : {"prepared/train.bin", "prepared/val.bin"}) {
+    const data::TokenFile file(at(split));
+    std::vector<int64_t> ids(file.size());
+    file.read(0, ids.size(), ids.data());
+    got.insert(got.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(data::TokenFile(at("prepared/train.bin")).size(),
+            static_cast<uint64_t>(static_cast<double>(want.size()) * 0.9));
+  EXPECT_THAT(r.out, HasSubstr("vocabulary " + std::to_string(t->vocab_size()) + " (byte-level BPE)"));
+  const auto bad = blockc("prepare --text " + at("doc1.txt") + " -o " + at("x"));
+  EXPECT_EQ(bad.code, 2) << "--text needs --tokenizer";
+}
+
+}  // namespace
+}  // namespace blocks::testing
