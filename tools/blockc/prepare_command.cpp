@@ -45,6 +45,11 @@ void add_prepare_command(CLI::App& app, PrepareCommand& c) {
                    "tokenizer.json, a Hugging Face folder holding one, or `bytes`")
       ->needs(text);
   text->needs("--tokenizer");
+  // One of the two inputs, as a usage error (exit 2) like a missing option.
+  c.command->parse_complete_callback([&c] {
+    if (c.options.inputs.empty() && c.texts.empty())
+      throw CLI::RequiredError("--bytes or --text (with --tokenizer)");
+  });
   c.command->add_option("-o,--output", c.options.output_folder, "The folder to write (created)")
       ->required();
   c.command
@@ -68,8 +73,6 @@ int run_prepare(PrepareCommand& c) {
               << " (" << tokenizer->kind() << ")\n";
     return 0;
   }
-  if (c.options.inputs.empty())
-    throw blocks::data::DataError("give --bytes FILES, or --text FILES with --tokenizer");
   const auto summary = blocks::data::prepare_bytes(c.options);
   print_file(summary.train, c.format);
   print_file(summary.validation, c.format);
