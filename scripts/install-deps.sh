@@ -9,8 +9,9 @@ packages=(
   python3 python3-jsonschema python3-yaml
   graphviz
   libtorch-dev libgloo-dev python3-torch python3-pil
-  # The tokenizer tests' reference encodes as OpenAI's GPT-2 encoder.py does, with `regex`.
-  python3-regex
+  # The tokenizer tests' references: OpenAI's GPT-2 encoder.py's algorithm (with `regex`) and
+  # Python's sentencepiece (the library itself is not linked: framework/text/sentencepiece.h says why).
+  python3-regex python3-sentencepiece
   # The README's training run reads the fortune cookies as English text.
   fortunes
   # Debian's LibTorch calls whatever libblas.so.3 is selected; the reference BLAS is ~25x

@@ -342,9 +342,7 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& ou
 std::string ByteLevelBpe::decode(const std::vector<int64_t>& ids) const {
   std::string bytes;
   for (int64_t id : ids) {
-    if (id < 0 || id >= vocab_size())
-      throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
-                           std::to_string(vocab_size()) + " ids, " + path_ + ")");
+    check_id(id, vocab_size(), path_);
     const std::string& p = pieces_[static_cast<size_t>(id)];
     if (is_added_[static_cast<size_t>(id)]) {
       bytes += p;
@@ -360,25 +358,11 @@ std::string ByteLevelBpe::decode(const std::vector<int64_t>& ids) const {
       i += n;
     }
   }
-  // Bytes that do not form UTF-8 become U+FFFD, one for each bad byte.
-  std::string out;
-  for (size_t i = 0; i < bytes.size();) {
-    const size_t bad = invalid_utf8_at(std::string_view(bytes).substr(i));
-    if (bad == std::string_view::npos) {
-      out.append(bytes, i, std::string::npos);
-      break;
-    }
-    out.append(bytes, i, bad);
-    out += "\xEF\xBF\xBD";
-    i += bad + 1;
-  }
-  return out;
+  return replace_invalid_utf8(bytes);
 }
 
 std::string ByteLevelBpe::piece(int64_t id) const {
-  if (id < 0 || id >= vocab_size())
-    throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
-                         std::to_string(vocab_size()) + " ids, " + path_ + ")");
+  check_id(id, vocab_size(), path_);
   return pieces_[static_cast<size_t>(id)];
 }
 

@@ -3,17 +3,13 @@
 #include <filesystem>
 
 #include "framework/text/byte_level_bpe.h"
+#include "framework/text/sentencepiece.h"
 
 namespace blocks::text {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-[[noreturn]] void outside(int64_t id, int64_t size, const std::string& what) {
-  throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
-                       std::to_string(size) + " ids, " + what + ")");
-}
 
 // Ids 0..255 are the text's bytes (blockc prepare --bytes).
 class Bytes : public Tokenizer {
@@ -25,13 +21,13 @@ class Bytes : public Tokenizer {
   std::string decode(const std::vector<int64_t>& ids) const override {
     std::string out;
     for (int64_t id : ids) {
-      if (id < 0 || id > 255) outside(id, 256, "bytes");
+      check_id(id, 256, "bytes");
       out += static_cast<char>(id);
     }
     return out;
   }
   std::string piece(int64_t id) const override {
-    if (id < 0 || id > 255) outside(id, 256, "bytes");
+    check_id(id, 256, "bytes");
     if (id >= 0x20 && id < 0x7F) return std::string(1, static_cast<char>(id));
     char text[8];
     std::snprintf(text, sizeof text, "<0x%02X>", static_cast<unsigned>(id));
@@ -59,11 +55,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
                          "a folder holding one, or `bytes`)");
   }
   if (file.extension() == ".json") return std::make_unique<ByteLevelBpe>(file.string());
-  // libsentencepiece carries its own copy of protobuf and exports it: in a process that also
-  // loads LibTorch (libprotobuf.so.32) the two collide at load time and the program crashes
-  // before main. SentencePiece models need a reader of blocks' own.
-  throw TokenizerError(file.string() + ": SentencePiece models (tokenizer.model) are not read "
-                       "yet; give a tokenizer.json");
+  return std::make_unique<SentencePieceBpe>(file.string());
 }
 
 }  // namespace blocks::text

@@ -1,5 +1,6 @@
-// Tokenizers, torch-free: Hugging Face's tokenizer.json byte-level BPE (GPT-2, Llama 3) and
-// bytes (ids 0..255, for models trained on `blockc prepare --bytes` files).
+// Tokenizers, torch-free: Hugging Face's tokenizer.json byte-level BPE (GPT-2, Llama 3),
+// SentencePiece BPE tokenizer.model (Llama 2, Mistral), and bytes (ids 0..255, for models
+// trained on `blockc prepare --bytes` files).
 //
 //   auto tokenizer = blocks::text::load_tokenizer("hf/gpt2");   // a folder, a file, or "bytes"
 //   std::vector<int64_t> ids = tokenizer->encode("Hello world");
@@ -32,20 +33,20 @@ class Tokenizer {
   // The text of `ids`; an id outside the vocabulary is a TokenizerError. Bytes that do not form
   // UTF-8 become U+FFFD, as Hugging Face's decoders (errors="replace") give them.
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
-  // The vocabulary entry of `id` as the file writes it (GPT-2's "Ġworld").
+  // The vocabulary entry of `id` as the file writes it (GPT-2's "Ġworld", SentencePiece's
+  // "▁world").
   virtual std::string piece(int64_t id) const = 0;
   // Ids 0..vocab_size() - 1, added tokens included.
   virtual int64_t vocab_size() const = 0;
-  // What the file calls itself: "byte-level BPE", "bytes".
+  // What the file holds: "byte-level BPE", "SentencePiece BPE", "bytes".
   virtual std::string kind() const = 0;
   // The beginning / end of sequence ids: as tokenizer_config.json beside a tokenizer.json names
   // them, else by their usual names (<|begin_of_text|>, <|end_of_text|>, <|endoftext|>).
   std::optional<int64_t> bos, eos;
 };
 
-// `path`: "bytes"; a tokenizer.json file; or a folder holding one (a Hugging Face folder). A
-// tokenizer.model (SentencePiece) is a TokenizerError for now (tokenizer.cpp says why). Throws
-// TokenizerError naming the file.
+// `path`: "bytes"; a tokenizer.json or tokenizer.model file; or a folder holding one (a Hugging
+// Face folder: tokenizer.json first). Throws TokenizerError naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 // The byte offset of the first byte of `text` that is not valid UTF-8, or npos.
@@ -53,5 +54,10 @@ size_t invalid_utf8_at(std::string_view text);
 // Throws TokenizerError naming that byte ("the text is not UTF-8: byte 3 (0xff) starts no
 // character").
 void check_utf8(std::string_view text);
+// `bytes` with each byte that starts no UTF-8 character replaced by U+FFFD (decoders'
+// errors="replace").
+std::string replace_invalid_utf8(const std::string& bytes);
+// Throws TokenizerError unless 0 <= id < size ("id 7 is outside the vocabulary (5 ids, WHAT)").
+void check_id(int64_t id, int64_t size, const std::string& what);
 
 }  // namespace blocks::text

@@ -42,7 +42,7 @@ void add_prepare_command(CLI::App& app, PrepareCommand& c) {
                    ->excludes(bytes);
   c.command
       ->add_option("--tokenizer", c.tokenizer,
-                   "tokenizer.json, a Hugging Face folder holding one, or `bytes`")
+                   "tokenizer.json, tokenizer.model, a Hugging Face folder holding one, or `bytes`")
       ->needs(text);
   text->needs("--tokenizer");
   // One of the two inputs, as a usage error (exit 2) like a missing option.

@@ -4,7 +4,8 @@
 // merges) and Llama 3's (Split by its regex then ByteLevel, [a, b] merges), whose merges a
 // small BPE learner in the script makes from the README; the reference encodes as OpenAI's
 // GPT-2 encoder.py does (regex.findall, bytes_to_unicode, bpe() merging by rank), with Debian's
-// python3-regex.
+// python3-regex. SentencePiece BPE models trained by python3-sentencepiece, encoded and decoded
+// by it.
 #include <gmock/gmock.h>
 
 #include <nlohmann/json.hpp>
@@ -159,6 +160,22 @@ build('llama3', LLAMA3, learn(LLAMA3, 300), ['<|begin_of_text|>', '<|end_of_text
           {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
       lambda a, b: [a, b])
 
+# SentencePiece BPE models trained by python3-sentencepiece (Llama 2's settings: identity
+# normalization, byte fallback, no removal of extra spaces; and the defaults' space removal;
+# and no byte fallback, where unknown runs become one <unk>), encoded and decoded by it.
+import sentencepiece as spm
+for name, extra in (('sp', dict(byte_fallback=True, remove_extra_whitespaces=False)),
+                    ('sp_spaces', dict(byte_fallback=True)),
+                    ('sp_unk', dict(byte_fallback=False, character_coverage=0.98))):
+    os.makedirs(f'{DIR}/{name}', exist_ok=True)
+    spm.SentencePieceTrainer.train(input=SOURCE + '/README.md', model_prefix=f'{DIR}/{name}/tokenizer',
+                                   vocab_size=400, model_type='bpe', normalization_rule_name='identity',
+                                   minloglevel=2, **({'character_coverage': 1.0} | extra))
+    sp = spm.SentencePieceProcessor(model_file=f'{DIR}/{name}/tokenizer.model')
+    save({f'case{k}': torch.tensor(sp.encode(t), dtype=torch.int64) for k, t in enumerate(cases)},
+         f'{DIR}/{name}/ids.safetensors')
+    json.dump([sp.decode(sp.encode(t)) for t in cases], open(f'{DIR}/{name}/decoded.json', 'w', encoding='utf-8'),
+              ensure_ascii=False)
 with open(DIR + '/cases.json', 'w', encoding='utf-8') as f:
     json.dump(cases, f, ensure_ascii=False)
 )";
@@ -173,8 +190,9 @@ class Tokenizers : public SharedReferenceFolder<Tokenizers> {
     return nlohmann::json::parse(in).get<std::vector<std::string>>();
   }
   // Encodes every case with `tokenizer` and compares with the reference's ids; decoding gives
-  // the text back.
-  static void expect_reference_ids(const std::string& tokenizer, const std::string& ids_file) {
+  // the text back (or, with `decoded`, what the reference decodes).
+  static void expect_reference_ids(const std::string& tokenizer, const std::string& ids_file,
+                                   const std::string& decoded = "") {
     const auto t = text::load_tokenizer(tokenizer);
     const auto file = weights::SafetensorsFile::open(ids_file);
     const auto texts = cases();
@@ -184,7 +202,10 @@ class Tokenizers : public SharedReferenceFolder<Tokenizers> {
                                           want.data_ptr<int64_t>() + want.numel());
       const auto got = t->encode(texts[k]);
       EXPECT_EQ(got, expected) << "case " << k << ": " << texts[k].substr(0, 60);
-      EXPECT_EQ(t->decode(got), texts[k]) << "case " << k;
+      const std::string back =
+          decoded.empty() ? texts[k]
+                          : nlohmann::json::parse(std::ifstream(decoded))[k].get<std::string>();
+      EXPECT_EQ(t->decode(got), back) << "case " << k;
     }
   }
 };
@@ -195,6 +216,23 @@ TEST_F(Tokenizers, Gpt2ByteLevelBpeMatchesEncoderPy) {
   EXPECT_EQ(t->kind(), "byte-level BPE");
   EXPECT_EQ(t->eos, t->vocab_size() - 1) << "<|endoftext|>";
   EXPECT_EQ(t->piece(t->encode(" world").front()).substr(0, 2), "\xC4\xA0") << "Ġ";
+}
+
+// SentencePiece BPE read by blocks itself, against python3-sentencepiece: ids and decoded text
+// for every case, in the three settings the script trains.
+TEST_F(Tokenizers, SentencePieceBpeMatchesPythonSentencepiece) {
+  for (const char* name : {"sp", "sp_spaces", "sp_unk"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = at(name);
+    expect_reference_ids(dir + "/tokenizer.model", dir + "/ids.safetensors",
+                         dir + "/decoded.json");
+  }
+  const auto t = text::load_tokenizer(at("sp"));
+  EXPECT_EQ(t->kind(), "SentencePiece BPE");
+  EXPECT_EQ(t->vocab_size(), 400);
+  EXPECT_EQ(t->bos, 1);
+  EXPECT_EQ(t->eos, 2);
+  EXPECT_EQ(t->piece(*t->bos), "<s>");
 }
 
 // BOS and EOS as tokenizer_config.json beside tokenizer.json names them (a string or an
@@ -253,10 +291,9 @@ TEST_F(Tokenizers, BadInputIsNamed) {
             wordpiece + ": model type 'WordPiece': blocks reads byte-level BPE models only");
   EXPECT_THAT(error([&] { text::load_tokenizer(at("nothing")); }), HasSubstr("no such file"));
   const std::string sentencepiece = at("tokenizer.model");
-  std::ofstream(sentencepiece) << "a SentencePiece model";
+  std::ofstream(sentencepiece) << "\x0a\xff\xff";  // a piece longer than the file
   EXPECT_EQ(error([&] { text::load_tokenizer(sentencepiece); }),
-            sentencepiece + ": SentencePiece models (tokenizer.model) are not read yet; give a "
-                            "tokenizer.json");
+            sentencepiece + ": not a SentencePiece model (its protobuf is cut or damaged)");
   // Bytes: ids are the text's bytes.
   const auto bytes = text::load_tokenizer("bytes");
   EXPECT_EQ(bytes->encode("A\n"), (std::vector<int64_t>{65, 10}));

@@ -1,3 +1,4 @@
+// What every tokenizer checks and repairs: UTF-8 in, ids in range, UTF-8 out.
 #include <cstdio>
 
 #include "framework/text/tokenizer.h"
@@ -42,6 +43,27 @@ void check_utf8(std::string_view text) {
   std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
   throw TokenizerError("the text is not UTF-8: byte " + std::to_string(bad) + " (" + hex +
                        ") starts no character");
+}
+
+std::string replace_invalid_utf8(const std::string& bytes) {
+  std::string out;
+  for (size_t i = 0; i < bytes.size();) {
+    const size_t bad = invalid_utf8_at(std::string_view(bytes).substr(i));
+    if (bad == std::string_view::npos) {
+      out.append(bytes, i, std::string::npos);
+      break;
+    }
+    out.append(bytes, i, bad);
+    out += "\xEF\xBF\xBD";
+    i += bad + 1;
+  }
+  return out;
+}
+
+void check_id(int64_t id, int64_t size, const std::string& what) {
+  if (id < 0 || id >= size)
+    throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
+                         std::to_string(size) + " ids, " + what + ")");
 }
 
 }  // namespace blocks::text

@@ -1,0 +1,57 @@
+// SentencePiece's tokenizer.model read by blocks itself (Llama 2, Mistral): the file's protobuf
+// (sentencepiece_model.proto: pieces with scores and types, the trainer's and the normalizer's
+// specs) parsed directly, and BPE encoding as sentencepiece's bpe_model.cc does it: the text
+// normalized (spaces to U+2581, a dummy prefix), split into characters (user-defined pieces
+// whole), adjacent pairs merged highest score first (leftmost on ties) while the merge is a
+// piece, unused pieces split back, and what is no piece spelled in <0xXX> byte pieces
+// (byte_fallback) or <unk>. libsentencepiece is not linked: Debian's exports the protobuf it
+// bundles, and in a process that also loads LibTorch (libprotobuf.so.32) the two collide and
+// the program crashes before main.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "framework/text/tokenizer.h"
+
+namespace blocks::text {
+
+class SentencePieceBpe : public Tokenizer {
+ public:
+  // Throws TokenizerError naming the file for a file that is not a model, a unigram (T5) or
+  // word/char model, a normalizer with a precompiled charsmap (nmt_nfkc), or whitespace as a
+  // suffix.
+  explicit SentencePieceBpe(const std::string& path);
+
+  std::vector<int64_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int64_t>& ids) const override;
+  std::string piece(int64_t id) const override;
+  int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
+  std::string kind() const override { return "SentencePiece BPE"; }
+
+  // sentencepiece_model.proto's SentencePiece.Type.
+  enum class Type { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+
+ private:
+  struct Piece {
+    std::string text;
+    float score = 0;
+    Type type = Type::normal;
+  };
+  std::string normalize(std::string_view text) const;
+  void emit(const std::string& symbol, std::vector<int64_t>& out, bool& after_unknown) const;
+
+  std::string path_;
+  std::vector<Piece> pieces_;
+  std::unordered_map<std::string, int64_t> mergeable_;  // normal, user-defined and unused
+  std::vector<std::string> user_defined_;               // longest first
+  std::unordered_map<std::string, std::pair<std::string, std::string>> split_unused_;
+  int64_t byte_ids_[256];
+  bool byte_fallback_ = false;
+  int64_t unk_ = 0;
+  std::string unk_surface_ = " \xE2\x81\x87 ";
+  bool add_dummy_prefix_ = true, remove_extra_whitespaces_ = true, escape_whitespaces_ = true;
+};
+
+}  // namespace blocks::text
