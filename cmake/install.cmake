@@ -13,8 +13,9 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # blocks_NAME is blocks::NAME here and in the package. Torch-free: io, config, types, graph, hf,
-# media, data, plot, text; with LibTorch: weights, modules, train.
-set(BLOCKS_PACKAGE_LIBRARIES io config types graph hf media data plot text weights modules train)
+# media, data, plot, text; with LibTorch: weights, modules, generate, train.
+set(BLOCKS_PACKAGE_LIBRARIES io config types graph hf media data plot text weights modules generate
+    train)
 set(BLOCKS_PACKAGE_TARGETS "")
 foreach(name ${BLOCKS_PACKAGE_LIBRARIES})
   if(NOT TARGET blocks_${name})
