@@ -3,11 +3,12 @@
 // TopKLogitsWarper, TopPLogitsWarper, MinPLogitsWarper), written out in plain PyTorch in the
 // reference script and applied in generate()'s order; sampling frequencies against the analytic
 // distribution after the filters (a chi-square test at a fixed seed); seeds reproduce draws;
-// bad settings are named.
+// bad settings are named; classifier-free guidance's formula.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "framework/generate/guidance.h"
 #include "framework/generate/sampling.h"
 #include "tests/support/torch_support.h"
 
@@ -147,6 +148,37 @@ TEST(Sampling, BadSettingsAreNamed) {
   EXPECT_EQ(message({.min_p = -0.1}), "min_p -0.1 must be in [0, 1]");
   EXPECT_EQ(message({.top_k = -1}), "top_k -1 must be 0 (off) or more");
   EXPECT_EQ(message({.repetition_penalty = 0}), "repetition_penalty 0 must be above 0");
+}
+
+}  // namespace
+}  // namespace blocks::testing
+
+namespace blocks::testing {
+namespace {
+
+// HF's UnbatchedClassifierFreeGuidanceLogitsProcessor.__call__ on log-probabilities, and the
+// raw-logit variant, written out; scale 1 returns the conditional scores untouched, as HF's does.
+TEST(Guidance, ScaleTimesTheDifferencePlusTheUnconditional) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  const at::Tensor cond = at::randn({2, 30}, gen), uncond = at::randn({2, 30}, gen);
+  const double scale = 3.0;
+  const at::Tensor lc = cond.log_softmax(-1), lu = uncond.log_softmax(-1);
+  EXPECT_TRUE(at::allclose(generate::guide(cond, uncond, scale, generate::GuidanceSpace::log_probs),
+                           scale * (lc - lu) + lu, 1e-6, 1e-6));
+  EXPECT_TRUE(at::allclose(generate::guide(cond, uncond, scale, generate::GuidanceSpace::logits),
+                           scale * (cond - uncond) + uncond, 1e-6, 1e-6));
+  EXPECT_TRUE(at::equal(generate::guide(cond, uncond, 1.0, generate::GuidanceSpace::log_probs), cond));
+  EXPECT_TRUE(at::equal(generate::guide(cond, uncond, 1.0, generate::GuidanceSpace::logits), cond));
+  // Guidance moves the choice away from what the unconditional stream also favours.
+  const at::Tensor c = at::tensor({2.0, 1.9, 0.0}).view({1, 3}), u = at::tensor({2.0, 0.0, 0.0}).view({1, 3});
+  EXPECT_EQ(c.argmax(-1).item<int64_t>(), 0);
+  EXPECT_EQ(generate::guide(c, u, 3.0, generate::GuidanceSpace::logits).argmax(-1).item<int64_t>(), 1);
+  try {
+    generate::parse_guidance_space("probs");
+    ADD_FAILURE() << "no error";
+  } catch (const generate::SamplingError& e) {
+    EXPECT_EQ(std::string(e.what()), "unknown guidance space 'probs' (log_probs, logits)");
+  }
 }
 
 }  // namespace
