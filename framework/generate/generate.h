@@ -1,0 +1,43 @@
+// The generation loop: a batch of prompts of different lengths, left-padded with an attention
+// mask and per-row positions, prefilled once, then decoded a token a step through the model's
+// cache; each step's next ids from generate::choose (Hugging Face's processors, greedy or a
+// seeded draw). A row ends at one of its stop ids (kept in its output) or at max_new_tokens.
+//
+//   blocks::generate::GenerateOptions options{.max_new_tokens = 64,
+//                                             .sampling = {.temperature = 0.8, .top_p = 0.95}};
+//   auto rows = blocks::generate::generate(*model.module, {prompt_a, prompt_b}, options);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "blocks/models/model_module.h"
+#include "framework/generate/sampling.h"
+
+namespace blocks::generate {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  Sampling sampling;
+  uint64_t seed = 0;                  // the draws' generator (sampling only)
+  std::vector<int64_t> stop_ids;      // end a row (e.g. the tokenizer's eos)
+  int64_t max_positions = 0;          // the model's context; 0: unchecked
+  // Each step's new ids, one per row (-1 for a row that has ended), as they are chosen.
+  std::function<void(const std::vector<int64_t>&)> on_step;
+};
+
+struct GeneratedRow {
+  std::vector<int64_t> ids;        // the new tokens, a stop id last when one ended the row
+  std::vector<double> log_probs;   // of each new token under the processed distribution
+  std::string stop = "length";     // "stop" (a stop id) or "length" (max_new_tokens)
+};
+
+// Throws SamplingError for bad settings, an empty prompt, or prompt + max_new_tokens past
+// max_positions (naming both). The model is run as it is (the caller puts it in eval mode).
+std::vector<GeneratedRow> generate(ModelModule& model,
+                                   const std::vector<std::vector<int64_t>>& prompts,
+                                   const GenerateOptions& options);
+
+}  // namespace blocks::generate

@@ -1,0 +1,132 @@
+// The generation loop on a small random Llama-shaped model: cached greedy decoding equals the
+// loop that recomputes the whole sequence each step (nanoGPT's generate() with top-1: the
+// argmax of the last position of a full forward); a batch of prompts of different lengths,
+// left-padded, equals each prompt alone; stop ids end a row where they appear; seeded sampling
+// reproduces itself; prompts past the context are refused.
+#include <gtest/gtest.h>
+
+#include "blocks/registry.h"
+#include "framework/config/document.h"
+#include "framework/generate/generate.h"
+#include "framework/nn/builder.h"
+
+namespace blocks {
+namespace {
+
+constexpr const char* kModel = R"(version: 1
+model:
+  type: language_model
+  hidden_size: 32
+  embeddings: {vocab_size: 64}
+  decoder:
+    type: repeat
+    num_layers: 2
+    block:
+      type: transformer
+      mixer: {type: attention, heads: 4, head_groups: 2, rotary: {type: default}}
+      mlp: {type: gated, intermediate_size: 64}
+      normalization: {type: rms_norm}
+  head: {normalization: {type: rms_norm}}
+)";
+
+Model small_model() {
+  config::Diagnostics d;
+  auto doc = config::load_document_text(kModel, "model.yaml", registry(), d);
+  EXPECT_TRUE(doc) << d.format();
+  Model model = build_model(*doc->model);
+  // A larger init than the default, so that greedy choices are not near ties.
+  nn::initialize(model.parameters, 5);
+  for (auto& p : model.parameters) p.tensor.detach().mul_(4);
+  model.module->eval();
+  return model;
+}
+
+// nanoGPT's generate() with top-1, in blocks: the whole sequence each step, no cache.
+std::vector<int64_t> recomputed(ModelModule& model, std::vector<int64_t> ids, int64_t steps) {
+  c10::NoGradGuard no_grad;
+  std::vector<int64_t> out;
+  for (int64_t s = 0; s < steps; ++s) {
+    const at::Tensor tokens = at::tensor(ids, at::kLong).unsqueeze(0);
+    const int64_t next = model.forward(tokens).logits[0][-1].argmax().item<int64_t>();
+    out.push_back(next);
+    ids.push_back(next);
+  }
+  return out;
+}
+
+TEST(Generate, CachedGreedyEqualsRecomputing) {
+  Model model = small_model();
+  const std::vector<int64_t> prompt = {3, 14, 15, 9, 26};
+  generate::GenerateOptions options{.max_new_tokens = 12, .sampling = {.greedy = true}};
+  const auto rows = generate::generate(*model.module, {prompt}, options);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].ids, recomputed(*model.module, prompt, 12));
+  EXPECT_EQ(rows[0].stop, "length");
+  ASSERT_EQ(rows[0].log_probs.size(), 12u);
+  for (double lp : rows[0].log_probs) EXPECT_LE(lp, 0.0);
+}
+
+TEST(Generate, ABatchOfPromptsEqualsEachAlone) {
+  Model model = small_model();
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3}, {40, 41, 42, 43, 44, 45, 46}, {7}};
+  generate::GenerateOptions options{.max_new_tokens = 8, .sampling = {.greedy = true}};
+  const auto together = generate::generate(*model.module, prompts, options);
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const auto alone = generate::generate(*model.module, {prompts[r]}, options);
+    EXPECT_EQ(together[r].ids, alone[0].ids);
+    for (size_t k = 0; k < alone[0].log_probs.size(); ++k)
+      EXPECT_NEAR(together[r].log_probs[k], alone[0].log_probs[k], 1e-4);
+  }
+}
+
+TEST(Generate, StopIdsEndTheirRow) {
+  Model model = small_model();
+  const std::vector<int64_t> prompt = {5, 6, 7};
+  generate::GenerateOptions options{.max_new_tokens = 10, .sampling = {.greedy = true}};
+  const auto free_run = generate::generate(*model.module, {prompt, {9, 9}}, options);
+  const int64_t stop = free_run[0].ids.at(3);
+  const auto first = std::find(free_run[0].ids.begin(), free_run[0].ids.end(), stop);
+  options.stop_ids = {stop};
+  std::vector<std::vector<int64_t>> steps;
+  options.on_step = [&](const std::vector<int64_t>& ids) { steps.push_back(ids); };
+  const auto stopped = generate::generate(*model.module, {prompt, {9, 9}}, options);
+  EXPECT_EQ(stopped[0].ids, std::vector<int64_t>(free_run[0].ids.begin(), first + 1));
+  EXPECT_EQ(stopped[0].stop, "stop");
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front().size(), 2u);
+  // After row 0 stopped, the stream reports -1 for it.
+  if (steps.size() > stopped[0].ids.size()) EXPECT_EQ(steps.back()[0], -1);
+}
+
+TEST(Generate, SeededSamplingReproducesItself) {
+  Model model = small_model();
+  generate::GenerateOptions options{.max_new_tokens = 16,
+                                    .sampling = {.temperature = 1.5, .top_k = 20}, .seed = 3};
+  const auto a = generate::generate(*model.module, {{1, 2, 3}}, options);
+  const auto b = generate::generate(*model.module, {{1, 2, 3}}, options);
+  EXPECT_EQ(a[0].ids, b[0].ids);
+  options.seed = 4;
+  const auto c = generate::generate(*model.module, {{1, 2, 3}}, options);
+  EXPECT_NE(a[0].ids, c[0].ids);
+}
+
+TEST(Generate, BadRequestsAreNamed) {
+  Model model = small_model();
+  auto message = [&](const std::vector<std::vector<int64_t>>& prompts,
+                     const generate::GenerateOptions& options) {
+    try {
+      generate::generate(*model.module, prompts, options);
+    } catch (const generate::SamplingError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message({{1, 2, 3}}, {.max_new_tokens = 10, .max_positions = 12}),
+            "prompt 0 of 3 tokens + max_new_tokens 10 is past the model's 12 positions");
+  EXPECT_EQ(message({{1}, {}}, {}), "prompt 1 is empty");
+  EXPECT_EQ(message({{1}}, {.sampling = {.top_p = 2}}), "top_p 2 must be in (0, 1]");
+}
+
+}  // namespace
+}  // namespace blocks
