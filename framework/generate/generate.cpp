@@ -69,7 +69,9 @@ std::vector<GeneratedRow> generate(ModelModule& model,
       chosen[i] = id;
       rows[i].ids.push_back(id);
       rows[i].log_probs.push_back(log_probs[r].item<double>());
-      if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
+      const auto& stops = options.stop_ids;
+      if (std::find(stops.begin(), stops.end(), id) != stops.end() ||
+          (options.stop_when && options.stop_when(i, rows[i].ids))) {
         done[i] = true;
         rows[i].stop = "stop";
       }

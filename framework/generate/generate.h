@@ -26,6 +26,8 @@ struct GenerateOptions {
   int64_t max_positions = 0;          // the model's context; 0: unchecked
   // Each step's new ids, one per row (-1 for a row that has ended), as they are chosen.
   std::function<void(const std::vector<int64_t>&)> on_step;
+  // Whether row `row`, its new ids so far given, ends here (stop strings); its stop is "stop".
+  std::function<bool(size_t row, const std::vector<int64_t>& ids)> stop_when;
 };
 
 struct GeneratedRow {

@@ -21,8 +21,10 @@ void Sampling::check() const {
   if (!greedy && !(temperature > 0))
     throw SamplingError("temperature " + text(temperature) +
                         " must be above 0 when sampling (greedy decoding ignores it)");
-  if (!(top_p > 0 && top_p <= 1)) throw SamplingError("top_p " + text(top_p) + " must be in (0, 1]");
-  if (!(min_p >= 0 && min_p <= 1)) throw SamplingError("min_p " + text(min_p) + " must be in [0, 1]");
+  if (!(top_p > 0 && top_p <= 1))
+    throw SamplingError("top_p " + text(top_p) + " must be in (0, 1]");
+  if (!(min_p >= 0 && min_p <= 1))
+    throw SamplingError("min_p " + text(min_p) + " must be in [0, 1]");
   if (top_k < 0) throw SamplingError("top_k " + std::to_string(top_k) + " must be 0 (off) or more");
   if (!(repetition_penalty > 0))
     throw SamplingError("repetition_penalty " + text(repetition_penalty) + " must be above 0");

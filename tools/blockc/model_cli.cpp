@@ -240,6 +240,47 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
       ->check(CLI::PositiveNumber);
   c.train->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
       ->check(set_assignment());
+
+  c.generate = app.add_subcommand("generate", "Continue prompts with a model: text out");
+  c.generate
+      ->add_option("--model", c.args.model,
+                   "blocks YAML, or a Hugging Face folder (config.json + safetensors)")
+      ->required();
+  c.generate->add_option("--weights", c.args.weights,
+                         "safetensors in blocks' names, or in --map's, or a Hugging Face folder "
+                         "(repeatable)");
+  c.generate->add_option("--map", c.args.map, "YAML name mapping for --weights");
+  c.generate->add_option("--adapters", c.args.adapters, kAdaptersHelp);
+  c.generate->add_option("--tokenizer", c.args.tokenizer,
+                         "tokenizer.json, tokenizer.model, a folder holding one, or `bytes` "
+                         "(default: the --model folder's)");
+  auto* prompt = c.generate->add_option("--prompt", c.args.prompt, "the prompt text");
+  auto* prompt_file =
+      c.generate->add_option("--prompt-file", c.args.prompt_file, "a file holding the prompt")
+          ->excludes(prompt);
+  c.generate
+      ->add_option("--prompt-tokens", c.args.prompt_tokens,
+                   "safetensors with `tokens` int [prompts, length]: prompts as ids, one a row")
+      ->excludes(prompt)
+      ->excludes(prompt_file);
+  c.generate->add_option("--max-new-tokens", c.args.max_new_tokens, "tokens to add (default 32)")
+      ->check(positive());
+  c.generate->add_flag("--greedy", c.args.greedy, "the most likely token each step");
+  c.generate->add_option("--temperature", c.args.temperature, "divides the logits (default 1)");
+  c.generate->add_option("--top-k", c.args.top_k, "keep the k most likely tokens (0: all)");
+  c.generate->add_option("--top-p", c.args.top_p, "keep the most likely tokens up to this mass");
+  c.generate->add_option("--min-p", c.args.min_p, "drop tokens below min-p x the top probability");
+  c.generate->add_option("--repetition-penalty", c.args.repetition_penalty,
+                         "CTRL's penalty on tokens already seen (1: off)");
+  c.generate->add_option("--seed", c.args.sample_seed, "seed of the draws (default 0)")
+      ->check(seed_number());
+  c.generate->add_option("--stop", c.args.stops,
+                         "end when the text holds this string (repeatable); the tokenizer's "
+                         "end-of-sequence id always ends");
+  c.generate->add_flag("--json", c.args.json,
+                       "one JSON object: each prompt's ids, log-probabilities, text and stop");
+  c.generate->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")
+      ->check(set_assignment());
 }
 
 void set_up_logging() {

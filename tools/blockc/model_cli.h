@@ -16,10 +16,11 @@ struct ModelCommands {
   CLI::App* forward = nullptr;
   CLI::App* export_ = nullptr;
   CLI::App* train = nullptr;
+  CLI::App* generate = nullptr;
   ModelArgs args;
   bool parsed() const {
     return summary->parsed() || init->parsed() || forward->parsed() || export_->parsed() ||
-           train->parsed();
+           train->parsed() || generate->parsed();
   }
 };
 

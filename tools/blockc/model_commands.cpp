@@ -1,4 +1,5 @@
 #include "tools/blockc/model_commands.h"
+#include "tools/blockc/model_prepare.h"
 
 #include <spdlog/spdlog.h>
 
@@ -201,14 +202,6 @@ int run_init(const ModelArgs& args) {
 
 namespace {
 
-// A model built from --model and filled from --weights, the Hugging Face folder of --model or
-// --seed, after checking the checkpoint's architecture against the model's.
-struct Prepared {
-  blocks::config::Document doc;
-  blocks::Model model;
-  std::string model_type;  // the Hugging Face family of --model or --weights, if any
-};
-
 // Whether the weights have a source (logged otherwise: a usage error).
 bool weights_given(const ModelArgs& args) {
   if (!args.weights.empty() || args.seed_given || blocks::hf::is_folder(args.model)) return true;
@@ -333,9 +326,8 @@ void load_adapters(const ModelArgs& args, Prepared& p) {
                args.adapters);
 }
 
-// The prepared model, or the exit code (problems logged). Without --dtype the model is float32,
-// or with `checkpoint_dtype`, in the dtype of most of the checkpoint's bytes (export keeps a
-// bfloat16 checkpoint bfloat16).
+}  // namespace
+
 std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_dtype) {
   std::string hf_type;
   const bool hf = blocks::hf::is_folder(args.model);
@@ -428,6 +420,8 @@ std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_
   }
   return prepared;
 }
+
+namespace {
 
 std::vector<std::pair<std::string, at::Tensor>> named(const blocks::Model& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;

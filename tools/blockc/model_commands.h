@@ -39,6 +39,14 @@ struct ModelArgs {
   int64_t until = 0;          // train --until
   double peak_tflops = 312;   // train --peak-tflops
   double timeout_s = 120;     // train --timeout: collectives of data parallelism
+  // generate
+  std::string prompt, prompt_file, prompt_tokens, tokenizer;
+  int64_t max_new_tokens = 32;
+  bool greedy = false, json = false;
+  double temperature = 1.0, top_p = 1.0, min_p = 0.0, repetition_penalty = 1.0;
+  int64_t top_k = 0;
+  uint64_t sample_seed = 0;
+  std::vector<std::string> stops;
 };
 
 int run_summary(const ModelArgs& args);
@@ -46,6 +54,7 @@ int run_init(const ModelArgs& args);
 int run_forward(const ModelArgs& args);
 int run_export(const ModelArgs& args);
 int run_train(const ModelArgs& args);
+int run_generate(const ModelArgs& args);
 
 // "5GB", "500MB", "1.5GiB", "123" (bytes) -> bytes; nullopt when unreadable. Decimal units as
 // Hugging Face's max_shard_size (GB = 1e9), binary ones with an i.

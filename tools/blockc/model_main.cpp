@@ -1,5 +1,5 @@
-// blockc-model: the blockc commands that build models (summary, init, forward, export, train); blockc hands
-// them over so that its other commands never load LibTorch.
+// blockc-model: the blockc commands that build models (summary, init, forward, export, train,
+// generate); blockc hands them over so that its other commands never load LibTorch.
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
 
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
       if (model.init->parsed()) return blockc::run_init(model.args);
       if (model.forward->parsed()) return blockc::run_forward(model.args);
       if (model.export_->parsed()) return blockc::run_export(model.args);
+      if (model.generate->parsed()) return blockc::run_generate(model.args);
       if (model.train->parsed()) {
         model.args.resume = model.train->count("--resume") > 0;
         return blockc::run_train(model.args);

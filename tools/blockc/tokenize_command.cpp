@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "framework/text/tokenizer.h"
+#include "tools/blockc/json_output.h"
 
 namespace blockc {
 
@@ -18,8 +19,11 @@ void add_tokenize_command(CLI::App& app, TokenizeCommand& c) {
                    "Hugging Face folder holding one, or `bytes`")
       ->required();
   auto* text = c.command->add_option("--text", c.text, "the text to encode");
-  auto* file = c.command->add_option("--file", c.file, "a file whose text to encode")->excludes(text);
-  c.command->add_option("--decode", c.decode, "ids to decode instead")->excludes(text)->excludes(file);
+  auto* file =
+      c.command->add_option("--file", c.file, "a file whose text to encode")->excludes(text);
+  c.command->add_option("--decode", c.decode, "ids to decode instead")
+      ->excludes(text)
+      ->excludes(file);
   c.command->add_flag("--json", c.json, "one JSON object: ids and pieces (or text)");
 }
 
@@ -28,7 +32,7 @@ int run_tokenize(const TokenizeCommand& c) {
   if (!c.decode.empty()) {
     const std::string text = tokenizer->decode(c.decode);
     if (c.json)
-      std::cout << nlohmann::json({{"text", text}}).dump() << "\n";
+      std::cout << json_line({{"text", text}});
     else
       std::cout << text << "\n";
     return 0;
@@ -45,7 +49,7 @@ int run_tokenize(const TokenizeCommand& c) {
   if (c.json) {
     nlohmann::json pieces = nlohmann::json::array();
     for (int64_t id : ids) pieces.push_back(tokenizer->piece(id));
-    std::cout << nlohmann::json({{"ids", ids}, {"pieces", pieces}}).dump() << "\n";
+    std::cout << json_line({{"ids", ids}, {"pieces", pieces}});
     return 0;
   }
   std::cout << ids.size() << " tokens (" << tokenizer->kind() << ", " << tokenizer->vocab_size()

@@ -2,13 +2,20 @@
 // loop that recomputes the whole sequence each step (nanoGPT's generate() with top-1: the
 // argmax of the last position of a full forward); a batch of prompts of different lengths,
 // left-padded, equals each prompt alone; stop ids end a row where they appear; seeded sampling
-// reproduces itself; prompts past the context are refused.
+// reproduces itself; prompts past the context are refused; blockc generate gives what the
+// library gives.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/generate/generate.h"
 #include "framework/nn/builder.h"
+#include "framework/weights/load.h"
+#include "tests/support/blockc_run.h"
+#include "tests/support/model_text.h"
+#include "tests/support/temp_dir.h"
 
 namespace blocks {
 namespace {
@@ -126,6 +133,56 @@ TEST(Generate, BadRequestsAreNamed) {
             "prompt 0 of 3 tokens + max_new_tokens 10 is past the model's 12 positions");
   EXPECT_EQ(message({{1}, {}}, {}), "prompt 1 is empty");
   EXPECT_EQ(message({{1}}, {.sampling = {.top_p = 2}}), "top_p 2 must be in (0, 1]");
+}
+
+// blockc generate on a bytes model: --json gives the ids generate() gives in-process from the
+// same weights; the streamed text is their decoding; tokenizers and prompts that do not fit the
+// model are refused, naming both sides.
+TEST(Generate, BlockcGenerateMatchesTheLibrary) {
+  testing::TempDir dir;
+  const std::string yaml = dir.write(
+      "bytes.yaml", testing::replace(testing::replace(kModel, "vocab_size: 64", "vocab_size: 256, "
+                                                      "max_positions: 64"),
+                                     "rotary: {type: default}", "rotary: {type: none}"));
+  ASSERT_EQ(testing::blockc("init " + yaml + " --seed 7 -o " + dir.at("w.safetensors")).code, 0);
+  const std::string base = "generate --model " + yaml + " --weights " + dir.at("w.safetensors") +
+                           " --tokenizer bytes --prompt 'Hello, w' --greedy";
+  const auto r = testing::blockc(base + " --max-new-tokens 12 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  const auto ids = json["rows"][0]["ids"].get<std::vector<int64_t>>();
+
+  config::Diagnostics d;
+  auto doc = config::load_document(yaml, registry(), d);
+  ASSERT_TRUE(doc) << d.format();
+  Model model = build_model(*doc->model);
+  std::vector<std::pair<std::string, at::Tensor>> targets;
+  for (const auto& p : model.parameters) targets.emplace_back(p.name, p.tensor);
+  weights::load_safetensors(targets, {dir.at("w.safetensors")}, true);
+  model.module->eval();
+  const std::string prompt = "Hello, w";
+  const auto rows = generate::generate(*model.module, {{prompt.begin(), prompt.end()}},
+                                       {.max_new_tokens = 12, .sampling = {.greedy = true}});
+  EXPECT_EQ(ids, rows[0].ids);
+
+  const auto streamed = testing::blockc(base + " --max-new-tokens 12");
+  ASSERT_EQ(streamed.code, 0) << streamed.err;
+  EXPECT_EQ(streamed.out, std::string(ids.begin(), ids.end()) + "\n");
+
+  const auto small = dir.write("small.yaml", kModel);
+  ASSERT_EQ(testing::blockc("init " + small + " -o " + dir.at("s.safetensors")).code, 0);
+  const auto wrong = testing::blockc("generate --model " + small + " --weights " +
+                                     dir.at("s.safetensors") + " --tokenizer bytes --prompt x");
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("the tokenizer bytes has 256 ids but the model's embeddings have 64"),
+            std::string::npos)
+      << wrong.err;
+  const auto longer = testing::blockc(base + " --max-new-tokens 60");
+  EXPECT_EQ(longer.code, 1);
+  EXPECT_NE(longer.err.find("prompt 0 of 8 tokens + max_new_tokens 60 is past the model's 64 "
+                            "positions"),
+            std::string::npos)
+      << longer.err;
 }
 
 }  // namespace
