@@ -4,15 +4,73 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 namespace blocks::generate {
+
+namespace {
+
+// One batch of prompts, left-padded (pads take the row's first token: the mask hides them, and
+// the repetition penalty sees only ids the row holds), prefilled into its own cache, then fed a
+// token a row each step; `logits` are the last position's.
+struct Stream {
+  at::Tensor tokens, mask, logits;
+  std::vector<int64_t> next_position;
+  DecodeCache cache;
+  at::Device device;
+
+  Stream(ModelModule& model, const std::vector<std::vector<int64_t>>& prompts, int64_t extra,
+         at::Device on)
+      : cache(0), device(on) {
+    const auto longs = at::TensorOptions().dtype(at::kLong);
+    const auto batch = static_cast<int64_t>(prompts.size());
+    int64_t width = 0;
+    for (const auto& p : prompts) width = std::max(width, static_cast<int64_t>(p.size()));
+    tokens = at::empty({batch, width}, longs);
+    mask = at::zeros({batch, width}, longs);
+    at::Tensor positions = at::zeros({batch, width}, longs);
+    for (int64_t r = 0; r < batch; ++r) {
+      const auto& p = prompts[static_cast<size_t>(r)];
+      const auto length = static_cast<int64_t>(p.size()), pads = width - length;
+      tokens[r].fill_(p.front());
+      tokens[r].narrow(0, pads, length).copy_(at::tensor(p, longs));
+      mask[r].narrow(0, pads, length).fill_(1);
+      positions[r].narrow(0, pads, length).copy_(at::arange(length, longs));
+      next_position.push_back(length);
+    }
+    cache = model.make_cache(width + extra);
+    ModelInput input;
+    input.tokens = tokens.to(device);
+    input.attention_mask = mask.to(device);
+    input.positions = positions.to(device);
+    input.cache = &cache;
+    logits = model.forward(input).logits.select(1, -1);
+  }
+
+  at::Tensor step(ModelModule& model, const at::Tensor& ids) {
+    const auto longs = at::TensorOptions().dtype(at::kLong);
+    const int64_t batch = ids.size(0);
+    mask = at::cat({mask, at::ones({batch, 1}, longs)}, 1);
+    at::Tensor at_position = at::empty({batch, 1}, longs);
+    for (int64_t r = 0; r < batch; ++r) at_position[r][0] = next_position[static_cast<size_t>(r)]++;
+    ModelInput next;
+    next.tokens = ids.unsqueeze(1).to(device);
+    next.attention_mask = mask.to(device);
+    next.positions = at_position.to(device);
+    next.cache = &cache;
+    logits = model.forward(next).logits.select(1, -1);
+    return logits;
+  }
+};
+
+}  // namespace
 
 std::vector<GeneratedRow> generate(ModelModule& model,
                                    const std::vector<std::vector<int64_t>>& prompts,
                                    const GenerateOptions& options) {
   options.sampling.check();
   if (prompts.empty()) throw SamplingError("no prompts to continue");
-  int64_t width = 0;
   for (size_t r = 0; r < prompts.size(); ++r) {
     if (prompts[r].empty()) throw SamplingError("prompt " + std::to_string(r) + " is empty");
     const auto length = static_cast<int64_t>(prompts[r].size());
@@ -21,40 +79,45 @@ std::vector<GeneratedRow> generate(ModelModule& model,
                           " tokens + max_new_tokens " + std::to_string(options.max_new_tokens) +
                           " is past the model's " + std::to_string(options.max_positions) +
                           " positions");
-    width = std::max(width, length);
   }
+  if (!options.unconditional.empty() && options.unconditional.size() != prompts.size())
+    throw SamplingError(std::to_string(options.unconditional.size()) +
+                        " unconditional prompts for " + std::to_string(prompts.size()) +
+                        " prompts (one each)");
+  for (size_t r = 0; r < options.unconditional.size(); ++r)
+    if (options.unconditional[r].empty())
+      throw SamplingError("unconditional prompt " + std::to_string(r) + " is empty");
+  if (options.allowed_end != 0 &&
+      !(options.allowed_begin >= 0 && options.allowed_begin < options.allowed_end))
+    throw SamplingError("the allowed id range [" + std::to_string(options.allowed_begin) + ", " +
+                        std::to_string(options.allowed_end) + ") is empty");
   c10::NoGradGuard no_grad;
   const auto batch = static_cast<int64_t>(prompts.size());
-  const auto longs = at::TensorOptions().dtype(at::kLong);
-  // Left padding: pads take the row's first token (any id would do: the mask hides them, and
-  // the repetition penalty sees only ids the row holds).
-  at::Tensor tokens = at::empty({batch, width}, longs), mask = at::zeros({batch, width}, longs);
-  at::Tensor positions = at::zeros({batch, width}, longs);
-  std::vector<int64_t> next_position(prompts.size());
-  for (int64_t r = 0; r < batch; ++r) {
-    const auto& p = prompts[static_cast<size_t>(r)];
-    const auto length = static_cast<int64_t>(p.size()), pads = width - length;
-    tokens[r].fill_(p.front());
-    tokens[r].narrow(0, pads, length).copy_(at::tensor(p, longs));
-    mask[r].narrow(0, pads, length).fill_(1);
-    positions[r].narrow(0, pads, length).copy_(at::arange(length, longs));
-    next_position[static_cast<size_t>(r)] = length;
-  }
   const at::Device device = model.parameters().empty() ? at::Device(at::kCPU)
                                                        : model.parameters().front().device();
-  DecodeCache cache = model.make_cache(width + options.max_new_tokens);
-  ModelInput input;
-  input.tokens = tokens.to(device);
-  input.attention_mask = mask.to(device);
-  input.positions = positions.to(device);
-  input.cache = &cache;
-  at::Tensor logits = model.forward(input).logits.select(1, -1);
-  at::Tensor seen = tokens;  // [batch, width + steps], for the repetition penalty
+  const int64_t capacity_extra = options.max_new_tokens;
+  Stream stream(model, prompts, capacity_extra, device);
+  std::optional<Stream> unconditional;
+  if (!options.unconditional.empty())
+    unconditional.emplace(model, options.unconditional, capacity_extra, device);
+  at::Tensor logits = stream.logits;
+  at::Tensor seen = stream.tokens;  // [batch, width + steps], for the repetition penalty
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   std::vector<GeneratedRow> rows(prompts.size());
   std::vector<bool> done(prompts.size(), false);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    const at::Tensor scores = process(logits.to(at::kCPU), seen, options.sampling);
+    at::Tensor raw = logits.to(at::kCPU, at::kFloat);
+    if (unconditional)
+      raw = guide(raw, unconditional->logits.to(at::kCPU, at::kFloat), options.guidance_scale,
+                  options.guidance_space);
+    if (options.allowed_end != 0) {
+      at::Tensor outside = at::ones_like(raw, at::kBool);
+      outside.narrow(1, options.allowed_begin,
+                     std::min(options.allowed_end, raw.size(1)) - options.allowed_begin)
+          .fill_(false);
+      raw.masked_fill_(outside, -std::numeric_limits<double>::infinity());
+    }
+    const at::Tensor scores = process(raw, seen, options.sampling);
     const at::Tensor ids =
         options.sampling.greedy
             ? scores.argmax(-1)
@@ -80,17 +143,9 @@ std::vector<GeneratedRow> generate(ModelModule& model,
     if (options.on_step) options.on_step(chosen);
     if (all_done || step + 1 == options.max_new_tokens) break;
     // Ended rows keep feeding their last id; their outputs are no longer read.
-    const at::Tensor fed = ids.unsqueeze(1);
-    seen = at::cat({seen, fed}, 1);
-    mask = at::cat({mask, at::ones({batch, 1}, longs)}, 1);
-    at::Tensor at_position = at::empty({batch, 1}, longs);
-    for (int64_t r = 0; r < batch; ++r) at_position[r][0] = next_position[static_cast<size_t>(r)]++;
-    ModelInput next;
-    next.tokens = fed.to(device);
-    next.attention_mask = mask.to(device);
-    next.positions = at_position.to(device);
-    next.cache = &cache;
-    logits = model.forward(next).logits.select(1, -1);
+    seen = at::cat({seen, ids.unsqueeze(1)}, 1);
+    logits = stream.step(model, ids);
+    if (unconditional) unconditional->step(model, ids);
   }
   return rows;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "blocks/models/model_module.h"
+#include "framework/generate/guidance.h"
 #include "framework/generate/sampling.h"
 
 namespace blocks::generate {
@@ -28,6 +29,14 @@ struct GenerateOptions {
   std::function<void(const std::vector<int64_t>&)> on_step;
   // Whether row `row`, its new ids so far given, ends here (stop strings); its stop is "stop".
   std::function<bool(size_t row, const std::vector<int64_t>& ids)> stop_when;
+  // Classifier-free guidance: with unconditional prompts (one per prompt, e.g. a negative prompt
+  // or a lone BOS), a second stream decodes alongside with its own cache, fed the same chosen
+  // ids, and each step's scores are guide(conditional, unconditional, scale, space).
+  std::vector<std::vector<int64_t>> unconditional;
+  double guidance_scale = 1.0;
+  GuidanceSpace guidance_space = GuidanceSpace::log_probs;
+  // Sampling restricted to ids [allowed_begin, allowed_end) (mixed-modal decoding); 0, 0: all.
+  int64_t allowed_begin = 0, allowed_end = 0;
 };
 
 struct GeneratedRow {

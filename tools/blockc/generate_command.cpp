@@ -1,6 +1,7 @@
 // blockc generate: a tokenizer (--tokenizer, or the Hugging Face folder's), the prompt's ids
-// (BOS first when the tokenizer names one), blocks::generate::generate, and the text streamed
-// to stdout as it grows (or one JSON object with ids and log-probabilities).
+// (BOS first when the tokenizer names one), blocks::generate::generate (with an unconditional
+// stream under --guidance-scale), and the text streamed to stdout as it grows (or one JSON
+// object with ids and log-probabilities).
 #include <spdlog/spdlog.h>
 
 #include <c10/core/GradMode.h>
@@ -92,6 +93,26 @@ int run_generate(const ModelArgs& args) {
                       .min_p = args.min_p,
                       .repetition_penalty = args.repetition_penalty};
   options.seed = args.sample_seed;
+  if (args.guidance_scale != 1.0) {
+    std::vector<int64_t> negative;
+    if (tokenizer && tokenizer->bos) negative.push_back(*tokenizer->bos);
+    if (!args.negative_prompt.empty()) {
+      if (!tokenizer) {
+        spdlog::error("--negative-prompt needs --tokenizer");
+        return 2;
+      }
+      const auto encoded = tokenizer->encode(args.negative_prompt);
+      negative.insert(negative.end(), encoded.begin(), encoded.end());
+    }
+    if (negative.empty()) {
+      spdlog::error("--guidance-scale needs --negative-prompt (the tokenizer has no BOS to "
+                    "start the unconditional stream)");
+      return 2;
+    }
+    options.unconditional.assign(prompts.size(), negative);
+    options.guidance_scale = args.guidance_scale;
+    options.guidance_space = blocks::generate::parse_guidance_space(args.guidance_space);
+  }
   if (tokenizer && tokenizer->eos) options.stop_ids.push_back(*tokenizer->eos);
   if (!args.stops.empty() && tokenizer)
     options.stop_when = [&](size_t, const std::vector<int64_t>& ids) {

@@ -277,6 +277,14 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.generate->add_option("--stop", c.args.stops,
                          "end when the text holds this string (repeatable); the tokenizer's "
                          "end-of-sequence id always ends");
+  c.generate->add_option("--guidance-scale", c.args.guidance_scale,
+                         "classifier-free guidance: scale (cond - uncond) + uncond (1: off)");
+  c.generate->add_option("--negative-prompt", c.args.negative_prompt,
+                         "the unconditional stream's prompt (default: the tokenizer's BOS alone)");
+  c.generate
+      ->add_option("--guidance-space", c.args.guidance_space,
+                   "log_probs (Hugging Face's, default) or logits (CM3Leon's, JAM's)")
+      ->check(CLI::IsMember({"log_probs", "logits"}));
   c.generate->add_flag("--json", c.args.json,
                        "one JSON object: each prompt's ids, log-probabilities, text and stop");
   c.generate->add_option("--set", c.args.sets, "Override PATH=VALUE (repeatable)")

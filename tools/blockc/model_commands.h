@@ -47,6 +47,8 @@ struct ModelArgs {
   int64_t top_k = 0;
   uint64_t sample_seed = 0;
   std::vector<std::string> stops;
+  double guidance_scale = 1.0;  // generate: classifier-free guidance
+  std::string negative_prompt, guidance_space = "log_probs";
 };
 
 int run_summary(const ModelArgs& args);

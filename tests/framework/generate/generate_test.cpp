@@ -106,6 +106,44 @@ TEST(Generate, StopIdsEndTheirRow) {
   if (steps.size() > stopped[0].ids.size()) EXPECT_EQ(steps.back()[0], -1);
 }
 
+// Classifier-free guidance in the loop: scale 1 is plain decoding; at scale 3 the greedy ids are
+// those of the loop that recomputes both sequences in full each step and combines their last
+// logits with guide(); a token range restricts every choice.
+TEST(Generate, GuidanceDecodesTheUnconditionalStreamAlongside) {
+  Model model = small_model();
+  const std::vector<int64_t> prompt = {3, 14, 15, 9}, negative = {50, 51};
+  generate::GenerateOptions options{.max_new_tokens = 10, .sampling = {.greedy = true}};
+  const auto plain = generate::generate(*model.module, {prompt}, options);
+  options.unconditional = {negative};
+  EXPECT_EQ(generate::generate(*model.module, {prompt}, options)[0].ids, plain[0].ids);
+  for (auto space : {generate::GuidanceSpace::log_probs, generate::GuidanceSpace::logits}) {
+    options.guidance_scale = 3.0;
+    options.guidance_space = space;
+    const auto guided = generate::generate(*model.module, {prompt}, options);
+    c10::NoGradGuard no_grad;
+    std::vector<int64_t> cond = prompt, uncond = negative, expected;
+    for (int s = 0; s < 10; ++s) {
+      auto last = [&](const std::vector<int64_t>& ids) {
+        return model.module->forward(at::tensor(ids, at::kLong).unsqueeze(0)).logits.select(1, -1);
+      };
+      const int64_t next =
+          generate::guide(last(cond), last(uncond), 3.0, space).argmax(-1).item<int64_t>();
+      expected.push_back(next);
+      cond.push_back(next);
+      uncond.push_back(next);
+    }
+    EXPECT_EQ(guided[0].ids, expected);
+    EXPECT_NE(guided[0].ids, plain[0].ids) << "scale 3 changes the choices here";
+  }
+  generate::GenerateOptions ranged{.max_new_tokens = 10, .sampling = {.temperature = 2.0},
+                                   .allowed_begin = 10, .allowed_end = 20};
+  const auto restricted = generate::generate(*model.module, {prompt}, ranged);
+  for (int64_t id : restricted[0].ids) {
+    EXPECT_GE(id, 10);
+    EXPECT_LT(id, 20);
+  }
+}
+
 TEST(Generate, SeededSamplingReproducesItself) {
   Model model = small_model();
   generate::GenerateOptions options{.max_new_tokens = 16,
@@ -133,6 +171,10 @@ TEST(Generate, BadRequestsAreNamed) {
             "prompt 0 of 3 tokens + max_new_tokens 10 is past the model's 12 positions");
   EXPECT_EQ(message({{1}, {}}, {}), "prompt 1 is empty");
   EXPECT_EQ(message({{1}}, {.sampling = {.top_p = 2}}), "top_p 2 must be in (0, 1]");
+  EXPECT_EQ(message({{1}, {2}}, {.unconditional = {{1}}}),
+            "1 unconditional prompts for 2 prompts (one each)");
+  EXPECT_EQ(message({{1}}, {.allowed_begin = 5, .allowed_end = 5}),
+            "the allowed id range [5, 5) is empty");
 }
 
 // blockc generate on a bytes model: --json gives the ids generate() gives in-process from the
@@ -168,6 +210,20 @@ TEST(Generate, BlockcGenerateMatchesTheLibrary) {
   const auto streamed = testing::blockc(base + " --max-new-tokens 12");
   ASSERT_EQ(streamed.code, 0) << streamed.err;
   EXPECT_EQ(streamed.out, std::string(ids.begin(), ids.end()) + "\n");
+
+  // Guidance through the CLI: the library's ids with the same unconditional prompt.
+  const auto guided = testing::blockc(base + " --max-new-tokens 6 --json --guidance-scale 2 "
+                                      "--negative-prompt 'xyz' --guidance-space logits");
+  ASSERT_EQ(guided.code, 0) << guided.err;
+  const std::string negative = "xyz";
+  const auto library = generate::generate(
+      *model.module, {{prompt.begin(), prompt.end()}},
+      {.max_new_tokens = 6, .sampling = {.greedy = true},
+       .unconditional = {{negative.begin(), negative.end()}}, .guidance_scale = 2,
+       .guidance_space = generate::GuidanceSpace::logits});
+  EXPECT_EQ(nlohmann::json::parse(guided.out)["rows"][0]["ids"].get<std::vector<int64_t>>(),
+            library[0].ids);
+  EXPECT_EQ(testing::blockc(base + " --guidance-scale 2").code, 2) << "bytes have no BOS";
 
   const auto small = dir.write("small.yaml", kModel);
   ASSERT_EQ(testing::blockc("init " + small + " -o " + dir.at("s.safetensors")).code, 0);
