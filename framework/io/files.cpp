@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <utility>
 
@@ -123,6 +124,14 @@ void check_input(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) fail("cannot open " + path + ": " + reason());
   if (!S_ISREG(st.st_mode))
     fail(path + ": is " + kind_of(st.st_mode) + "; inputs are regular files");
+}
+
+std::string read_file(const std::string& path) {
+  check_input(path);
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("cannot read " + path + ": " + reason());
+  return text;
 }
 
 namespace {

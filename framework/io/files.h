@@ -30,6 +30,9 @@ void check_output_folder(const std::string& path);
 // device or a folder would block or read forever.
 void check_input(const std::string& path);
 
+// The whole of `path` (check_input first). Throws FileError naming the file.
+std::string read_file(const std::string& path);
+
 // A file written completely or not at all. Bytes go to a temporary of a unique name (mkstemp)
 // in the target's folder, so two writers of one target never share it; commit() syncs it,
 // renames it over the target (the only step readers can see) and syncs the folder. Destroyed

@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "framework/io/files.h"
 
 namespace blocks::text {
 
@@ -65,13 +65,6 @@ size_t char_length(unsigned char lead) {
   return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError(path + ": cannot read");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 }  // namespace
 
@@ -129,7 +122,7 @@ ByteLevelBpe::~ByteLevelBpe() = default;
 ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(read_file(path));
+    json = nlohmann::json::parse(io::read_file(path));
   } catch (const nlohmann::json::exception& e) {
     throw TokenizerError(path + ": not JSON: " + e.what());
   }
@@ -231,7 +224,7 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
   if (std::filesystem::exists(config, ec)) {
     nlohmann::json c;
     try {
-      c = nlohmann::json::parse(read_file(config.string()));
+      c = nlohmann::json::parse(io::read_file(config.string()));
     } catch (const nlohmann::json::exception& e) {
       throw TokenizerError(config.string() + ": not JSON: " + e.what());
     }

@@ -1,8 +1,6 @@
 #include "framework/text/prepare.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "framework/io/files.h"
 
@@ -22,11 +20,7 @@ TextPrepareSummary prepare_text(const TextPrepareOptions& options, const Tokeniz
                           " ids, past nanoGPT's uint16 tokens: use --format llmc (uint32 tokens)");
   std::vector<uint32_t> tokens;
   for (const auto& input : options.inputs) {
-    std::ifstream in(input, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in && !in.eof()) throw io::FileError("cannot read " + input);
-    const std::string document = text.str();
+    const std::string document = io::read_file(input);
     summary.input_bytes += document.size();
     std::vector<int64_t> ids;
     try {

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <queue>
-#include <sstream>
+
+#include "framework/io/files.h"
 
 namespace blocks::text {
 
@@ -71,11 +71,7 @@ size_t char_length(unsigned char lead) {
 }  // namespace
 
 SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError(path + ": cannot read");
-  std::stringstream all;
-  all << in.rdbuf();
-  const std::string data = all.str();
+  const std::string data = io::read_file(path);
   Wire model(data.data(), data.data() + data.size(), path);
   int64_t model_type = 1;  // UNIGRAM, the proto's default
   int64_t bos_id = 1, eos_id = 2;  // the proto's defaults, which a model file leaves out

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
@@ -142,11 +141,6 @@ std::string module_of(const std::string& tensor) {
 
 bool all_zero(const at::Tensor& t) { return t.numel() == 0 || !t.ne(0).any().item<bool>(); }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw MappingError(path.string() + ": cannot read");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 }  // namespace
 
@@ -276,7 +270,7 @@ PeftConfig read_peft_config(const std::string& folder) {
   const fs::path path = fs::path(folder) / kConfigFile;
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(read_text(path));
+    json = nlohmann::json::parse(io::read_file(path.string()));
   } catch (const nlohmann::json::exception& e) {
     throw MappingError(path.string() + ": not JSON: " + e.what());
   }

@@ -6,13 +6,12 @@
 
 #include <c10/core/GradMode.h>
 
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "framework/generate/generate.h"
 #include "framework/hf/folder.h"
+#include "framework/io/files.h"
 #include "framework/text/tokenizer.h"
 #include "tools/blockc/json_output.h"
 #include "framework/weights/safetensors.h"
@@ -40,11 +39,7 @@ int run_generate(const ModelArgs& args) {
   } else {
     std::string text = args.prompt;
     if (!args.prompt_file.empty()) {
-      std::ifstream in(args.prompt_file, std::ios::binary);
-      if (!in) throw blocks::text::TokenizerError(args.prompt_file + ": cannot read");
-      std::stringstream all;
-      all << in.rdbuf();
-      text = all.str();
+      text = blocks::io::read_file(args.prompt_file);
     }
     if (text.empty() && args.prompt_file.empty()) {
       spdlog::error("give --prompt TEXT, --prompt-file FILE or --prompt-tokens FILE");

@@ -1,10 +1,9 @@
 #include "tools/blockc/tokenize_command.h"
 
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "framework/io/files.h"
 #include "framework/text/tokenizer.h"
 #include "tools/blockc/json_output.h"
 
@@ -39,11 +38,7 @@ int run_tokenize(const TokenizeCommand& c) {
   }
   std::string text = c.text;
   if (!c.file.empty()) {
-    std::ifstream in(c.file, std::ios::binary);
-    if (!in) throw blocks::text::TokenizerError(c.file + ": cannot read");
-    std::stringstream all;
-    all << in.rdbuf();
-    text = all.str();
+    text = blocks::io::read_file(c.file);
   }
   const auto ids = tokenizer->encode(text);
   if (c.json) {
