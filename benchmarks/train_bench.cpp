@@ -23,6 +23,8 @@
 #include "framework/io/files.h"
 #include "framework/train/trainer.h"
 
+#include "benchmarks/peer.h"
+
 namespace {
 
 struct Args {
@@ -49,12 +51,7 @@ std::string run_peer(const Args& args) {
                               "--steps " + std::to_string(args.steps) + " --warmup " +
                               std::to_string(args.warmup) + " --threads " +
                               std::to_string(args.threads);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return {};
-  std::string out;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
-  return ::pclose(pipe) == 0 ? out : std::string();
+  return bench::run_peer(command);
 }
 
 }  // namespace

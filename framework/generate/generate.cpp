@@ -6,35 +6,45 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <set>
+
+#include "blocks/models/early_fusion_module.h"
 
 namespace blocks::generate {
 
 namespace {
 
-// One batch of prompts, left-padded (pads take the row's first token: the mask hides them, and
-// the repetition penalty sees only ids the row holds), prefilled into its own cache, then fed a
-// token a row each step; `logits` are the last position's.
+// One batch of prompts, left-padded, prefilled into its own cache (with the prefill inputs),
+// then fed a token a row each step; `logits` are the last position's. The mask hides the pads
+// from the model, which is fed the row's first id that is not media (a pad placeholder would
+// be a run without its image); `seen`, what the repetition penalty looks at, pads with the
+// row's first id, so that it sees only ids the row holds.
 struct Stream {
-  at::Tensor tokens, mask, logits;
+  at::Tensor tokens, seen, mask, logits;
   std::vector<int64_t> next_position;
   DecodeCache cache;
   at::Device device;
 
   Stream(ModelModule& model, const std::vector<std::vector<int64_t>>& prompts, int64_t extra,
-         at::Device on)
+         at::Device on, const std::set<int64_t>& media,
+         const std::map<std::string, at::Tensor>& inputs)
       : cache(0), device(on) {
     const auto longs = at::TensorOptions().dtype(at::kLong);
     const auto batch = static_cast<int64_t>(prompts.size());
     int64_t width = 0;
     for (const auto& p : prompts) width = std::max(width, static_cast<int64_t>(p.size()));
     tokens = at::empty({batch, width}, longs);
+    seen = at::empty({batch, width}, longs);
     mask = at::zeros({batch, width}, longs);
     at::Tensor positions = at::zeros({batch, width}, longs);
     for (int64_t r = 0; r < batch; ++r) {
       const auto& p = prompts[static_cast<size_t>(r)];
       const auto length = static_cast<int64_t>(p.size()), pads = width - length;
-      tokens[r].fill_(p.front());
+      const auto plain = std::find_if(p.begin(), p.end(), [&](int64_t id) { return !media.count(id); });
+      tokens[r].fill_(plain == p.end() ? int64_t{0} : *plain);
+      seen[r].fill_(p.front());
       tokens[r].narrow(0, pads, length).copy_(at::tensor(p, longs));
+      seen[r].narrow(0, pads, length).copy_(at::tensor(p, longs));
       mask[r].narrow(0, pads, length).fill_(1);
       positions[r].narrow(0, pads, length).copy_(at::arange(length, longs));
       next_position.push_back(length);
@@ -45,6 +55,7 @@ struct Stream {
     input.attention_mask = mask.to(device);
     input.positions = positions.to(device);
     input.cache = &cache;
+    for (const auto& [name, tensor] : inputs) input.named[name] = tensor.to(device);
     logits = model.forward(input).logits.select(1, -1);
   }
 
@@ -65,6 +76,17 @@ struct Stream {
 };
 
 }  // namespace
+
+std::set<int64_t> media_ids(const ModelModule& model) {
+  std::set<int64_t> ids;
+  if (const auto* fusion = dynamic_cast<const EarlyFusionModel*>(&model))
+    for (const auto& [name, part] : fusion->parts) {
+      ids.insert(part.placeholder);
+      if (part.begin) ids.insert(*part.begin);
+      if (part.end) ids.insert(*part.end);
+    }
+  return ids;
+}
 
 std::vector<GeneratedRow> generate(ModelModule& model,
                                    const std::vector<std::vector<int64_t>>& prompts,
@@ -96,12 +118,17 @@ std::vector<GeneratedRow> generate(ModelModule& model,
   const at::Device device = model.parameters().empty() ? at::Device(at::kCPU)
                                                        : model.parameters().front().device();
   const int64_t capacity_extra = options.max_new_tokens;
-  Stream stream(model, prompts, capacity_extra, device);
+  std::set<int64_t> never = media_ids(model);
+  const std::set<int64_t> media = never;
+  never.insert(options.suppressed_ids.begin(), options.suppressed_ids.end());
+  Stream stream(model, prompts, capacity_extra, device, media, options.prefill_inputs);
+  // The unconditional stream is text alone: what guidance takes away is the condition.
   std::optional<Stream> unconditional;
   if (!options.unconditional.empty())
-    unconditional.emplace(model, options.unconditional, capacity_extra, device);
+    unconditional.emplace(model, options.unconditional, capacity_extra, device, media,
+                          std::map<std::string, at::Tensor>{});
   at::Tensor logits = stream.logits;
-  at::Tensor seen = stream.tokens;  // [batch, width + steps], for the repetition penalty
+  at::Tensor seen = stream.seen;  // [batch, width + steps], for the repetition penalty
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   std::vector<GeneratedRow> rows(prompts.size());
   std::vector<bool> done(prompts.size(), false);
@@ -117,6 +144,9 @@ std::vector<GeneratedRow> generate(ModelModule& model,
           .fill_(false);
       raw.masked_fill_(outside, -std::numeric_limits<double>::infinity());
     }
+    for (int64_t id : never)
+      if (id >= 0 && id < raw.size(1))
+        raw.select(1, id).fill_(-std::numeric_limits<double>::infinity());
     const at::Tensor scores = process(raw, seen, options.sampling);
     const at::Tensor ids =
         options.sampling.greedy

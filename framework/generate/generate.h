@@ -2,6 +2,11 @@
 // mask and per-row positions, prefilled once, then decoded a token a step through the model's
 // cache; each step's next ids from generate::choose (Hugging Face's processors, greedy or a
 // seeded draw). A row ends at one of its stop ids (kept in its output) or at max_new_tokens.
+// Multimodal prompts: the media (early fusion's pixel_values, deep fusion's encoder input and
+// memory mask) are given once, at prefill; later steps feed tokens only, the features living in
+// the cache (early fusion: as the keys and values of their positions; deep fusion: as each
+// cross-attention layer's keys and values). An early-fusion model's placeholder and marker ids
+// are never chosen: a placeholder with no media behind it is not a token it can read back.
 //
 //   blocks::generate::GenerateOptions options{.max_new_tokens = 64,
 //                                             .sampling = {.temperature = 0.8, .top_p = 0.95}};
@@ -10,6 +15,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +44,12 @@ struct GenerateOptions {
   GuidanceSpace guidance_space = GuidanceSpace::log_probs;
   // Sampling restricted to ids [allowed_begin, allowed_end) (mixed-modal decoding); 0, 0: all.
   int64_t allowed_begin = 0, allowed_end = 0;
+  // Ids never chosen, beside an early-fusion model's placeholders and markers.
+  std::vector<int64_t> suppressed_ids;
+  // Inputs given with the prompts at prefill only, by name, batch rows as the prompts (the
+  // model's check_inputs names what it does not take). A per-token tensor (deep fusion's
+  // memory_mask [batch, tokens, ...]) spans the left-padded width: the longest prompt.
+  std::map<std::string, at::Tensor> prefill_inputs;
 };
 
 struct GeneratedRow {
@@ -44,6 +57,9 @@ struct GeneratedRow {
   std::vector<double> log_probs;   // of each new token under the processed distribution
   std::string stop = "length";     // "stop" (a stop id) or "length" (max_new_tokens)
 };
+
+// The ids an early-fusion model reads as media, never chosen: its placeholders and markers.
+std::set<int64_t> media_ids(const ModelModule& model);
 
 // Throws SamplingError for bad settings, an empty prompt, or prompt + max_new_tokens past
 // max_positions (naming both). The model is run as it is (the caller puts it in eval mode).

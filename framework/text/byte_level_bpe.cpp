@@ -354,6 +354,12 @@ std::string ByteLevelBpe::decode(const std::vector<int64_t>& ids) const {
   return replace_invalid_utf8(bytes);
 }
 
+std::vector<std::string> ByteLevelBpe::added_tokens() const {
+  std::vector<std::string> out;
+  for (const auto& [content, id] : added_) out.push_back(content);
+  return out;
+}
+
 std::string ByteLevelBpe::piece(int64_t id) const {
   check_id(id, vocab_size(), path_);
   return pieces_[static_cast<size_t>(id)];

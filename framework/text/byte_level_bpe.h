@@ -32,6 +32,7 @@ class ByteLevelBpe : public Tokenizer {
   std::string piece(int64_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
   std::string kind() const override { return "byte-level BPE"; }
+  std::vector<std::string> added_tokens() const override;
 
  private:
   struct Regex;

@@ -1,4 +1,6 @@
 // What every tokenizer checks and repairs: UTF-8 in, ids in range, UTF-8 out.
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "framework/text/tokenizer.h"
@@ -64,6 +66,22 @@ void check_id(int64_t id, int64_t size, const std::string& what) {
   if (id < 0 || id >= size)
     throw TokenizerError("id " + std::to_string(id) + " is outside the vocabulary (" +
                          std::to_string(size) + " ids, " + what + ")");
+}
+
+std::pair<std::string, size_t> unknown_special_token(const Tokenizer& tokenizer,
+                                                     std::string_view text) {
+  const auto added = tokenizer.added_tokens();
+  for (size_t at = text.find("<|"); at != std::string_view::npos; at = text.find("<|", at + 1)) {
+    size_t end = at + 2;
+    while (end < text.size() && end - at < 64 &&
+           (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_' ||
+            text[end] == '-' || text[end] == '.'))
+      ++end;
+    if (end == at + 2 || text.compare(end, 2, "|>") != 0) continue;
+    const std::string token(text.substr(at, end + 2 - at));
+    if (std::find(added.begin(), added.end(), token) == added.end()) return {token, at};
+  }
+  return {"", std::string_view::npos};
 }
 
 }  // namespace blocks::text

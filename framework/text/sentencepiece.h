@@ -29,6 +29,7 @@ class SentencePieceBpe : public Tokenizer {
   std::string piece(int64_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
   std::string kind() const override { return "SentencePiece BPE"; }
+  std::vector<std::string> added_tokens() const override { return user_defined_; }
 
   // sentencepiece_model.proto's SentencePiece.Type.
   enum class Type { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };

@@ -40,6 +40,9 @@ class Tokenizer {
   virtual int64_t vocab_size() const = 0;
   // What the file holds: "byte-level BPE", "SentencePiece BPE", "bytes".
   virtual std::string kind() const = 0;
+  // The texts encode() reads as one token wherever they appear (tokenizer.json's added tokens,
+  // SentencePiece's user-defined pieces).
+  virtual std::vector<std::string> added_tokens() const { return {}; }
   // The beginning / end of sequence ids: as tokenizer_config.json beside a tokenizer.json names
   // them, else by their usual names (<|begin_of_text|>, <|end_of_text|>, <|endoftext|>).
   std::optional<int64_t> bos, eos;
@@ -48,6 +51,12 @@ class Tokenizer {
 // `path`: "bytes"; a tokenizer.json or tokenizer.model file; or a folder holding one (a Hugging
 // Face folder: tokenizer.json first). Throws TokenizerError naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+
+// The first text in `text` shaped as a special token (`<|name|>`, as GPT-2, Llama 3 and Qwen2
+// write theirs) that `tokenizer` does not read as one, with its byte offset; npos when none.
+// Such a text becomes plain pieces, which a prompt that means the token never wants.
+std::pair<std::string, size_t> unknown_special_token(const Tokenizer& tokenizer,
+                                                     std::string_view text);
 
 // The byte offset of the first byte of `text` that is not valid UTF-8, or npos.
 size_t invalid_utf8_at(std::string_view text);

@@ -9,7 +9,9 @@ SPEC.json: {"model": {n_layer, n_head, n_embd, vocab_size, block_size, bias}, "i
 safetensors, "data": uint16 tokens, sequence_length, micro_batch, accumulation, learning_rate,
 min_lr, warmup_iters, lr_decay_iters, decay_lr, weight_decay, beta1, beta2, grad_clip, steps,
 "out": blocks safetensors to write; optional "forward": {"input": safetensors with int64
-`tokens`, "output": safetensors to receive `logits` of the initial weights}}; relative paths are
+`tokens`, "output": safetensors to receive `logits` of the initial weights}; or, instead of
+training, "generate": {"input": safetensors with int64 `tokens` [prompts, length],
+"max_new_tokens", "temperature"}: prints {"ids"} of model.py's generate() with top_k=1}; relative paths are
 taken from SPEC.json's folder. Prints {"losses", "last_micro_losses", "lrs", "grad_norms"}."""
 import json
 import math
@@ -132,6 +134,21 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1),
                                    ignore_index=-1)
         return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        # model.py's generate, line for line (its forward returns the last position only).
+        for _ in range(max_new_tokens):
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('Inf')
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
 
     def configure_optimizers(self, weight_decay, learning_rate, betas):
         param_dict = {pn: p for pn, p in self.named_parameters() if p.requires_grad}
@@ -299,6 +316,15 @@ def main(spec_path):
         with torch.no_grad():
             logits, _ = model(tokens)
         save({"logits": logits}, path(spec["forward"]["output"]))
+    if "generate" in spec:
+        # sample.py's call with top_k=1: the draw from a one-hot distribution is the argmax.
+        g = spec["generate"]
+        tokens = load(path(g["input"]))["tokens"]
+        model.eval()
+        out = model.generate(tokens, g["max_new_tokens"], temperature=g.get("temperature", 1.0),
+                             top_k=1)
+        print(json.dumps({"ids": out[:, tokens.size(1):].tolist()}))
+        return
     data = np.memmap(path(spec["data"]), dtype=np.uint16, mode='r')
     model.train()
     result = train(model, data, spec)

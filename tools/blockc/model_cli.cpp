@@ -260,9 +260,22 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
           ->excludes(prompt);
   c.generate
       ->add_option("--prompt-tokens", c.args.prompt_tokens,
-                   "safetensors with `tokens` int [prompts, length]: prompts as ids, one a row")
+                   "safetensors with `tokens` int [prompts, length]: prompts as ids, one a row "
+                   "(with `attention_mask`, only each row's masked tokens); its other tensors "
+                   "are inputs given at prefill (pixel_values, "
+                   "vision_features, cross_attention_mask)")
       ->excludes(prompt)
       ->excludes(prompt_file);
+  c.generate->add_option("--image", c.args.images,
+                         "A PNG or JPEG, prepared as for forward, given at prefill: an early-fusion "
+                         "model's placeholder in the prompt (or, without one, at its start) "
+                         "becomes the image's run; a deep-fusion model's encoder takes it "
+                         "(repeatable, in order)");
+  c.generate->add_option("--image-processor", c.args.image_processor,
+                         "preprocessor_config.json for --image (default: the --model folder's)");
+  c.generate->add_flag("--truncate", c.args.truncate,
+                       "drop the oldest prompt tokens (after BOS) that prompt + max-new-tokens "
+                       "would put past the context, instead of an error");
   c.generate->add_option("--max-new-tokens", c.args.max_new_tokens, "tokens to add (default 32)")
       ->check(positive());
   c.generate->add_flag("--greedy", c.args.greedy, "the most likely token each step");
@@ -277,6 +290,9 @@ void add_model_commands(CLI::App& app, ModelCommands& c) {
   c.generate->add_option("--stop", c.args.stops,
                          "end when the text holds this string (repeatable); the tokenizer's "
                          "end-of-sequence id always ends");
+  c.generate->add_option("--stop-id", c.args.stop_ids,
+                         "end a prompt's row at this id, kept last (repeatable; Llama 3's "
+                         "<|eot_id|>)");
   c.generate->add_option("--guidance-scale", c.args.guidance_scale,
                          "classifier-free guidance: scale (cond - uncond) + uncond (1: off)");
   c.generate->add_option("--negative-prompt", c.args.negative_prompt,

@@ -485,6 +485,22 @@ at::Tensor image_tensor(const std::vector<std::string>& paths,
   return at::stack(images);
 }
 
+}  // namespace
+
+std::variant<at::Tensor, int> read_images(const ModelArgs& args) {
+  std::string processor = args.image_processor;
+  if (processor.empty() && blocks::hf::is_folder(args.model))
+    processor = (std::filesystem::path(args.model) / "preprocessor_config.json").string();
+  if (processor.empty()) {
+    spdlog::error("--image needs --image-processor FILE (a preprocessor_config.json) when "
+                  "--model is not a Hugging Face folder");
+    return 2;
+  }
+  return image_tensor(args.images, blocks::media::read_image_processor(processor));
+}
+
+namespace {
+
 // Puts the images where the model's image encoder takes them and expands each placeholder of
 // the tokens to the run an image fills.
 void place_images(blocks::Model& model, const at::Tensor& pixels, blocks::ModelInput& in) {
@@ -548,15 +564,9 @@ int run_forward(const ModelArgs& args) {
                     args.input);
       return 2;
     }
-    std::string processor = args.image_processor;
-    if (processor.empty() && blocks::hf::is_folder(args.model))
-      processor = (std::filesystem::path(args.model) / "preprocessor_config.json").string();
-    if (processor.empty()) {
-      spdlog::error("--image needs --image-processor FILE (a preprocessor_config.json) when "
-                    "--model is not a Hugging Face folder");
-      return 2;
-    }
-    pixels = image_tensor(args.images, blocks::media::read_image_processor(processor));
+    auto read = read_images(args);
+    if (auto* code = std::get_if<int>(&read)) return *code;
+    pixels = std::get<at::Tensor>(read);
   }
   blocks::ModelInput in = blocks::ModelInput::from_tensors(std::move(tensors));
   in.hidden_states = args.hidden_states;

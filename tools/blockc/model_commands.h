@@ -17,8 +17,8 @@ struct ModelArgs {
   std::vector<std::string> weights;
   std::string input, output;
   std::vector<std::string> hidden_states;  // forward --hidden-state
-  std::vector<std::string> images;         // forward --image
-  std::string image_processor;             // forward --image-processor
+  std::vector<std::string> images;         // forward/generate --image
+  std::string image_processor;             // forward/generate --image-processor
   std::string dtype = "float32";
   bool dtype_given = false;
   std::string to = "blocks";          // export: blocks or hf
@@ -43,10 +43,12 @@ struct ModelArgs {
   std::string prompt, prompt_file, prompt_tokens, tokenizer;
   int64_t max_new_tokens = 32;
   bool greedy = false, json = false;
+  bool truncate = false;  // generate: drop a long prompt's oldest tokens
   double temperature = 1.0, top_p = 1.0, min_p = 0.0, repetition_penalty = 1.0;
   int64_t top_k = 0;
   uint64_t sample_seed = 0;
   std::vector<std::string> stops;
+  std::vector<int64_t> stop_ids;  // generate --stop-id: beside the tokenizer's EOS
   double guidance_scale = 1.0;  // generate: classifier-free guidance
   std::string negative_prompt, guidance_space = "log_probs";
 };

@@ -23,4 +23,8 @@ struct Prepared {
 // a bfloat16 checkpoint bfloat16).
 std::variant<Prepared, int> prepare(const ModelArgs& args, bool keep_checkpoint_dtype);
 
+// --image's files as pixel_values [images, 3, height, width], prepared by --image-processor or
+// the --model folder's preprocessor_config.json; or the exit code (problems logged).
+std::variant<at::Tensor, int> read_images(const ModelArgs& args);
+
 }  // namespace blockc

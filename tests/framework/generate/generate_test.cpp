@@ -3,16 +3,24 @@
 // argmax of the last position of a full forward); a batch of prompts of different lengths,
 // left-padded, equals each prompt alone; stop ids end a row where they appear; seeded sampling
 // reproduces itself; prompts past the context are refused; blockc generate gives what the
-// library gives.
+// library gives. Multimodal prompts, media given at prefill only: an early-fusion model (a ViT's
+// patches over placeholder runs) and a deep-fusion model (gated cross-attention into features)
+// decode with the cache as a loop that gives the media to a full forward at every step, and a
+// batch of them as each alone.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+#include <set>
+
+#include "blocks/models/early_fusion_module.h"
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/generate/generate.h"
 #include "framework/nn/builder.h"
 #include "framework/weights/load.h"
+#include "framework/weights/safetensors.h"
 #include "tests/support/blockc_run.h"
 #include "tests/support/model_text.h"
 #include "tests/support/temp_dir.h"
@@ -59,6 +67,164 @@ std::vector<int64_t> recomputed(ModelModule& model, std::vector<int64_t> ids, in
     ids.push_back(next);
   }
   return out;
+}
+
+constexpr const char* kEarlyFusion = R"(version: 1
+model:
+  type: early_fusion
+  decoder:
+    type: language_model
+    hidden_size: 32
+    embeddings: {vocab_size: 64}
+    decoder:
+      type: repeat
+      num_layers: 2
+      block:
+        type: transformer
+        mixer: {type: attention, heads: 4, rotary: {type: default}}
+        mlp: {type: gated, intermediate_size: 64}
+        normalization: {type: rms_norm}
+    head: {normalization: {type: rms_norm}}
+  encoders:
+    image:
+      encoder:
+        type: vision_transformer
+        hidden_size: 16
+        image_size: 8
+        patch_size: 4
+        body:
+          type: repeat
+          num_layers: 2
+          block:
+            type: transformer
+            mixer: {type: attention, heads: 2, causal: false}
+            mlp: {type: mlp, intermediate_size: 32}
+            normalization: {type: layer_norm}
+        drop_class_token: true
+      connectors:
+        - {type: linear}
+  encoder_tokens: {image: 63}
+  begin_tokens: {image: 61}
+  end_tokens: {image: 62}
+)";
+
+constexpr const char* kDeepFusion = R"(version: 1
+model:
+  type: deep_fusion
+  decoder:
+    type: language_model
+    hidden_size: 32
+    embeddings: {vocab_size: 50}
+    decoder:
+      type: repeat
+      num_layers: 4
+      block:
+        type: transformer
+        mixer: {type: attention, heads: 4, head_groups: 2, rotary: {type: default}}
+        mlp: {type: gated, intermediate_size: 64}
+        normalization: {type: rms_norm}
+    head: {normalization: {type: rms_norm}}
+  encoder:
+    encoder: {type: features, width: 12, tokens: 3}
+    connectors: [{type: linear, bias: true}]
+  fusion_layers:
+    every: 2
+    block:
+      type: gated_cross_attention
+      attention: {heads: 4, head_groups: 2}
+      mlp: {type: gated, intermediate_size: 48}
+      normalization: {type: rms_norm}
+      attention_gate: {initialization: {type: fill, value: 0.5}}
+      mlp_gate: {initialization: {type: fill, value: -0.7}}
+)";
+
+Model model_of(const char* text, double scale) {
+  config::Diagnostics d;
+  auto doc = config::load_document_text(text, "model.yaml", registry(), d);
+  EXPECT_TRUE(doc) << d.format();
+  Model model = build_model(*doc->model);
+  nn::initialize(model.parameters, 5);
+  for (auto& p : model.parameters) p.tensor.detach().mul_(scale);
+  model.module->eval();
+  return model;
+}
+
+// The loop without a cache: a full forward of the whole sequence and the media every step, the
+// argmax over the ids generate() may choose.
+std::vector<int64_t> recomputed_with(ModelModule& model, std::vector<int64_t> ids, int64_t steps,
+                                     const std::map<std::string, at::Tensor>& media) {
+  c10::NoGradGuard no_grad;
+  const auto never = generate::media_ids(model);
+  std::vector<int64_t> out;
+  for (int64_t s = 0; s < steps; ++s) {
+    ModelInput input{.tokens = at::tensor(ids, at::kLong).unsqueeze(0)};
+    input.named = media;
+    at::Tensor last = model.forward(input).logits[0][-1].clone();
+    for (int64_t id : never) last[id] = -std::numeric_limits<float>::infinity();
+    out.push_back(last.argmax().item<int64_t>());
+    ids.push_back(out.back());
+  }
+  return out;
+}
+
+std::vector<int64_t> with_image_runs(std::vector<int64_t> ids, size_t at, int images) {
+  std::vector<int64_t> runs;
+  for (int i = 0; i < images; ++i) {
+    runs.push_back(61);
+    runs.insert(runs.end(), 4, 63);
+    runs.push_back(62);
+  }
+  ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(at), runs.begin(), runs.end());
+  return ids;
+}
+
+TEST(Generate, EarlyFusionImagesArePrefilledOnce) {
+  Model model = model_of(kEarlyFusion, 3);
+  EXPECT_EQ(generate::media_ids(*model.module), (std::set<int64_t>{61, 62, 63}));
+  at::manual_seed(4);
+  const at::Tensor pixels = at::randn({3, 3, 8, 8});
+  const std::vector<std::vector<int64_t>> prompts = {with_image_runs({1, 5, 9}, 1, 1),
+                                                     with_image_runs({2, 30, 31, 32, 33}, 2, 2)};
+  const std::vector<at::Tensor> own = {pixels.narrow(0, 0, 1), pixels.narrow(0, 1, 2)};
+  generate::GenerateOptions options{.max_new_tokens = 10, .sampling = {.greedy = true}};
+  options.prefill_inputs["pixel_values"] = pixels;
+  const auto together = generate::generate(*model.module, prompts, options);
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    options.prefill_inputs["pixel_values"] = own[r];
+    const auto alone = generate::generate(*model.module, {prompts[r]}, options);
+    EXPECT_EQ(together[r].ids, alone[0].ids);
+    EXPECT_EQ(alone[0].ids,
+              recomputed_with(*model.module, prompts[r], 10, {{"pixel_values", own[r]}}));
+    // The images steer the choices: without them (their runs replaced by text) they differ.
+    std::vector<int64_t> text = prompts[r];
+    for (auto& id : text)
+      if (id >= 61) id = 7;
+    const auto blind = generate::generate(*model.module, {text}, {.max_new_tokens = 10,
+                                                                  .sampling = {.greedy = true}});
+    EXPECT_NE(blind[0].ids, alone[0].ids);
+  }
+}
+
+TEST(Generate, DeepFusionMemoryIsComputedAtPrefillOnly) {
+  Model model = model_of(kDeepFusion, 3);
+  at::manual_seed(6);
+  const at::Tensor features = at::randn({2, 2, 3, 12});
+  const std::vector<std::vector<int64_t>> prompts = {{3, 4, 5}, {9, 8, 7, 6, 5, 4}};
+  generate::GenerateOptions options{.max_new_tokens = 10, .sampling = {.greedy = true}};
+  options.prefill_inputs["features"] = features;
+  const auto together = generate::generate(*model.module, prompts, options);
+  for (size_t r = 0; r < prompts.size(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const at::Tensor own = features.narrow(0, static_cast<int64_t>(r), 1);
+    options.prefill_inputs["features"] = own;
+    const auto alone = generate::generate(*model.module, {prompts[r]}, options);
+    EXPECT_EQ(together[r].ids, alone[0].ids);
+    EXPECT_EQ(alone[0].ids, recomputed_with(*model.module, prompts[r], 10, {{"features", own}}));
+    const auto blind = generate::generate(*model.module, {prompts[r]},
+                                          {.max_new_tokens = 10, .sampling = {.greedy = true}});
+    EXPECT_NE(blind[0].ids, alone[0].ids) << "the memory steers the choices";
+  }
 }
 
 TEST(Generate, CachedGreedyEqualsRecomputing) {
@@ -239,6 +405,89 @@ TEST(Generate, BlockcGenerateMatchesTheLibrary) {
                             "positions"),
             std::string::npos)
       << longer.err;
+}
+
+}  // namespace
+}  // namespace blocks
+
+namespace blocks {
+namespace {
+
+// The bytes model of BlockcGenerateMatchesTheLibrary, written with its weights into `dir`.
+std::string bytes_model(testing::TempDir& dir) {
+  const std::string yaml = dir.write(
+      "bytes.yaml", testing::replace(testing::replace(kModel, "vocab_size: 64", "vocab_size: 256, "
+                                                      "max_positions: 64"),
+                                     "rotary: {type: default}", "rotary: {type: none}"));
+  EXPECT_EQ(testing::blockc("init " + yaml + " --seed 7 -o " + dir.at("w.safetensors")).code, 0);
+  return "generate --model " + yaml + " --weights " + dir.at("w.safetensors") +
+         " --tokenizer bytes --greedy --json";
+}
+
+std::vector<int64_t> first_ids(const testing::BlockcResult& r) {
+  const auto json = nlohmann::json::parse(r.out);
+  return json["rows"][0]["ids"].get<std::vector<int64_t>>();
+}
+
+// --stop STR ends a row at the token that completes STR; --truncate keeps a long prompt's newest
+// tokens (bytes have no BOS to keep first), which is generating from those tokens alone.
+TEST(Generate, StopStringsAndTruncation) {
+  testing::TempDir dir;
+  const std::string base = bytes_model(dir);
+  const auto free_run = testing::blockc(base + " --prompt 'Hello, w' --max-new-tokens 16");
+  ASSERT_EQ(free_run.code, 0) << free_run.err;
+  const auto ids = first_ids(free_run);
+  const std::string text(ids.begin(), ids.end());
+  const std::string stop = text.substr(5, 2);
+  const size_t end = text.find(stop) + stop.size();
+  const auto stopped = testing::blockc(base + " --prompt 'Hello, w' --max-new-tokens 16 --stop '" +
+                                       stop + "'");
+  ASSERT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_EQ(first_ids(stopped), std::vector<int64_t>(ids.begin(), ids.begin() + end));
+  EXPECT_EQ(nlohmann::json::parse(stopped.out)["rows"][0]["stop"], "stop");
+
+  const auto refused = testing::blockc(base + " --prompt 'Hello, w' --max-new-tokens 60");
+  EXPECT_EQ(refused.code, 1);
+  const auto truncated =
+      testing::blockc(base + " --prompt 'Hello, w' --max-new-tokens 60 --truncate");
+  ASSERT_EQ(truncated.code, 0) << truncated.err;
+  EXPECT_NE(truncated.err.find("--truncate: dropped the prompt 0's oldest 4 tokens to fit the "
+                               "model's 64 positions"),
+            std::string::npos)
+      << truncated.err;
+  const auto newest = testing::blockc(base + " --prompt 'o, w' --max-new-tokens 60");
+  ASSERT_EQ(newest.code, 0) << newest.err;
+  EXPECT_EQ(first_ids(truncated), first_ids(newest));
+}
+
+TEST(Generate, BlockcNamesWhatItCannotTake) {
+  testing::TempDir dir;
+  const std::string base = bytes_model(dir);
+  const auto special = testing::blockc(base + " --prompt 'say <|im_start|>hi'");
+  EXPECT_EQ(special.code, 1);
+  EXPECT_NE(special.err.find("the prompt names <|im_start|> at byte 4, which the tokenizer bytes "
+                             "does not have as a special token: it would be read as plain text"),
+            std::string::npos)
+      << special.err;
+  weights::write_safetensors(dir.at("ids.safetensors"),
+                             {{"tokens", at::tensor({1, 300, 2}, at::kLong).view({1, 3})}}, {});
+  const auto outside = testing::blockc(base + " --prompt-tokens " + dir.at("ids.safetensors"));
+  EXPECT_EQ(outside.code, 1);
+  EXPECT_NE(outside.err.find("prompt 0, token 1: id 300 is outside the model's 256 embeddings"),
+            std::string::npos)
+      << outside.err;
+  const auto no_tokenizer = testing::replace(base, " --tokenizer bytes", "");
+  weights::write_safetensors(dir.at("ok.safetensors"),
+                             {{"tokens", at::tensor({1, 2, 3}, at::kLong).view({1, 3})}}, {});
+  const auto negative = testing::blockc(no_tokenizer + " --prompt-tokens " +
+                                        dir.at("ok.safetensors") +
+                                        " --guidance-scale 2 --negative-prompt x");
+  EXPECT_EQ(negative.code, 2);
+  EXPECT_NE(negative.err.find("--negative-prompt needs --tokenizer"), std::string::npos)
+      << negative.err;
+  const auto sampling = testing::blockc(base + " --prompt x --top-p 1.5");
+  EXPECT_EQ(sampling.code, 1);
+  EXPECT_NE(sampling.err.find("top_p 1.5 must be in (0, 1]"), std::string::npos) << sampling.err;
 }
 
 }  // namespace

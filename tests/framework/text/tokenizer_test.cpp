@@ -38,127 +38,17 @@ cases = ["Hello world", "don't stop, we'll see it's 12345 or 3.14159!",
          "emoji 🤖🚀 mixed", "<|endoftext|>after special<|endoftext|>", "  leading spaces",
          "x" * 50, readme]
 
-# encoder.py's bytes_to_unicode.
-bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + \
-     list(range(ord('®'), ord('ÿ') + 1))
-cs = bs[:]
-n = 0
-for b in range(256):
-    if b not in bs:
-        bs.append(b)
-        cs.append(256 + n)
-        n += 1
-byte_encoder = dict(zip(bs, [chr(c) for c in cs]))
-
-GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-
-def words(text, pattern):
-    return [''.join(byte_encoder[b] for b in t.encode('utf-8')) for t in regex.findall(pattern, text)]
-
-def learn(pattern, count):
-    # A small BPE learner: the most frequent adjacent pair, ties to the smallest pair.
-    freq = {}
-    for w in words(readme, pattern):
-        freq[tuple(w)] = freq.get(tuple(w), 0) + 1
-    merges = []
-    for _ in range(count):
-        pairs = {}
-        for w, f in freq.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] = pairs.get((a, b), 0) + f
-        if not pairs:
-            break
-        best = min(pairs, key=lambda p: (-pairs[p], p))
-        merges.append(best)
-        new = {}
-        for w, f in freq.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1]); i += 2
-                else:
-                    out.append(w[i]); i += 1
-            new[tuple(out)] = new.get(tuple(out), 0) + f
-        freq = new
-    return merges
-
-def get_pairs(word):
-    return set(zip(word, word[1:]))
-
-def bpe(token, ranks):
-    # encoder.py's Encoder.bpe, line for line.
-    word = tuple(token)
-    pairs = get_pairs(word)
-    if not pairs:
-        return token
-    while True:
-        bigram = min(pairs, key=lambda pair: ranks.get(pair, float('inf')))
-        if bigram not in ranks:
-            break
-        first, second = bigram
-        new_word = []
-        i = 0
-        while i < len(word):
-            try:
-                j = word.index(first, i)
-                new_word.extend(word[i:j])
-                i = j
-            except ValueError:
-                new_word.extend(word[i:])
-                break
-            if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
-                new_word.append(first + second)
-                i += 2
-            else:
-                new_word.append(word[i])
-                i += 1
-        word = tuple(new_word)
-        if len(word) == 1:
-            break
-        pairs = get_pairs(word)
-    return ' '.join(word)
+from bpe_reference import Encoder, learn, GPT2, LLAMA3, GPT2_PRE, LLAMA3_PRE
 
 def build(name, pattern, merges, specials, pre, merge_format):
-    vocab = {byte_encoder[b]: i for i, b in enumerate(range(256))}
-    for a, b in merges:
-        if a + b not in vocab:
-            vocab[a + b] = len(vocab)
-    added = [{'id': len(vocab) + k, 'content': s, 'special': True, 'single_word': False,
-              'lstrip': False, 'rstrip': False, 'normalized': False} for k, s in enumerate(specials)]
-    doc = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
-           'normalizer': None, 'pre_tokenizer': pre, 'post_processor': None,
-           'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True,
-                       'use_regex': True},
-           'model': {'type': 'BPE', 'dropout': None, 'unk_token': None,
-                     'continuing_subword_prefix': '', 'end_of_word_suffix': '',
-                     'fuse_unk': False, 'byte_fallback': False, 'vocab': vocab,
-                     'merges': [merge_format(a, b) for a, b in merges]}}
-    os.makedirs(f'{DIR}/{name}', exist_ok=True)
-    json.dump(doc, open(f'{DIR}/{name}/tokenizer.json', 'w', encoding='utf-8'), ensure_ascii=False)
-    ranks = {m: i for i, m in enumerate(merges)}
-    special_ids = {a['content']: a['id'] for a in added}
-    split = '(' + '|'.join(regex.escape(s) for s in specials) + ')'
-    out = {}
-    for k, text in enumerate(cases):
-        ids = []
-        for part in regex.split(split, text):
-            if part in special_ids:
-                ids.append(special_ids[part])
-                continue
-            for w in words(part, pattern):
-                ids.extend(vocab[p] for p in bpe(w, ranks).split(' '))
-        out[f'case{k}'] = torch.tensor(ids, dtype=torch.int64)
-    save(out, f'{DIR}/{name}/ids.safetensors')
+    encoder = Encoder(pattern, merges, specials)
+    encoder.write(f'{DIR}/{name}', pre, merge_format, merges)
+    save({f'case{k}': torch.tensor(encoder.encode(text), dtype=torch.int64)
+          for k, text in enumerate(cases)}, f'{DIR}/{name}/ids.safetensors')
 
-build('gpt2', GPT2, learn(GPT2, 300), ['<|endoftext|>'],
-      {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': True},
-      lambda a, b: a + ' ' + b)
-build('llama3', LLAMA3, learn(LLAMA3, 300), ['<|begin_of_text|>', '<|end_of_text|>', '<|endoftext|>'],
-      {'type': 'Sequence', 'pretokenizers': [
-          {'type': 'Split', 'pattern': {'Regex': LLAMA3}, 'behavior': 'Isolated', 'invert': False},
-          {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
-      lambda a, b: [a, b])
+build('gpt2', GPT2, learn(readme, GPT2, 300), ['<|endoftext|>'], GPT2_PRE, lambda a, b: a + ' ' + b)
+build('llama3', LLAMA3, learn(readme, LLAMA3, 300),
+      ['<|begin_of_text|>', '<|end_of_text|>', '<|endoftext|>'], LLAMA3_PRE, lambda a, b: [a, b])
 
 # SentencePiece BPE models trained by python3-sentencepiece (Llama 2's settings: identity
 # normalization, byte fallback, no removal of extra spaces; and the defaults' space removal;

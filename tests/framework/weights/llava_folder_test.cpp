@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "framework/hf/config.h"
 #include "tests/support/blockc_run.h"
@@ -175,6 +176,17 @@ try:
     save({"tokens": prompt}, os.path.join(DIR, "prompt.in.safetensors"))
     expanded = torch.tensor([[1, P, P, P, P, 5, P, P, P, P, 6]])
     save({"logits": logits(expanded, pixels)}, os.path.join(DIR, "prompt.ref.safetensors"))
+    # Greedy decoding without a cache: the whole sequence and both images every step. blocks
+    # never chooses the placeholder (no image would stand behind it), so neither does this.
+    ids, new = expanded, []
+    for _ in range(6):
+        last = logits(ids, pixels)[0, -1].clone()
+        last[P] = float("-inf")
+        new.append(int(last.argmax()))
+        ids = torch.cat([ids, torch.tensor([[new[-1]]])], 1)
+    json.dump({"ids": new}, open(os.path.join(DIR, "prompt.generated.json"), "w"))
+    save({"tokens": torch.tensor([[1, 5, 6]])}, os.path.join(DIR, "plain.in.safetensors"))
+    save({"tokens": torch.tensor([[P, 1, 5, 6]])}, os.path.join(DIR, "first.in.safetensors"))
 except ImportError:
     pass  # no python3-pil: the --image test says so
 
@@ -326,6 +338,50 @@ TEST_F(LlavaFolder, ImagesFromFilesMatchPillowAndTheReference) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find(at("disk/config.json") + ": not a PNG or JPEG image"), std::string::npos)
       << bad.err;
+}
+
+// blockc generate --image: the images prepared as for forward and given at prefill only, the
+// cache carrying their features, give the ids of the loop that runs the reference on the whole
+// sequence and the images every step. A prompt without a placeholder gets the images first
+// (after the BOS a tokenizer names; this folder has no tokenizer, so at the very start).
+TEST_F(LlavaFolder, GenerateGivesTheImagesAtPrefillOnly) {
+  if (!fs::exists(at("prompt.generated.json"))) {
+    if (std::getenv("BLOCKS_REQUIRE_REFERENCES")) FAIL() << "python3-pil is missing";
+    GTEST_SKIP() << "python3-pil is not installed";
+  }
+  auto ids = [](const BlockcResult& r) {
+    return nlohmann::json::parse(r.out)["rows"][0]["ids"].get<std::vector<int64_t>>();
+  };
+  const std::string base = "generate --model " + at("disk") + " --greedy --max-new-tokens 6 --json";
+  const auto r = blockc(base + " --prompt-tokens " + at("prompt.in.safetensors") + " --image " +
+                        at("image0.png") + " --image " + at("image1.png"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(at("prompt.generated.json"));
+  EXPECT_EQ(ids(r), nlohmann::json::parse(in)["ids"].get<std::vector<int64_t>>());
+
+  const auto plain = blockc(base + " --prompt-tokens " + at("plain.in.safetensors") +
+                            " --image " + at("image0.png"));
+  const auto first = blockc(base + " --prompt-tokens " + at("first.in.safetensors") +
+                            " --image " + at("image0.png"));
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(ids(plain), ids(first));
+
+  const auto fewer = blockc(base + " --prompt-tokens " + at("prompt.in.safetensors") +
+                            " --image " + at("image0.png"));
+  EXPECT_EQ(fewer.code, 1);
+  EXPECT_NE(fewer.err.find("the prompt holds 2 image placeholders (token 49) and --image gives 1 "
+                           "image: give one placeholder per image, or none to put the images "
+                           "first"),
+            std::string::npos)
+      << fewer.err;
+  const auto text_only = blockc("generate --model " + at("llama") + " --prompt-tokens " +
+                                at("plain.in.safetensors") + " --image " + at("image0.png") +
+                                " --image-processor " + at("disk/preprocessor_config.json"));
+  EXPECT_EQ(text_only.code, 1);
+  EXPECT_NE(text_only.err.find("--image: the model takes no images (its inputs: tokens, "),
+            std::string::npos)
+      << text_only.err;
 }
 
 // Composing pretrained parts (LLaVA's first stage starts from CLIP and a Llama): each
