@@ -1,5 +1,7 @@
 #include "blocks/heads/head_module.h"
 
+#include "blocks/linear/affine.h"
+
 namespace blocks {
 
 Head::Head(const HeadConfig& c, Builder& b, const std::string& path) : path_(path) {
@@ -13,7 +15,7 @@ Head::Head(const HeadConfig& c, Builder& b, const std::string& path) : path_(pat
 at::Tensor Head::forward(const at::Tensor& x) {
   const at::Tensor& matrix = output ? output->weight : tied_;
   if (!matrix.defined()) throw nn::BuildError(path_ + ": tied head used before tie()");
-  return at::linear(normalization->forward(x), matrix);
+  return affine(normalization->forward(x), matrix);
 }
 
 void register_modules_head(nn::ModuleRegistry& modules) {

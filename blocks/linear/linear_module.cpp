@@ -6,6 +6,7 @@
 
 #include "blocks/init/fan_scaled.h"
 #include "blocks/init/constant.h"
+#include "blocks/linear/affine.h"
 
 namespace blocks {
 
@@ -51,10 +52,10 @@ at::Tensor Linear::forward(const at::Tensor& x) {
     throw InputError(path, "expected inputs with " + std::to_string(in_features) +
                                " features in the last dimension, got shape " +
                                c10::str(x.sizes()));
-  at::Tensor y = at::linear(x, weight, bias);
+  at::Tensor y = affine(x, weight, bias);
   if (lora_a.defined()) {
-    const at::Tensor h = at::linear(blocks::dropout(x, lora_dropout, is_training()), lora_a);
-    y = y + at::linear(h, lora_b) * lora_scale;
+    const at::Tensor h = affine(blocks::dropout(x, lora_dropout, is_training()), lora_a);
+    y = y + affine(h, lora_b) * lora_scale;
   }
   return y;
 }

@@ -3,6 +3,7 @@
 // (Zoph et al. 2022).
 #include <vector>
 
+#include "blocks/linear/affine.h"
 #include "blocks/linear/linear_module.h"
 #include "blocks/mlps/activation_module.h"
 #include "blocks/mlps/moe.h"
@@ -114,10 +115,10 @@ class Moe : public MlpModule {
   // (lora_a [experts, r, in], lora_b [experts, out, r]) when PEFT targets the experts.
   at::Tensor project(const Linear& linear, int64_t e, const at::Tensor& h) const {
     const at::Tensor bias = linear.bias.defined() ? linear.bias[e] : at::Tensor();
-    at::Tensor y = at::linear(h, linear.weight[e], bias);
+    at::Tensor y = affine(h, linear.weight[e], bias);
     if (linear.has_adapters()) {
       const at::Tensor a = blocks::dropout(h, linear.lora_dropout, linear.is_training());
-      y = y + at::linear(at::linear(a, linear.lora_a[e]), linear.lora_b[e]) * linear.lora_scale;
+      y = y + affine(affine(a, linear.lora_a[e]), linear.lora_b[e]) * linear.lora_scale;
     }
     return y;
   }

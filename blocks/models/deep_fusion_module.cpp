@@ -153,6 +153,7 @@ ModelOutput DeepFusionModel::forward(const ModelInput& input) {
   inner.attention_mask = input.attention_mask;
   inner.positions = input.positions;
   inner.cache = input.cache;
+  inner.logits_to_keep = input.logits_to_keep;
   inner.memories = input.memories;
   inner.memories[std::string(DeepFusionConfig::memory_name)] = memory;
   for (const auto& name : input.hidden_states)

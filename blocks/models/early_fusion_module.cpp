@@ -187,6 +187,7 @@ ModelOutput EarlyFusionModel::forward(const ModelInput& input) {
   inner.positions = input.positions;
   inner.memories = input.memories;
   inner.cache = input.cache;
+  inner.logits_to_keep = input.logits_to_keep;
   for (const auto& name : input.hidden_states)
     if (name.rfind("encoders.", 0) != 0) inner.hidden_states.push_back(name);
   ModelOutput out = decoder->forward(inner);

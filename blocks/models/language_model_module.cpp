@@ -88,6 +88,8 @@ ModelOutput LanguageModel::forward(const ModelInput& input, LayerHook* hook) {
     const std::string name = "decoder." + std::to_string(i);
     if (wants(name)) out.hidden_states[name] = block_outputs[i];
   }
+  if (input.logits_to_keep > 0 && input.logits_to_keep < x.size(1))
+    x = x.narrow(1, x.size(1) - input.logits_to_keep, input.logits_to_keep);
   out.logits = head->forward(x);
   out.aux_loss = at::zeros({}, x.options().dtype(at::kFloat));
   for (const auto& loss : step.aux_losses) out.aux_loss = out.aux_loss + loss;

@@ -28,6 +28,9 @@ struct ModelInput {
   std::map<std::string, at::Tensor> named;  // other inputs by name (`pixel_values`)
   std::map<std::string, Memory> memories;   // for cross-attention layers, by name
   DecodeCache* cache = nullptr;             // incremental decoding: what earlier calls left
+  // Logits of the last this many positions only (Hugging Face's logits_to_keep: a prefill
+  // needs the last one, and the head over a long prompt is a fifth of its work); 0: all.
+  int64_t logits_to_keep = 0;
   // Hidden states to return in ModelOutput::hidden_states, by name (see the model's
   // hidden_state_names()).
   std::vector<std::string> hidden_states;

@@ -55,6 +55,7 @@ struct Stream {
     input.attention_mask = mask.to(device);
     input.positions = positions.to(device);
     input.cache = &cache;
+    input.logits_to_keep = 1;
     for (const auto& [name, tensor] : inputs) input.named[name] = tensor.to(device);
     logits = model.forward(input).logits.select(1, -1);
   }

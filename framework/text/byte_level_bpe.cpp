@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <mutex>
+#include <shared_mutex>
 #include <nlohmann/json.hpp>
 
 #include "framework/io/files.h"
+#include "framework/text/unicode_forms.h"
 
 namespace blocks::text {
 
@@ -181,9 +184,24 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
   for (const auto& c : byte_chars())
     if (!vocab_.count(c)) fail("the vocabulary lacks the byte character '" + c + "': not byte-level");
 
-  if (json.contains("normalizer") && !json["normalizer"].is_null())
-    fail("normalizer '" + json["normalizer"].value("type", std::string("?")) +
-         "': blocks' byte-level BPE takes none (GPT-2, Llama 3)");
+  // Normalizers: a Unicode form (Qwen2's NFC), or a Sequence of them.
+  if (json.contains("normalizer") && !json["normalizer"].is_null()) {
+    const auto& n = json["normalizer"];
+    const std::string type = n.value("type", std::string("?"));
+    std::vector<nlohmann::json> steps;
+    if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array())
+      steps.assign(n["normalizers"].begin(), n["normalizers"].end());
+    else
+      steps.push_back(n);
+    for (const auto& step : steps) {
+      UnicodeForm form;
+      const std::string name = step.is_object() ? step.value("type", std::string("?")) : "?";
+      if (!parse_unicode_form(name, &form))
+        fail("normalizer '" + name + "': blocks' byte-level BPE computes NFC, NFD, NFKC and "
+             "NFKD (Qwen2's NFC), or none (GPT-2, Llama 3)");
+      forms_.push_back(form);
+    }
+  }
   // Pre-tokenizer: ByteLevel, or Sequence[Split(regex, Isolated), ByteLevel(use_regex: false)].
   const auto& pre = json.contains("pre_tokenizer") ? json["pre_tokenizer"] : nlohmann::json();
   auto byte_level = [&](const nlohmann::json& p, bool regex_allowed) {
@@ -270,6 +288,13 @@ std::vector<int64_t> ByteLevelBpe::encode(std::string_view text) const {
 }
 
 void ByteLevelBpe::encode_span(std::string_view span, std::vector<int64_t>& out) const {
+  std::string normalized;
+  if (!forms_.empty()) {
+    normalized = std::string(span);
+    for (const UnicodeForm form : forms_) normalized = normalize(normalized, form);
+    span = normalized;
+    if (span.empty()) return;
+  }
   std::string prefixed;
   if (add_prefix_space_ && span.front() != ' ') {
     prefixed = " " + std::string(span);
@@ -285,7 +310,7 @@ void ByteLevelBpe::encode_span(std::string_view span, std::vector<int64_t>& out)
 void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& out) const {
   const std::string key(piece);
   {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
+    std::shared_lock<std::shared_mutex> lock(cache_mutex_);
     if (auto it = cache_.find(key); it != cache_.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
@@ -328,7 +353,7 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& ou
     ids.push_back(it->second);
   }
   out.insert(out.end(), ids.begin(), ids.end());
-  std::lock_guard<std::mutex> lock(cache_mutex_);
+  std::unique_lock<std::shared_mutex> lock(cache_mutex_);
   if (cache_.size() < 100000) cache_.emplace(key, std::move(ids));
 }
 

@@ -1,7 +1,8 @@
 // Hugging Face tokenizer.json with a byte-level BPE model (GPT-2, Llama 3, Qwen2), as OpenAI's
 // GPT-2 encoder.py and the `tokenizers` library compute it:
 //   1. added tokens found in the text are cut out first (longest first) and map to their ids;
-//   2. each remaining span is pre-tokenized: the ByteLevel regex (GPT-2's), or a Split by the
+//   2. each remaining span is normalized (the normalizer's Unicode forms: Qwen2's NFC) and
+//      pre-tokenized: the ByteLevel regex (GPT-2's), or a Split by the
 //      file's regex (Llama 3, Qwen2) followed by ByteLevel without its regex; PCRE2 with Unicode
 //      properties runs the patterns;
 //   3. each piece's bytes become GPT-2's printable characters (bytes_to_unicode) and merge by
@@ -10,12 +11,13 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "framework/text/tokenizer.h"
+#include "framework/text/unicode_forms.h"
 
 namespace blocks::text {
 
@@ -47,8 +49,10 @@ class ByteLevelBpe : public Tokenizer {
   std::vector<bool> is_added_;                          // by id
   std::unique_ptr<Regex> regex_;
   bool add_prefix_space_ = false;
-  // Pieces already merged (text repeats its words); encode may run on several threads.
-  mutable std::mutex cache_mutex_;
+  std::vector<UnicodeForm> forms_;  // the normalizer's, in order
+  // Pieces already merged (text repeats its words); encode may run on several threads, which
+  // mostly read it.
+  mutable std::shared_mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <queue>
 
 #include "framework/io/files.h"
@@ -70,14 +71,13 @@ size_t char_length(unsigned char lead) {
 
 }  // namespace
 
-SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
+SentencePiece::SentencePiece(const std::string& path) : path_(path) {
   const std::string data = io::read_file(path);
   Wire model(data.data(), data.data() + data.size(), path);
   int64_t model_type = 1;  // UNIGRAM, the proto's default
   int64_t bos_id = 1, eos_id = 2;  // the proto's defaults, which a model file leaves out
   bool whitespace_suffix = false;
-  std::string normalizer_name;
-  size_t charsmap = 0;
+  std::string charsmap;
   while (!model.done()) {
     const uint64_t tag = model.varint();
     const auto field = tag >> 3;
@@ -117,8 +117,7 @@ SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
       while (!w.done()) {
         const uint64_t t = w.varint();
         const auto f = t >> 3;
-        if (f == 1 && (t & 7) == 2) normalizer_name = w.text();
-        else if (f == 2 && (t & 7) == 2) charsmap = w.text().size();
+        if (f == 2 && (t & 7) == 2) charsmap = w.text();
         else if (f == 3 && (t & 7) == 0) add_dummy_prefix_ = w.varint() != 0;
         else if (f == 4 && (t & 7) == 0) remove_extra_whitespaces_ = w.varint() != 0;
         else if (f == 5 && (t & 7) == 0) escape_whitespaces_ = w.varint() != 0;
@@ -129,16 +128,13 @@ SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
     }
   }
   if (pieces_.empty()) model.fail();
-  if (model_type != 2)
+  if (model_type != 1 && model_type != 2)
     throw TokenizerError(path + ": a SentencePiece " +
-                         (model_type == 1   ? std::string("unigram (T5-style)")
-                          : model_type == 3 ? std::string("word")
-                                            : std::string("char")) +
-                         " model; blocks computes SentencePiece BPE models (Llama 2, Mistral)");
-  if (charsmap > 0)
-    throw TokenizerError(path + ": normalizer '" + normalizer_name +
-                         "' needs its precompiled charsmap, which blocks does not compute yet "
-                         "(identity normalization only)");
+                         std::string(model_type == 3 ? "word" : "char") +
+                         " model; blocks computes SentencePiece BPE (Llama 2, Mistral) and "
+                         "unigram (T5) models");
+  unigram_ = model_type == 1;
+  if (!charsmap.empty()) charsmap_ = std::make_unique<Charsmap>(charsmap, path);
   if (whitespace_suffix)
     throw TokenizerError(path + ": treat_whitespace_as_suffix is not computed");
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), int64_t{-1});
@@ -147,10 +143,19 @@ SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
     if (p.type == Type::normal || p.type == Type::user_defined || p.type == Type::unused)
       mergeable_.emplace(p.text, static_cast<int64_t>(id));
     if (p.type == Type::user_defined) user_defined_.push_back(p.text);
+    longest_piece_ = std::max(longest_piece_, p.text.size());
     unsigned value = 0;
     if (p.type == Type::byte && p.text.size() == 6 && std::sscanf(p.text.c_str(), "<0x%2X>", &value) == 1)
       byte_ids_[value] = static_cast<int64_t>(id);
   }
+  // unigram_model.cc's bounds: FLT_MIN, not -FLT_MAX, starts the maximum.
+  min_score_ = std::numeric_limits<float>::max();
+  max_score_ = std::numeric_limits<float>::min();
+  for (const Piece& p : pieces_)
+    if (p.type == Type::normal) {
+      min_score_ = std::min(min_score_, p.score);
+      max_score_ = std::max(max_score_, p.score);
+    }
   std::sort(user_defined_.begin(), user_defined_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   if (unk_ < 0 || unk_ >= vocab_size()) model.fail();
@@ -162,34 +167,125 @@ SentencePieceBpe::SentencePieceBpe(const std::string& path) : path_(path) {
         throw TokenizerError(path + ": byte_fallback without a piece for byte " + std::to_string(b));
 }
 
-// sentencepiece's normalizer with the identity rule: extra spaces removed (when asked), spaces
-// escaped to U+2581, and one in front (add_dummy_prefix).
-std::string SentencePieceBpe::normalize(std::string_view text) const {
-  std::string_view body = text;
-  if (remove_extra_whitespaces_) {
-    while (!body.empty() && body.front() == ' ') body.remove_prefix(1);
-    while (!body.empty() && body.back() == ' ') body.remove_suffix(1);
+std::pair<std::string, size_t> SentencePiece::normalize_prefix(std::string_view text) const {
+  // User-defined pieces stay as they are (the processor's prefix matcher).
+  for (const auto& u : user_defined_)
+    if (text.compare(0, u.size(), u) == 0) return {u, u.size()};
+  if (charsmap_) {
+    const auto [replacement, length] = charsmap_->longest_prefix(text);
+    if (length > 0) return {std::string(replacement), length};
   }
-  if (body.empty()) return {};
+  const size_t length = std::min(char_length(static_cast<unsigned char>(text[0])), text.size());
+  return {std::string(text.substr(0, length)), length};
+}
+
+// normalizer.cc's Normalize, step for step.
+std::string SentencePiece::normalize(std::string_view text) const {
+  if (remove_extra_whitespaces_)
+    while (!text.empty()) {
+      const auto [piece, length] = normalize_prefix(text);
+      if (piece != " ") break;
+      text.remove_prefix(length);
+    }
+  if (text.empty()) return {};
   const std::string space = escape_whitespaces_ ? kSpace : " ";
   std::string out = add_dummy_prefix_ ? space : std::string();
-  bool previous_space = false;
-  for (char c : body) {
-    if (c == ' ') {
-      if (remove_extra_whitespaces_ && previous_space) continue;
-      out += space;
-      previous_space = true;
-    } else {
-      out += c;
-      previous_space = false;
+  bool previous_space = remove_extra_whitespaces_;
+  while (!text.empty()) {
+    const auto [piece, length] = normalize_prefix(text);
+    std::string_view p = piece;
+    if (previous_space)
+      while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
+    if (!p.empty()) {
+      for (char c : p)
+        if (escape_whitespaces_ && c == ' ')
+          out += space;
+        else
+          out += c;
+      previous_space = p.back() == ' ';
     }
+    text.remove_prefix(length);
+    if (!remove_extra_whitespaces_) previous_space = false;
   }
+  if (remove_extra_whitespaces_)
+    while (out.size() >= space.size() && out.compare(out.size() - space.size(), space.size(), space) == 0)
+      out.resize(out.size() - space.size());
   return out;
 }
 
-std::vector<int64_t> SentencePieceBpe::encode(std::string_view text) const {
+std::vector<int64_t> SentencePiece::encode(std::string_view text) const {
   check_utf8(text);
   const std::string normalized = normalize(text);
+  std::vector<int64_t> out;
+  if (unigram_)
+    encode_unigram(normalized, out);
+  else
+    encode_bpe(normalized, out);
+  return out;
+}
+
+void SentencePiece::encode_unigram(const std::string& normalized, std::vector<int64_t>& out) const {
+  struct Best {
+    int64_t id = -1;
+    float score = 0;
+    int64_t starts_at = -1;
+  };
+  const auto size = static_cast<int64_t>(normalized.size());
+  const float unknown_score = min_score_ - 10.0F;  // kUnkPenalty
+  std::vector<Best> ends_at(static_cast<size_t>(size + 1));
+  for (int64_t start = 0; start < size;) {
+    const float before = ends_at[static_cast<size_t>(start)].score;
+    const auto char_bytes = static_cast<int64_t>(std::min<size_t>(
+        char_length(static_cast<unsigned char>(normalized[static_cast<size_t>(start)])),
+        static_cast<size_t>(size - start)));
+    bool single = false;
+    const int64_t longest = std::min<int64_t>(static_cast<int64_t>(longest_piece_), size - start);
+    for (int64_t length = 1; length <= longest; ++length) {
+      const auto found = mergeable_.find(normalized.substr(static_cast<size_t>(start),
+                                                          static_cast<size_t>(length)));
+      if (found == mergeable_.end()) continue;
+      const Piece& piece = pieces_[static_cast<size_t>(found->second)];
+      if (piece.type == Type::unused) continue;
+      // unigram_model.cc's arithmetic: its ternary makes the score a double (the user-defined
+      // bonus subtracts a double 0.1), so each candidate is summed in double and stored as a
+      // float; summed in float, near-ties between paths come out the other way.
+      const double score = piece.type == Type::user_defined
+                               ? static_cast<float>(length) * max_score_ - 0.1
+                               : static_cast<double>(piece.score);
+      const double candidate = score + before;
+      Best& target = ends_at[static_cast<size_t>(start + length)];
+      if (target.starts_at == -1 || candidate > target.score)
+        target = {found->second, static_cast<float>(candidate), start};
+      if (length == char_bytes) single = true;
+    }
+    if (!single) {
+      Best& target = ends_at[static_cast<size_t>(start + char_bytes)];
+      if (target.starts_at == -1 || unknown_score + before > target.score)
+        target = {unk_, unknown_score + before, start};
+    }
+    start += char_bytes;
+  }
+  std::vector<std::pair<int64_t, int64_t>> path;  // id, start
+  for (int64_t end = size; end > 0;) {
+    const Best& b = ends_at[static_cast<size_t>(end)];
+    path.emplace_back(b.id, b.starts_at);
+    end = b.starts_at;
+  }
+  bool after_unknown = false;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const int64_t end = it + 1 == path.rend() ? size : (it + 1)->second;
+    if (it->first == unk_) {
+      emit_unknown(normalized.substr(static_cast<size_t>(it->second),
+                                     static_cast<size_t>(end - it->second)),
+                   out, after_unknown);
+    } else {
+      out.push_back(it->first);
+      after_unknown = false;
+    }
+  }
+}
+
+void SentencePiece::encode_bpe(const std::string& normalized, std::vector<int64_t>& out) const {
   struct Symbol {
     int prev, next;
     bool frozen;
@@ -242,19 +338,17 @@ std::vector<int64_t> SentencePieceBpe::encode(std::string_view text) const {
     consider(l.prev, top.left);
     consider(top.left, l.next);
   }
-  std::vector<int64_t> out;
   bool after_unknown = false;
   for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
     const Symbol& s = symbols[static_cast<size_t>(i)];
     emit(normalized.substr(s.begin, s.size), out, after_unknown);
   }
-  return out;
 }
 
 // One merged symbol's ids: its piece (an unused one split back into the pieces it was merged
 // from), else its bytes' pieces, else <unk> (a run of unknowns is one <unk>, as
 // SentencePieceProcessor::Encode merges them).
-void SentencePieceBpe::emit(const std::string& symbol, std::vector<int64_t>& out,
+void SentencePiece::emit(const std::string& symbol, std::vector<int64_t>& out,
                             bool& after_unknown) const {
   const auto it = mergeable_.find(symbol);
   if (it != mergeable_.end() && pieces_[static_cast<size_t>(it->second)].type != Type::unused) {
@@ -273,6 +367,11 @@ void SentencePieceBpe::emit(const std::string& symbol, std::vector<int64_t>& out
       }
     }
   }
+  emit_unknown(symbol, out, after_unknown);
+}
+
+void SentencePiece::emit_unknown(const std::string& symbol, std::vector<int64_t>& out,
+                                 bool& after_unknown) const {
   if (byte_fallback_) {
     for (unsigned char b : symbol) out.push_back(byte_ids_[b]);
     after_unknown = false;
@@ -282,7 +381,7 @@ void SentencePieceBpe::emit(const std::string& symbol, std::vector<int64_t>& out
   after_unknown = true;
 }
 
-std::string SentencePieceBpe::decode(const std::vector<int64_t>& ids) const {
+std::string SentencePiece::decode(const std::vector<int64_t>& ids) const {
   std::string bytes;
   bool first = true;
   for (int64_t id : ids) {
@@ -314,7 +413,7 @@ std::string SentencePieceBpe::decode(const std::vector<int64_t>& ids) const {
   return replace_invalid_utf8(bytes);
 }
 
-std::string SentencePieceBpe::piece(int64_t id) const {
+std::string SentencePiece::piece(int64_t id) const {
   check_id(id, vocab_size(), path_);
   return pieces_[static_cast<size_t>(id)].text;
 }

@@ -55,7 +55,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
                          "a folder holding one, or `bytes`)");
   }
   if (file.extension() == ".json") return std::make_unique<ByteLevelBpe>(file.string());
-  return std::make_unique<SentencePieceBpe>(file.string());
+  return std::make_unique<SentencePiece>(file.string());
 }
 
 }  // namespace blocks::text

@@ -1,6 +1,6 @@
-// Tokenizers, torch-free: Hugging Face's tokenizer.json byte-level BPE (GPT-2, Llama 3),
-// SentencePiece BPE tokenizer.model (Llama 2, Mistral), and bytes (ids 0..255, for models
-// trained on `blockc prepare --bytes` files).
+// Tokenizers, torch-free: Hugging Face's tokenizer.json byte-level BPE (GPT-2, Llama 3, Qwen2),
+// SentencePiece tokenizer.model, BPE (Llama 2, Mistral) or unigram (T5, Kosmos-2), and bytes
+// (ids 0..255, for models trained on `blockc prepare --bytes` files).
 //
 //   auto tokenizer = blocks::text::load_tokenizer("hf/gpt2");   // a folder, a file, or "bytes"
 //   std::vector<int64_t> ids = tokenizer->encode("Hello world");
@@ -38,7 +38,8 @@ class Tokenizer {
   virtual std::string piece(int64_t id) const = 0;
   // Ids 0..vocab_size() - 1, added tokens included.
   virtual int64_t vocab_size() const = 0;
-  // What the file holds: "byte-level BPE", "SentencePiece BPE", "bytes".
+  // What the file holds: "byte-level BPE", "SentencePiece BPE", "SentencePiece unigram",
+  // "bytes".
   virtual std::string kind() const = 0;
   // The texts encode() reads as one token wherever they appear (tokenizer.json's added tokens,
   // SentencePiece's user-defined pieces).

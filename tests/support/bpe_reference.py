@@ -5,6 +5,7 @@ merges from a text; and tokenizer.json files in Hugging Face's layout for them. 
 tests/framework/text/tokenizer_test.cpp and the Python peer of benchmarks/tokenizer_bench.cpp."""
 import json
 import os
+import unicodedata
 
 import regex
 
@@ -22,11 +23,20 @@ byte_encoder = dict(zip(_bs, [chr(c) for c in _cs]))
 
 GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+# Qwen2's: Llama 3's with single digits.
+QWEN2 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
 GPT2_PRE = {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': True}
-LLAMA3_PRE = {'type': 'Sequence', 'pretokenizers': [
-    {'type': 'Split', 'pattern': {'Regex': LLAMA3}, 'behavior': 'Isolated', 'invert': False},
-    {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]}
+
+
+def split_then_byte_level(pattern):
+    return {'type': 'Sequence', 'pretokenizers': [
+        {'type': 'Split', 'pattern': {'Regex': pattern}, 'behavior': 'Isolated', 'invert': False},
+        {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]}
+
+
+LLAMA3_PRE = split_then_byte_level(LLAMA3)
+QWEN2_PRE = split_then_byte_level(QWEN2)
 
 
 def words(text, pattern):
@@ -103,8 +113,9 @@ def bpe(token, ranks):
 class Encoder:
     """encoder.py's Encoder.encode (with its cache of merged pieces), added tokens cut out first."""
 
-    def __init__(self, pattern, merges, specials):
+    def __init__(self, pattern, merges, specials, form=None):
         self.pattern = regex.compile(pattern)
+        self.form = form  # a normalizer's Unicode form (Qwen2: NFC), applied between added tokens
         self.vocab = {byte_encoder[b]: i for i, b in enumerate(range(256))}
         for a, b in merges:
             if a + b not in self.vocab:
@@ -120,6 +131,8 @@ class Encoder:
             if part in self.special_ids:
                 ids.append(self.special_ids[part])
                 continue
+            if self.form:
+                part = unicodedata.normalize(self.form, part)
             for t in self.pattern.findall(part):
                 w = ''.join(byte_encoder[b] for b in t.encode('utf-8'))
                 if w not in self.cache:
@@ -131,7 +144,7 @@ class Encoder:
         added = [{'id': i, 'content': s, 'special': True, 'single_word': False, 'lstrip': False,
                   'rstrip': False, 'normalized': False} for s, i in self.special_ids.items()]
         doc = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
-               'normalizer': None, 'pre_tokenizer': pre, 'post_processor': None,
+               'normalizer': {'type': self.form} if self.form else None, 'pre_tokenizer': pre, 'post_processor': None,
                'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True,
                            'use_regex': True},
                'model': {'type': 'BPE', 'dropout': None, 'unk_token': None,

@@ -14,8 +14,8 @@ void add_tokenize_command(CLI::App& app, TokenizeCommand& c) {
       "tokenize", "A tokenizer's ids and pieces for a text (or --decode: the text of ids)");
   c.command
       ->add_option("--tokenizer", c.tokenizer,
-                   "tokenizer.json (byte-level BPE), tokenizer.model (SentencePiece BPE), a "
-                   "Hugging Face folder holding one, or `bytes`")
+                   "tokenizer.json (byte-level BPE), tokenizer.model (SentencePiece BPE or "
+                   "unigram), a Hugging Face folder holding one, or `bytes`")
       ->required();
   auto* text = c.command->add_option("--text", c.text, "the text to encode");
   auto* file =

@@ -27,7 +27,7 @@ using ::testing::HasSubstr;
 
 // The cases, one per line of cases.txt (\n inside a case written as \\n).
 const char* const kWriter = R"(
-import json, os, sys
+import json, os, sys, unicodedata
 import regex
 sys.path.insert(0, SOURCE + '/tests/support')
 from tensors import save
@@ -36,31 +36,45 @@ readme = open(SOURCE + '/README.md', encoding='utf-8').read()
 cases = ["Hello world", "don't stop, we'll see it's 12345 or 3.14159!",
          "a   b\n\n  c\t\td  ", "Ünïcödé naïve café", "中文字符和日本語のテキスト",
          "emoji 🤖🚀 mixed", "<|endoftext|>after special<|endoftext|>", "  leading spaces",
-         "x" * 50, readme]
+         "x" * 50, "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁne ﬀ ① ™ ½ ㍻ Ⅻ",
+         "\u3000ideographic\u3000 space\u3000", "e\u0301 or é, A\u030a or Å", "a<sep>b <sep> c",
+         readme]
 
-from bpe_reference import Encoder, learn, GPT2, LLAMA3, GPT2_PRE, LLAMA3_PRE
+from bpe_reference import Encoder, learn, GPT2, LLAMA3, QWEN2, GPT2_PRE, LLAMA3_PRE, QWEN2_PRE
 
-def build(name, pattern, merges, specials, pre, merge_format):
-    encoder = Encoder(pattern, merges, specials)
+def build(name, pattern, merges, specials, pre, merge_format, form=None):
+    encoder = Encoder(pattern, merges, specials, form)
     encoder.write(f'{DIR}/{name}', pre, merge_format, merges)
     save({f'case{k}': torch.tensor(encoder.encode(text), dtype=torch.int64)
           for k, text in enumerate(cases)}, f'{DIR}/{name}/ids.safetensors')
+    if form:  # decoding gives the normalized text back
+        json.dump([unicodedata.normalize(form, t) for t in cases],
+                  open(f'{DIR}/{name}/decoded.json', 'w', encoding='utf-8'), ensure_ascii=False)
 
 build('gpt2', GPT2, learn(readme, GPT2, 300), ['<|endoftext|>'], GPT2_PRE, lambda a, b: a + ' ' + b)
 build('llama3', LLAMA3, learn(readme, LLAMA3, 300),
       ['<|begin_of_text|>', '<|end_of_text|>', '<|endoftext|>'], LLAMA3_PRE, lambda a, b: [a, b])
+build('qwen2', QWEN2, learn(readme, QWEN2, 300), ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+      QWEN2_PRE, lambda a, b: [a, b], form='NFC')
 
-# SentencePiece BPE models trained by python3-sentencepiece (Llama 2's settings: identity
-# normalization, byte fallback, no removal of extra spaces; and the defaults' space removal;
-# and no byte fallback, where unknown runs become one <unk>), encoded and decoded by it.
+# SentencePiece models trained by python3-sentencepiece, encoded and decoded by it: BPE with
+# Llama 2's settings (identity normalization, byte fallback, no removal of extra spaces), with the
+# defaults' space removal, without byte fallback (unknown runs become one <unk>); unigram as T5
+# trains it (nmt_nfkc: the precompiled charsmap) with a user-defined piece, with nmt_nfkc_cf and
+# byte fallback; and BPE over nmt_nfkc.
 import sentencepiece as spm
-for name, extra in (('sp', dict(byte_fallback=True, remove_extra_whitespaces=False)),
-                    ('sp_spaces', dict(byte_fallback=True)),
-                    ('sp_unk', dict(byte_fallback=False, character_coverage=0.98))):
+bpe = dict(model_type='bpe', normalization_rule_name='identity', character_coverage=1.0)
+unigram = dict(model_type='unigram', normalization_rule_name='nmt_nfkc', character_coverage=0.995)
+for name, options in (('sp', bpe | dict(byte_fallback=True, remove_extra_whitespaces=False)),
+                      ('sp_spaces', bpe | dict(byte_fallback=True)),
+                      ('sp_unk', bpe | dict(byte_fallback=False, character_coverage=0.98)),
+                      ('unigram', unigram | dict(user_defined_symbols=['<sep>'])),
+                      ('unigram_cf', unigram | dict(normalization_rule_name='nmt_nfkc_cf',
+                                                    byte_fallback=True)),
+                      ('sp_nfkc', bpe | dict(normalization_rule_name='nmt_nfkc', byte_fallback=True))):
     os.makedirs(f'{DIR}/{name}', exist_ok=True)
     spm.SentencePieceTrainer.train(input=SOURCE + '/README.md', model_prefix=f'{DIR}/{name}/tokenizer',
-                                   vocab_size=400, model_type='bpe', normalization_rule_name='identity',
-                                   minloglevel=2, **({'character_coverage': 1.0} | extra))
+                                   vocab_size=400, minloglevel=2, **options)
     sp = spm.SentencePieceProcessor(model_file=f'{DIR}/{name}/tokenizer.model')
     save({f'case{k}': torch.tensor(sp.encode(t), dtype=torch.int64) for k, t in enumerate(cases)},
          f'{DIR}/{name}/ids.safetensors')
@@ -127,6 +141,36 @@ TEST_F(Tokenizers, SentencePieceBpeMatchesPythonSentencepiece) {
 
 // BOS and EOS as tokenizer_config.json beside tokenizer.json names them (a string or an
 // AddedToken object), as transformers reads them; a name the vocabulary lacks is an error.
+// SentencePiece unigram (T5's kind) and normalization by a precompiled charsmap (nmt_nfkc,
+// nmt_nfkc_cf: full-width forms, ligatures, compatibility characters, ideographic spaces,
+// combining marks composed), read by blocks itself, against python3-sentencepiece; a damaged
+// charsmap is named.
+TEST_F(Tokenizers, SentencePieceUnigramAndNfkcMatchPythonSentencepiece) {
+  for (const char* name : {"unigram", "unigram_cf", "sp_nfkc"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = at(name);
+    expect_reference_ids(dir + "/tokenizer.model", dir + "/ids.safetensors",
+                         dir + "/decoded.json");
+  }
+  const auto t = text::load_tokenizer(at("unigram"));
+  EXPECT_EQ(t->kind(), "SentencePiece unigram");
+  EXPECT_EQ(t->added_tokens(), std::vector<std::string>{"<sep>"});
+  // A model whose charsmap's trie size (16) is more than the charsmap holds: one <unk> piece, a
+  // unigram trainer spec and a normalizer spec, in protobuf's wire format.
+  const std::string path = at("damaged.model");
+  std::ofstream(path, std::ios::binary) << std::string(
+      "\x0a\x0e\x0a\x05<unk>\x15\x00\x00\x00\x00\x18\x02"
+      "\x12\x02\x18\x01"
+      "\x1a\x06\x12\x04\x10\x00\x00\x00", 30);
+  try {
+    text::load_tokenizer(path);
+    ADD_FAILURE() << "no error";
+  } catch (const text::TokenizerError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": the normalizer's precompiled charsmap is cut or "
+                                            "damaged");
+  }
+}
+
 TEST_F(Tokenizers, TokenizerConfigNamesBosAndEos) {
   const std::filesystem::path dir = at("configured");
   std::filesystem::create_directories(dir);
@@ -154,6 +198,15 @@ TEST_F(Tokenizers, Llama3SplitThenByteLevelMatchesTheReference) {
   ASSERT_TRUE(t->bos && t->eos);
   EXPECT_EQ(t->piece(*t->bos), "<|begin_of_text|>");
   EXPECT_EQ(t->piece(*t->eos), "<|end_of_text|>");
+}
+
+// Qwen2's tokenizer.json: NFC before its Split (single digits), as tokenizers' normalizer runs
+// between added tokens; the combining-mark cases compose.
+TEST_F(Tokenizers, Qwen2NfcThenSplitMatchesTheReference) {
+  expect_reference_ids(at("qwen2/tokenizer.json"), at("qwen2/ids.safetensors"),
+                       at("qwen2/decoded.json"));
+  const auto t = text::load_tokenizer(at("qwen2"));
+  EXPECT_EQ(t->decode(t->encode("e\u0301")), "\u00e9");
 }
 
 TEST_F(Tokenizers, BadInputIsNamed) {
