@@ -5,7 +5,8 @@
 // 1 x 256 random tokens, AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1 on >= 2-D
 // parameters), clipping at 1.0, float32 on the CPU, the same thread count. Prints tokens/s of
 // both and their ratio, and the step's FLOPs (blocks' count: forward x 3, nanoGPT's 6N + 12 L H
-// Q T) over its time, to set against blas_check's matmul GFLOP/s.
+// Q T) over its time, to set against blas_check's matmul GFLOP/s. blocks runs as blockc runs it
+// (OMP_WAIT_POLICY=PASSIVE, benchmarks/peer.h), nanoGPT both with and without.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -46,8 +47,9 @@ Args parse(int argc, char** argv) {
 }
 
 // The peer's JSON line, or "" when it could not run.
-std::string run_peer(const Args& args) {
-  const std::string command = "/usr/bin/python3 " BLOCKS_SOURCE_DIR "/benchmarks/train_peer.py "
+std::string run_peer(const Args& args, const std::string& env) {
+  const std::string command = env + "/usr/bin/python3 " BLOCKS_SOURCE_DIR
+                              "/benchmarks/train_peer.py "
                               "--steps " + std::to_string(args.steps) + " --warmup " +
                               std::to_string(args.warmup) + " --threads " +
                               std::to_string(args.threads);
@@ -57,6 +59,7 @@ std::string run_peer(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::run_as_blockc(argv);
   const Args args = parse(argc, argv);
   at::set_num_threads(args.threads);
   namespace fs = std::filesystem;
@@ -103,14 +106,19 @@ int main(int argc, char** argv) {
               tokens_per_s, step_s, args.threads, flops_per_token * 256 / step_s / 1e9,
               flops_per_token * 256 / 1e9);
   if (!args.peer) return 0;
-  const std::string peer = run_peer(args);
-  if (peer.empty()) {
-    std::printf("peer:    could not run benchmarks/train_peer.py\n");
-    return 0;
+  // nanoGPT as users run it (libgomp's default wait policy), and with the passive one blocks runs
+  // with: the strongest form of it here.
+  for (const char* env : {"env -u OMP_WAIT_POLICY ", "OMP_WAIT_POLICY=PASSIVE "}) {
+    const std::string peer = run_peer(args, env);
+    if (peer.empty()) {
+      std::printf("peer:    could not run benchmarks/train_peer.py\n");
+      return 0;
+    }
+    const auto json = blocks::config::Json::parse(peer.substr(peer.rfind('{')));
+    const double peer_tokens = json["tokens_per_s"].get<double>();
+    std::printf("nanoGPT%s: %.1f tokens/s (%.3f s/step), blocks / nanoGPT %.3f\n",
+                std::string(env).find("PASSIVE") != std::string::npos ? " (passive OMP)" : "",
+                peer_tokens, json["step_s"].get<double>(), tokens_per_s / peer_tokens);
   }
-  const auto json = blocks::config::Json::parse(peer.substr(peer.rfind('{')));
-  const double peer_tokens = json["tokens_per_s"].get<double>();
-  std::printf("nanoGPT: %.1f tokens/s (%.3f s/step)\nratio:   %.3f\n", peer_tokens,
-              json["step_s"].get<double>(), tokens_per_s / peer_tokens);
   return 0;
 }

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
-#include <shared_mutex>
 #include <nlohmann/json.hpp>
 
 #include "framework/io/files.h"
@@ -309,9 +308,10 @@ void ByteLevelBpe::encode_span(std::string_view span, std::vector<int64_t>& out)
 
 void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& out) const {
   const std::string key(piece);
+  CacheShard& shard = cache_[std::hash<std::string>{}(key) % kCacheShards];
   {
-    std::shared_lock<std::shared_mutex> lock(cache_mutex_);
-    if (auto it = cache_.find(key); it != cache_.end()) {
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.pieces.find(key); it != shard.pieces.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
@@ -353,8 +353,8 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& ou
     ids.push_back(it->second);
   }
   out.insert(out.end(), ids.begin(), ids.end());
-  std::unique_lock<std::shared_mutex> lock(cache_mutex_);
-  if (cache_.size() < 100000) cache_.emplace(key, std::move(ids));
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  if (shard.pieces.size() < 100000 / kCacheShards) shard.pieces.emplace(key, std::move(ids));
 }
 
 std::string ByteLevelBpe::decode(const std::vector<int64_t>& ids) const {

@@ -184,8 +184,11 @@ void DataParallel::wait(const c10::intrusive_ptr<c10d::Work>& work, const std::s
     work->wait(timeout_);
   } catch (const std::exception& e) {
     // A peer that died closes its connections (the collective fails at once); one that hangs or
-    // skipped the collective leaves it waiting until the timeout.
-    const bool timed_out = std::chrono::steady_clock::now() - started >= timeout_;
+    // skipped the collective leaves it waiting until the timeout. Gloo's own timer starts when
+    // its thread takes the operation, a little before `started`, so under load its "Timed out"
+    // can come just short of the timeout measured here.
+    const bool timed_out = std::chrono::steady_clock::now() - started >= timeout_ ||
+                           error_text(e).find("Timed out") != std::string::npos;
     fail(what + ": a collective " +
          (timed_out ? "did not complete within " + seconds_text(timeout_) +
                           ": a peer process may have died, hung or skipped it"
