@@ -12,22 +12,21 @@
 // generate.cpp's SerialAten for why that matters on a CPU).
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
+#include "benchmarks/peer.h"
 #include "blocks/models/model_module.h"
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/generate/generate.h"
 #include "framework/nn/builder.h"
-
-#include "benchmarks/peer.h"
 
 namespace {
 
@@ -91,7 +90,8 @@ std::pair<double, double> time_bare(blocks::ModelModule& model,
   std::vector<int64_t> flat;
   for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
   const auto start = Clock::now();
-  blocks::DecodeCache cache = model.make_cache(static_cast<int64_t>(prompts[0].size()) + new_tokens);
+  blocks::DecodeCache cache =
+      model.make_cache(static_cast<int64_t>(prompts[0].size()) + new_tokens);
   blocks::ModelInput input{.tokens = at::tensor(flat, at::kLong).view({batch, -1})};
   input.cache = &cache;
   input.logits_to_keep = 1;
@@ -124,10 +124,11 @@ Figures measure(blocks::ModelModule& model, int64_t steps, Timer timer) {
 }
 
 std::string run_peer(const std::string& env, int threads, int64_t steps) {
-  const std::string command = env + "/usr/bin/python3 " BLOCKS_SOURCE_DIR
+  const std::string command = env +
+                              "/usr/bin/python3 " BLOCKS_SOURCE_DIR
                               "/benchmarks/generate_peer.py "
-                              "--bench --threads " + std::to_string(threads) + " --steps " +
-                              std::to_string(steps);
+                              "--bench --threads " +
+                              std::to_string(threads) + " --steps " + std::to_string(steps);
   return bench::run_peer(command);
 }
 
@@ -140,9 +141,12 @@ int main(int argc, char** argv) {
   bool peer = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
-    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--no-peer") peer = false;
+    if (a == "--steps" && i + 1 < argc)
+      steps = std::atoll(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (a == "--no-peer")
+      peer = false;
   }
   at::set_num_threads(threads);
   blocks::config::Diagnostics diagnostics;
@@ -155,16 +159,18 @@ int main(int argc, char** argv) {
   blocks::Model model = blocks::build_model(*doc->model);
   blocks::nn::initialize(model.parameters, 0);
   model.module->eval();
-  std::printf("~125M Llama (hidden 768, 12 layers, GQA 12/4, vocab 32000), float32, %d threads, "
-              "%lld decode steps\n", threads, static_cast<long long>(steps));
+  std::printf(
+      "~125M Llama (hidden 768, 12 layers, GQA 12/4, vocab 32000), float32, %d threads, "
+      "%lld decode steps\n",
+      threads, static_cast<long long>(steps));
   const Figures ours = measure(*model.module, steps, time_generate);
   // The bare loop with ATen's threads off as generate() turns them off while decoding.
   at::set_num_threads(1);
   const Figures bare = measure(*model.module, steps, time_bare);
   at::set_num_threads(threads);
   auto row = [](const char* who, const Figures& f) {
-    std::printf("%-22s decode b1 %7.1f tok/s   b8 %7.1f tok/s   TTFT(512) %6.3f s\n", who,
-                f.batch1, f.batch8, f.ttft);
+    std::printf("%-22s decode b1 %7.1f tok/s   b8 %7.1f tok/s   TTFT(512) %6.3f s\n", who, f.batch1,
+                f.batch8, f.ttft);
   };
   row("blocks::generate", ours);
   row("bare cached loop", bare);

@@ -9,7 +9,7 @@
 // blocks' caches of merged pieces start empty) and their ratios; with --threads T > 1 also
 // blocks' rate encoding T slices of the text on T threads (a tokenizer is shared, as `blockc
 // prepare` does).
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,16 +17,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
+#include "benchmarks/peer.h"
 #include "framework/io/files.h"
 #include "framework/text/tokenizer.h"
-
-#include "benchmarks/peer.h"
 
 namespace {
 
@@ -86,11 +85,12 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
   const auto dir = std::filesystem::temp_directory_path() /
                    ("blocks-tokenizer-bench-" + std::to_string(::getpid()));
-  const std::string line = bench::run_peer("/usr/bin/python3 " BLOCKS_SOURCE_DIR
-                                           "/benchmarks/tokenizer_peer.py " + dir.string());
+  const std::string line = bench::run_peer(
+      "/usr/bin/python3 " BLOCKS_SOURCE_DIR "/benchmarks/tokenizer_peer.py " + dir.string());
   if (line.empty()) {
-    std::fprintf(stderr, "tokenizer_peer.py failed (python3-regex, python3-sentencepiece and "
-                         "the fortunes package are needed)\n");
+    std::fprintf(stderr,
+                 "tokenizer_peer.py failed (python3-regex, python3-sentencepiece and "
+                 "the fortunes package are needed)\n");
     return 1;
   }
   const auto peer = nlohmann::json::parse(line);
@@ -102,9 +102,10 @@ int main(int argc, char** argv) {
                             blocks::io::read_file((dir / "sp" / "ids.txt").string()), &sp);
   if (!same) return 1;
   std::printf("text: %.2f MB (fortunes), ids equal to the peers'\n", text.size() / 1e6);
-  std::printf("byte-level BPE (Llama 3 pre-tokenizer): blocks %.2f MB/s, encoder.py %.2f MB/s, "
-              "ratio %.2f\n", bpe, peer["bpe_mb_s"].get<double>(),
-              bpe / peer["bpe_mb_s"].get<double>());
+  std::printf(
+      "byte-level BPE (Llama 3 pre-tokenizer): blocks %.2f MB/s, encoder.py %.2f MB/s, "
+      "ratio %.2f\n",
+      bpe, peer["bpe_mb_s"].get<double>(), bpe / peer["bpe_mb_s"].get<double>());
   std::printf("SentencePiece BPE: blocks %.2f MB/s, sentencepiece %.2f MB/s, ratio %.2f\n", sp,
               peer["sp_mb_s"].get<double>(), sp / peer["sp_mb_s"].get<double>());
   if (threads > 1)

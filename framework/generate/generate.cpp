@@ -41,7 +41,8 @@ struct Stream {
     for (int64_t r = 0; r < batch; ++r) {
       const auto& p = prompts[static_cast<size_t>(r)];
       const auto length = static_cast<int64_t>(p.size()), pads = width - length;
-      const auto plain = std::find_if(p.begin(), p.end(), [&](int64_t id) { return !media.count(id); });
+      const auto plain =
+          std::find_if(p.begin(), p.end(), [&](int64_t id) { return !media.count(id); });
       tokens[r].fill_(plain == p.end() ? int64_t{0} : *plain);
       seen[r].fill_(p.front());
       tokens[r].narrow(0, pads, length).copy_(at::tensor(p, longs));
@@ -128,8 +129,8 @@ std::vector<GeneratedRow> generate(ModelModule& model,
                         std::to_string(options.allowed_end) + ") is empty");
   c10::NoGradGuard no_grad;
   const auto batch = static_cast<int64_t>(prompts.size());
-  const at::Device device = model.parameters().empty() ? at::Device(at::kCPU)
-                                                       : model.parameters().front().device();
+  const at::Device device =
+      model.parameters().empty() ? at::Device(at::kCPU) : model.parameters().front().device();
   std::optional<SerialAten> serial;
   if (device.is_cpu()) serial.emplace();
   const int64_t capacity_extra = options.max_new_tokens;
@@ -154,8 +155,9 @@ std::vector<GeneratedRow> generate(ModelModule& model,
                   options.guidance_space);
     if (options.allowed_end != 0) {
       at::Tensor outside = at::ones_like(raw, at::kBool);
-      outside.narrow(1, options.allowed_begin,
-                     std::min(options.allowed_end, raw.size(1)) - options.allowed_begin)
+      outside
+          .narrow(1, options.allowed_begin,
+                  std::min(options.allowed_end, raw.size(1)) - options.allowed_begin)
           .fill_(false);
       raw.masked_fill_(outside, -std::numeric_limits<double>::infinity());
     }

@@ -29,9 +29,9 @@ namespace blocks::generate {
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
   Sampling sampling;
-  uint64_t seed = 0;                  // the draws' generator (sampling only)
-  std::vector<int64_t> stop_ids;      // end a row (e.g. the tokenizer's eos)
-  int64_t max_positions = 0;          // the model's context; 0: unchecked
+  uint64_t seed = 0;              // the draws' generator (sampling only)
+  std::vector<int64_t> stop_ids;  // end a row (e.g. the tokenizer's eos)
+  int64_t max_positions = 0;      // the model's context; 0: unchecked
   // Each step's new ids, one per row (-1 for a row that has ended), as they are chosen.
   std::function<void(const std::vector<int64_t>&)> on_step;
   // Whether row `row`, its new ids so far given, ends here (stop strings); its stop is "stop".
@@ -53,9 +53,9 @@ struct GenerateOptions {
 };
 
 struct GeneratedRow {
-  std::vector<int64_t> ids;        // the new tokens, a stop id last when one ended the row
-  std::vector<double> log_probs;   // of each new token under the processed distribution
-  std::string stop = "length";     // "stop" (a stop id) or "length" (max_new_tokens)
+  std::vector<int64_t> ids;       // the new tokens, a stop id last when one ended the row
+  std::vector<double> log_probs;  // of each new token under the processed distribution
+  std::string stop = "length";    // "stop" (a stop id) or "length" (max_new_tokens)
 };
 
 // The ids an early-fusion model reads as media, never chosen: its placeholders and markers.

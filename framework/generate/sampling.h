@@ -20,12 +20,12 @@ class SamplingError : public Error {
 };
 
 struct Sampling {
-  bool greedy = false;             // argmax; the warpers below do not change it
-  double temperature = 1.0;        // > 0
-  int64_t top_k = 0;               // 0: off
-  double top_p = 1.0;              // in (0, 1]; 1: off
-  double min_p = 0.0;              // in [0, 1]; 0: off
-  double repetition_penalty = 1.0; // > 0; 1: off (CTRL's penalty, as HF applies it)
+  bool greedy = false;              // argmax; the warpers below do not change it
+  double temperature = 1.0;         // > 0
+  int64_t top_k = 0;                // 0: off
+  double top_p = 1.0;               // in (0, 1]; 1: off
+  double min_p = 0.0;               // in [0, 1]; 0: off
+  double repetition_penalty = 1.0;  // > 0; 1: off (CTRL's penalty, as HF applies it)
 
   // Throws SamplingError naming the setting: temperature <= 0 with sampling, top_p outside
   // (0, 1], min_p outside [0, 1], a negative top_k, repetition_penalty <= 0.

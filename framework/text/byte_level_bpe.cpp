@@ -67,7 +67,6 @@ size_t char_length(unsigned char lead) {
   return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
 }
 
-
 }  // namespace
 
 // A compiled pre-tokenizer pattern and the pieces it cuts a span into: every match and, between
@@ -79,15 +78,15 @@ struct ByteLevelBpe::Regex {
   Regex(const std::string& pattern, const std::string& file) : text(pattern) {
     int error = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code* c = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                  PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset,
-                                  nullptr);
+    pcre2_code* c =
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
     if (!c) {
       PCRE2_UCHAR buffer[256];
       pcre2_get_error_message(error, buffer, sizeof buffer);
-      throw TokenizerError(file + ": the pre-tokenizer's regex `" + pattern + "` does not compile (" +
-                           reinterpret_cast<const char*>(buffer) + " at offset " +
-                           std::to_string(offset) + ")");
+      throw TokenizerError(file + ": the pre-tokenizer's regex `" + pattern +
+                           "` does not compile (" + reinterpret_cast<const char*>(buffer) +
+                           " at offset " + std::to_string(offset) + ")");
     }
     pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);  // a speed-up where available; not required
     code = std::shared_ptr<pcre2_code>(c, pcre2_code_free);
@@ -99,10 +98,11 @@ struct ByteLevelBpe::Regex {
         pcre2_match_data_create_from_pattern(code.get(), nullptr), pcre2_match_data_free);
     size_t at = 0, gap = 0;
     while (at < span.size()) {
-      const int rc = pcre2_match(code.get(), reinterpret_cast<PCRE2_SPTR>(span.data()),
-                                 span.size(), at, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
+      const int rc = pcre2_match(code.get(), reinterpret_cast<PCRE2_SPTR>(span.data()), span.size(),
+                                 at, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
       if (rc == PCRE2_ERROR_NOMATCH) break;
-      if (rc < 0) throw TokenizerError("the pre-tokenizer's regex failed (PCRE2 " + std::to_string(rc) + ")");
+      if (rc < 0)
+        throw TokenizerError("the pre-tokenizer's regex failed (PCRE2 " + std::to_string(rc) + ")");
       const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
       const size_t begin = ovector[0], end = ovector[1];
       if (begin > gap) out.push_back(span.substr(gap, begin - gap));
@@ -137,7 +137,8 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail("model.vocab is not an object");
   int64_t size = 0;
   for (const auto& [piece, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0) fail("model.vocab['" + piece + "'] is not an id");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0)
+      fail("model.vocab['" + piece + "'] is not an id");
     vocab_[piece] = id.get<int64_t>();
     size = std::max(size, id.get<int64_t>() + 1);
   }
@@ -181,7 +182,8 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
     }
   }
   for (const auto& c : byte_chars())
-    if (!vocab_.count(c)) fail("the vocabulary lacks the byte character '" + c + "': not byte-level");
+    if (!vocab_.count(c))
+      fail("the vocabulary lacks the byte character '" + c + "': not byte-level");
 
   // Normalizers: a Unicode form (Qwen2's NFC), or a Sequence of them.
   if (json.contains("normalizer") && !json["normalizer"].is_null()) {
@@ -196,7 +198,8 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
       UnicodeForm form;
       const std::string name = step.is_object() ? step.value("type", std::string("?")) : "?";
       if (!parse_unicode_form(name, &form))
-        fail("normalizer '" + name + "': blocks' byte-level BPE computes NFC, NFD, NFKC and "
+        fail("normalizer '" + name +
+             "': blocks' byte-level BPE computes NFC, NFD, NFKC and "
              "NFKD (Qwen2's NFC), or none (GPT-2, Llama 3)");
       forms_.push_back(form);
     }
@@ -236,7 +239,8 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
     if (auto it = vocab_.find(content); it != vocab_.end()) return it->second;
     return std::nullopt;
   };
-  const std::filesystem::path config = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+  const std::filesystem::path config =
+      std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   std::error_code ec;
   if (std::filesystem::exists(config, ec)) {
     nlohmann::json c;
@@ -248,12 +252,14 @@ ByteLevelBpe::ByteLevelBpe(const std::string& path) : path_(path) {
     auto token = [&](const char* key) -> std::optional<int64_t> {
       if (!c.contains(key)) return std::nullopt;
       const auto& v = c[key];
-      const std::string content = v.is_string()                        ? v.get<std::string>()
-                                  : v.is_object() && v.contains("content") ? v["content"].get<std::string>()
-                                                                         : std::string();
+      const std::string content = v.is_string() ? v.get<std::string>()
+                                  : v.is_object() && v.contains("content")
+                                      ? v["content"].get<std::string>()
+                                      : std::string();
       if (content.empty()) return std::nullopt;
       auto id = id_of(content);
-      if (!id) throw TokenizerError(config.string() + ": " + key + " '" + content + "' is not in " + path);
+      if (!id)
+        throw TokenizerError(config.string() + ": " + key + " '" + content + "' is not in " + path);
       return id;
     };
     bos = token("bos_token");
@@ -349,7 +355,8 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int64_t>& ou
   for (const auto& symbol : word) {
     auto it = vocab_.find(symbol);
     if (it == vocab_.end())
-      throw TokenizerError(path_ + ": the merges make '" + symbol + "', which the vocabulary lacks");
+      throw TokenizerError(path_ + ": the merges make '" + symbol +
+                           "', which the vocabulary lacks");
     ids.push_back(it->second);
   }
   out.insert(out.end(), ids.begin(), ids.end());

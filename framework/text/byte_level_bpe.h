@@ -44,8 +44,8 @@ class ByteLevelBpe : public Tokenizer {
 
   std::string path_;
   std::unordered_map<std::string, int64_t> vocab_;
-  std::vector<std::string> pieces_;  // by id
-  std::unordered_map<std::string, int64_t> ranks_;  // "first second" -> rank
+  std::vector<std::string> pieces_;                     // by id
+  std::unordered_map<std::string, int64_t> ranks_;      // "first second" -> rank
   std::vector<std::pair<std::string, int64_t>> added_;  // content, id; longest first
   std::vector<bool> is_added_;                          // by id
   std::unique_ptr<Regex> regex_;

@@ -32,10 +32,12 @@ TextPrepareSummary prepare_text(const TextPrepareOptions& options, const Tokeniz
     tokens.insert(tokens.end(), ids.begin(), ids.end());
   }
   const uint64_t n = tokens.size();
-  const auto train = static_cast<uint64_t>(static_cast<double>(n) * (1.0 - options.validation_fraction));
+  const auto train =
+      static_cast<uint64_t>(static_cast<double>(n) * (1.0 - options.validation_fraction));
   if (train == 0 || train == n)
     throw data::DataError("the " + std::string(train == 0 ? "train" : "validation") + " split of " +
-                          std::to_string(n) + " tokens holds none; give more text or another "
+                          std::to_string(n) +
+                          " tokens holds none; give more text or another "
                           "fraction");
   std::filesystem::create_directories(options.output_folder);
   const std::filesystem::path folder(options.output_folder);

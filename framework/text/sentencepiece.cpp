@@ -16,7 +16,8 @@ constexpr const char* kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's meta 
 // Protobuf's wire format, as far as the model file needs it.
 class Wire {
  public:
-  Wire(const char* begin, const char* end, const std::string& file) : p_(begin), end_(end), file_(file) {}
+  Wire(const char* begin, const char* end, const std::string& file)
+      : p_(begin), end_(end), file_(file) {}
   bool done() const { return p_ >= end_; }
   uint64_t varint() {
     uint64_t value = 0;
@@ -48,11 +49,22 @@ class Wire {
   }
   void skip(uint32_t wire_type) {
     switch (wire_type) {
-      case 0: varint(); return;
-      case 1: if (end_ - p_ < 8) fail(); p_ += 8; return;
-      case 2: bytes(); return;
-      case 5: if (end_ - p_ < 4) fail(); p_ += 4; return;
-      default: fail();
+      case 0:
+        varint();
+        return;
+      case 1:
+        if (end_ - p_ < 8) fail();
+        p_ += 8;
+        return;
+      case 2:
+        bytes();
+        return;
+      case 5:
+        if (end_ - p_ < 4) fail();
+        p_ += 4;
+        return;
+      default:
+        fail();
     }
   }
   [[noreturn]] void fail() const {
@@ -74,7 +86,7 @@ size_t char_length(unsigned char lead) {
 SentencePiece::SentencePiece(const std::string& path) : path_(path) {
   const std::string data = io::read_file(path);
   Wire model(data.data(), data.data() + data.size(), path);
-  int64_t model_type = 1;  // UNIGRAM, the proto's default
+  int64_t model_type = 1;          // UNIGRAM, the proto's default
   int64_t bos_id = 1, eos_id = 2;  // the proto's defaults, which a model file leaves out
   bool whitespace_suffix = false;
   std::string charsmap;
@@ -87,10 +99,14 @@ SentencePiece::SentencePiece(const std::string& path) : path_(path) {
       Piece p;
       while (!w.done()) {
         const uint64_t t = w.varint();
-        if ((t >> 3) == 1 && (t & 7) == 2) p.text = w.text();
-        else if ((t >> 3) == 2 && (t & 7) == 5) p.score = w.fixed32();
-        else if ((t >> 3) == 3 && (t & 7) == 0) p.type = static_cast<Type>(w.varint());
-        else w.skip(static_cast<uint32_t>(t & 7));
+        if ((t >> 3) == 1 && (t & 7) == 2)
+          p.text = w.text();
+        else if ((t >> 3) == 2 && (t & 7) == 5)
+          p.score = w.fixed32();
+        else if ((t >> 3) == 3 && (t & 7) == 0)
+          p.type = static_cast<Type>(w.varint());
+        else
+          w.skip(static_cast<uint32_t>(t & 7));
       }
       pieces_.push_back(std::move(p));
     } else if (field == 2 && wire == 2) {  // TrainerSpec
@@ -117,11 +133,16 @@ SentencePiece::SentencePiece(const std::string& path) : path_(path) {
       while (!w.done()) {
         const uint64_t t = w.varint();
         const auto f = t >> 3;
-        if (f == 2 && (t & 7) == 2) charsmap = w.text();
-        else if (f == 3 && (t & 7) == 0) add_dummy_prefix_ = w.varint() != 0;
-        else if (f == 4 && (t & 7) == 0) remove_extra_whitespaces_ = w.varint() != 0;
-        else if (f == 5 && (t & 7) == 0) escape_whitespaces_ = w.varint() != 0;
-        else w.skip(static_cast<uint32_t>(t & 7));
+        if (f == 2 && (t & 7) == 2)
+          charsmap = w.text();
+        else if (f == 3 && (t & 7) == 0)
+          add_dummy_prefix_ = w.varint() != 0;
+        else if (f == 4 && (t & 7) == 0)
+          remove_extra_whitespaces_ = w.varint() != 0;
+        else if (f == 5 && (t & 7) == 0)
+          escape_whitespaces_ = w.varint() != 0;
+        else
+          w.skip(static_cast<uint32_t>(t & 7));
       }
     } else {
       model.skip(wire);
@@ -145,7 +166,8 @@ SentencePiece::SentencePiece(const std::string& path) : path_(path) {
     if (p.type == Type::user_defined) user_defined_.push_back(p.text);
     longest_piece_ = std::max(longest_piece_, p.text.size());
     unsigned value = 0;
-    if (p.type == Type::byte && p.text.size() == 6 && std::sscanf(p.text.c_str(), "<0x%2X>", &value) == 1)
+    if (p.type == Type::byte && p.text.size() == 6 &&
+        std::sscanf(p.text.c_str(), "<0x%2X>", &value) == 1)
       byte_ids_[value] = static_cast<int64_t>(id);
   }
   // unigram_model.cc's bounds: FLT_MIN, not -FLT_MAX, starts the maximum.
@@ -164,7 +186,8 @@ SentencePiece::SentencePiece(const std::string& path) : path_(path) {
   if (byte_fallback_)
     for (int b = 0; b < 256; ++b)
       if (byte_ids_[b] < 0)
-        throw TokenizerError(path + ": byte_fallback without a piece for byte " + std::to_string(b));
+        throw TokenizerError(path + ": byte_fallback without a piece for byte " +
+                             std::to_string(b));
 }
 
 std::pair<std::string, size_t> SentencePiece::normalize_prefix(std::string_view text) const {
@@ -208,7 +231,8 @@ std::string SentencePiece::normalize(std::string_view text) const {
     if (!remove_extra_whitespaces_) previous_space = false;
   }
   if (remove_extra_whitespaces_)
-    while (out.size() >= space.size() && out.compare(out.size() - space.size(), space.size(), space) == 0)
+    while (out.size() >= space.size() &&
+           out.compare(out.size() - space.size(), space.size(), space) == 0)
       out.resize(out.size() - space.size());
   return out;
 }
@@ -241,8 +265,8 @@ void SentencePiece::encode_unigram(const std::string& normalized, std::vector<in
     bool single = false;
     const int64_t longest = std::min<int64_t>(static_cast<int64_t>(longest_piece_), size - start);
     for (int64_t length = 1; length <= longest; ++length) {
-      const auto found = mergeable_.find(normalized.substr(static_cast<size_t>(start),
-                                                          static_cast<size_t>(length)));
+      const auto found = mergeable_.find(
+          normalized.substr(static_cast<size_t>(start), static_cast<size_t>(length)));
       if (found == mergeable_.end()) continue;
       const Piece& piece = pieces_[static_cast<size_t>(found->second)];
       if (piece.type == Type::unused) continue;
@@ -275,9 +299,9 @@ void SentencePiece::encode_unigram(const std::string& normalized, std::vector<in
   for (auto it = path.rbegin(); it != path.rend(); ++it) {
     const int64_t end = it + 1 == path.rend() ? size : (it + 1)->second;
     if (it->first == unk_) {
-      emit_unknown(normalized.substr(static_cast<size_t>(it->second),
-                                     static_cast<size_t>(end - it->second)),
-                   out, after_unknown);
+      emit_unknown(
+          normalized.substr(static_cast<size_t>(it->second), static_cast<size_t>(end - it->second)),
+          out, after_unknown);
     } else {
       out.push_back(it->first);
       after_unknown = false;
@@ -300,7 +324,9 @@ void SentencePiece::encode_bpe(const std::string& normalized, std::vector<int64_
         size = u.size(), frozen = true;
         break;
       }
-    if (!size) size = std::min(char_length(static_cast<unsigned char>(normalized[at])), normalized.size() - at);
+    if (!size)
+      size =
+          std::min(char_length(static_cast<unsigned char>(normalized[at])), normalized.size() - at);
     const int index = static_cast<int>(symbols.size());
     symbols.push_back({index - 1, -1, frozen, at, size});
     if (index > 0) symbols[static_cast<size_t>(index - 1)].next = index;
@@ -324,7 +350,8 @@ void SentencePiece::encode_bpe(const std::string& normalized, std::vector<int64_
     if (it == mergeable_.end()) return;
     agenda.push({left, right, pieces_[static_cast<size_t>(it->second)].score, merged.size()});
   };
-  for (size_t i = 1; i < symbols.size(); ++i) consider(static_cast<int>(i - 1), static_cast<int>(i));
+  for (size_t i = 1; i < symbols.size(); ++i)
+    consider(static_cast<int>(i - 1), static_cast<int>(i));
   while (!agenda.empty()) {
     const Pair top = agenda.top();
     agenda.pop();
@@ -349,7 +376,7 @@ void SentencePiece::encode_bpe(const std::string& normalized, std::vector<int64_
 // from), else its bytes' pieces, else <unk> (a run of unknowns is one <unk>, as
 // SentencePieceProcessor::Encode merges them).
 void SentencePiece::emit(const std::string& symbol, std::vector<int64_t>& out,
-                            bool& after_unknown) const {
+                         bool& after_unknown) const {
   const auto it = mergeable_.find(symbol);
   if (it != mergeable_.end() && pieces_[static_cast<size_t>(it->second)].type != Type::unused) {
     out.push_back(it->second);
@@ -359,7 +386,8 @@ void SentencePiece::emit(const std::string& symbol, std::vector<int64_t>& out,
   if (it != mergeable_.end()) {
     // An unused piece: its halves, found again the way they were merged (left to right).
     for (size_t cut = 1; cut < symbol.size(); ++cut) {
-      const auto a = mergeable_.find(symbol.substr(0, cut)), b = mergeable_.find(symbol.substr(cut));
+      const auto a = mergeable_.find(symbol.substr(0, cut)),
+                 b = mergeable_.find(symbol.substr(cut));
       if (a != mergeable_.end() && b != mergeable_.end()) {
         emit(symbol.substr(0, cut), out, after_unknown);
         emit(symbol.substr(cut), out, after_unknown);

@@ -70,7 +70,7 @@ class SentencePiece : public Tokenizer {
   bool add_dummy_prefix_ = true, remove_extra_whitespaces_ = true, escape_whitespaces_ = true;
   bool unigram_ = false;
   std::unique_ptr<Charsmap> charsmap_;
-  size_t longest_piece_ = 0;          // bytes
+  size_t longest_piece_ = 0;             // bytes
   float min_score_ = 0, max_score_ = 0;  // of the normal pieces (unigram)
 };
 

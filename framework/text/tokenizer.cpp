@@ -51,7 +51,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     else
       throw TokenizerError(path + ": the folder holds no tokenizer.json or tokenizer.model");
   } else if (!fs::exists(file, ec)) {
-    throw TokenizerError(path + ": no such file or folder (a tokenizer.json, a tokenizer.model, "
+    throw TokenizerError(path +
+                         ": no such file or folder (a tokenizer.json, a tokenizer.model, "
                          "a folder holding one, or `bytes`)");
   }
   if (file.extension() == ".json") return std::make_unique<ByteLevelBpe>(file.string());

@@ -10,11 +10,16 @@
 namespace blocks::text {
 
 bool parse_unicode_form(const std::string& name, UnicodeForm* form) {
-  if (name == "NFC") *form = UnicodeForm::nfc;
-  else if (name == "NFD") *form = UnicodeForm::nfd;
-  else if (name == "NFKC") *form = UnicodeForm::nfkc;
-  else if (name == "NFKD") *form = UnicodeForm::nfkd;
-  else return false;
+  if (name == "NFC")
+    *form = UnicodeForm::nfc;
+  else if (name == "NFD")
+    *form = UnicodeForm::nfd;
+  else if (name == "NFKC")
+    *form = UnicodeForm::nfkc;
+  else if (name == "NFKD")
+    *form = UnicodeForm::nfkd;
+  else
+    return false;
   return true;
 }
 
@@ -24,11 +29,10 @@ std::string normalize(std::string_view utf8, UnicodeForm form) {
   for (char c : utf8) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
   if (ascii) return std::string(utf8);
   UErrorCode status = U_ZERO_ERROR;
-  const UNormalizer2* normalizer =
-      form == UnicodeForm::nfc    ? unorm2_getNFCInstance(&status)
-      : form == UnicodeForm::nfd  ? unorm2_getNFDInstance(&status)
-      : form == UnicodeForm::nfkc ? unorm2_getNFKCInstance(&status)
-                                  : unorm2_getNFKDInstance(&status);
+  const UNormalizer2* normalizer = form == UnicodeForm::nfc    ? unorm2_getNFCInstance(&status)
+                                   : form == UnicodeForm::nfd  ? unorm2_getNFDInstance(&status)
+                                   : form == UnicodeForm::nfkc ? unorm2_getNFKCInstance(&status)
+                                                               : unorm2_getNFKDInstance(&status);
   auto check = [&](const char* what) {
     if (U_FAILURE(status))
       throw TokenizerError(std::string("ICU's ") + what + " failed: " + u_errorName(status));

@@ -3,15 +3,14 @@
 // stream under --guidance-scale), and the text streamed to stdout as it grows (or one JSON
 // object with ids and log-probabilities). Images (--image, or tensors of the --prompt-tokens
 // file) are given at prefill only.
-#include <spdlog/spdlog.h>
-
 #include <c10/core/GradMode.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "blocks/models/deep_fusion_module.h"
 #include "blocks/models/early_fusion_module.h"
@@ -19,8 +18,8 @@
 #include "framework/hf/folder.h"
 #include "framework/io/files.h"
 #include "framework/text/tokenizer.h"
-#include "tools/blockc/json_output.h"
 #include "framework/weights/safetensors.h"
+#include "tools/blockc/json_output.h"
 #include "tools/blockc/model_commands.h"
 #include "tools/blockc/model_prepare.h"
 
@@ -64,18 +63,18 @@ bool place_images(blocks::ModelModule& model, const at::Tensor& pixels,
           expanded.push_back(id);
       prompt = std::move(expanded);
     } else if (count != images * part->tokens) {
-      spdlog::error("the prompt holds {} image placeholders (token {}) and --image gives {} "
-                    "image{}: give one placeholder per image, or none to put the images first",
-                    count, part->placeholder, images, images == 1 ? "" : "s");
+      spdlog::error(
+          "the prompt holds {} image placeholders (token {}) and --image gives {} "
+          "image{}: give one placeholder per image, or none to put the images first",
+          count, part->placeholder, images, images == 1 ? "" : "s");
       return false;
     }
     inputs[part->input] = pixels;
     return true;
   }
   const auto specs = model.inputs();
-  const bool takes_pixels = std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
-    return spec.name == "pixel_values";
-  });
+  const bool takes_pixels = std::any_of(
+      specs.begin(), specs.end(), [](const auto& spec) { return spec.name == "pixel_values"; });
   if (dynamic_cast<blocks::DeepFusionModel*>(&model) && takes_pixels) {
     inputs["pixel_values"] = pixels.unsqueeze(0);
     return true;
@@ -99,15 +98,18 @@ bool fit_prompt(std::vector<int64_t>& prompt, const std::string& which, int64_t 
   const int64_t first = bos && prompt.front() == *bos ? 1 : 0;
   const int64_t drop = length + max_new_tokens - positions;
   if (length - drop <= first) {
-    spdlog::error("--truncate: max_new_tokens {} leaves no room for the {} in the model's {} "
-                  "positions", max_new_tokens, which, positions);
+    spdlog::error(
+        "--truncate: max_new_tokens {} leaves no room for the {} in the model's {} "
+        "positions",
+        max_new_tokens, which, positions);
     return false;
   }
   for (int64_t i = first; i < first + drop; ++i)
     if (media.count(prompt[static_cast<size_t>(i)])) {
-      spdlog::error("--truncate: fitting the {} of {} tokens into the model's {} positions "
-                    "(with max_new_tokens {}) would cut an image's placeholders", which, length,
-                    positions, max_new_tokens);
+      spdlog::error(
+          "--truncate: fitting the {} of {} tokens into the model's {} positions "
+          "(with max_new_tokens {}) would cut an image's placeholders",
+          which, length, positions, max_new_tokens);
       return false;
     }
   prompt.erase(prompt.begin() + first, prompt.begin() + first + drop);
@@ -124,9 +126,11 @@ std::optional<std::vector<int64_t>> encode_prompt(const blocks::text::Tokenizer&
                                                   const std::string& which) {
   const auto [token, at] = blocks::text::unknown_special_token(tokenizer, text);
   if (at != std::string::npos) {
-    spdlog::error("the {} names {} at byte {}, which the tokenizer {} does not have as a "
-                  "special token: it would be read as plain text (a tokenizer of another "
-                  "model?)", which, token, at, tokenizer_path);
+    spdlog::error(
+        "the {} names {} at byte {}, which the tokenizer {} does not have as a "
+        "special token: it would be read as plain text (a tokenizer of another "
+        "model?)",
+        which, token, at, tokenizer_path);
     return std::nullopt;
   }
   std::vector<int64_t> ids;
@@ -191,8 +195,9 @@ int run_generate(const ModelArgs& args) {
       return 2;
     }
     if (!tokenizer) {
-      spdlog::error("a text prompt needs --tokenizer (the model is not a Hugging Face folder "
-                    "with a tokenizer)");
+      spdlog::error(
+          "a text prompt needs --tokenizer (the model is not a Hugging Face folder "
+          "with a tokenizer)");
       return 2;
     }
     auto ids = encode_prompt(*tokenizer, tokenizer_path, text, "prompt");
@@ -200,17 +205,21 @@ int run_generate(const ModelArgs& args) {
     prompts.push_back(std::move(*ids));
   }
   if (!args.negative_prompt.empty() && !tokenizer) {
-    spdlog::error("--negative-prompt needs --tokenizer (the model is not a Hugging Face folder "
-                  "with a tokenizer)");
+    spdlog::error(
+        "--negative-prompt needs --tokenizer (the model is not a Hugging Face folder "
+        "with a tokenizer)");
     return 2;
   }
   // Images before the weights: a file that is not an image fails at once.
   std::optional<at::Tensor> pixels;
   if (!args.images.empty()) {
     if (prompts.size() != 1 || prefill.count("pixel_values")) {
-      spdlog::error("--image gives the images of one prompt; for {}, give pixel_values in the "
-                    "--prompt-tokens file", prompts.size() != 1 ? "a batch" : "a file holding "
-                    "pixel_values too");
+      spdlog::error(
+          "--image gives the images of one prompt; for {}, give pixel_values in the "
+          "--prompt-tokens file",
+          prompts.size() != 1 ? "a batch"
+                              : "a file holding "
+                                "pixel_values too");
       return 2;
     }
     auto read = read_images(args);
@@ -230,18 +239,23 @@ int run_generate(const ModelArgs& args) {
   blocks::generate::GenerateOptions options;
   options.prefill_inputs = std::move(prefill);
   if (embeddings) {
-    const int64_t vocab = embeddings->value("vocab_size", int64_t{0});
+    // A fusion model's extra rows (mllama's <|image|>) are ids its prompts may hold.
+    const bool fused = dump.contains("fusion_vocab_size") && dump["fusion_vocab_size"].is_number();
+    const int64_t fusion = fused ? dump["fusion_vocab_size"].get<int64_t>() : 0;
+    const int64_t vocab = embeddings->value("vocab_size", int64_t{0}) + fusion;
     if (tokenizer && vocab > 0 && tokenizer->vocab_size() > vocab) {
-      spdlog::error("the tokenizer {} has {} ids but the model's embeddings have {}: a tokenizer "
-                    "of another model?", tokenizer_path, tokenizer->vocab_size(), vocab);
+      spdlog::error(
+          "the tokenizer {} has {} ids but the model's embeddings have {}: a tokenizer "
+          "of another model?",
+          tokenizer_path, tokenizer->vocab_size(), vocab);
       return 1;
     }
     for (size_t r = 0; r < prompts.size(); ++r)
       for (size_t k = 0; k < prompts[r].size(); ++k) {
         const int64_t id = prompts[r][k];
         if (vocab > 0 && (id < 0 || id >= vocab)) {
-          spdlog::error("prompt {}, token {}: id {} is outside the model's {} embeddings", r, k,
-                        id, vocab);
+          spdlog::error("prompt {}, token {}: id {} is outside the model's {} embeddings", r, k, id,
+                        vocab);
           return 1;
         }
       }
@@ -266,8 +280,7 @@ int run_generate(const ModelArgs& args) {
     std::vector<int64_t> negative;
     if (bos) negative.push_back(*bos);
     if (!args.negative_prompt.empty()) {
-      auto ids = encode_prompt(*tokenizer, tokenizer_path, args.negative_prompt,
-                               "negative prompt");
+      auto ids = encode_prompt(*tokenizer, tokenizer_path, args.negative_prompt, "negative prompt");
       if (!ids) return 1;
       negative = std::move(*ids);
       if (args.truncate && !fit_prompt(negative, "negative prompt", options.max_positions,
@@ -275,8 +288,9 @@ int run_generate(const ModelArgs& args) {
         return 1;
     }
     if (negative.empty()) {
-      spdlog::error("--guidance-scale needs --negative-prompt (the tokenizer has no BOS to "
-                    "start the unconditional stream)");
+      spdlog::error(
+          "--guidance-scale needs --negative-prompt (the tokenizer has no BOS to "
+          "start the unconditional stream)");
       return 2;
     }
     options.unconditional.assign(prompts.size(), negative);

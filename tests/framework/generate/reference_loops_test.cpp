@@ -6,10 +6,9 @@
 // Llama exported to a Hugging Face folder by blockc.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "framework/weights/safetensors.h"
@@ -22,11 +21,12 @@ namespace {
 
 // The JSON a reference script printed, or a failed assertion.
 nlohmann::json run_reference(const std::string& command, TempDir& dir) {
-  const std::string full = command + " >" + dir.at("reference.json") + " 2>" +
-                           dir.at("reference.err");
+  const std::string full =
+      command + " >" + dir.at("reference.json") + " 2>" + dir.at("reference.err");
   if (std::system(full.c_str()) != 0) {
     std::ifstream err(dir.at("reference.err"));
-    ADD_FAILURE() << command << " failed:\n" << std::string(std::istreambuf_iterator<char>(err), {});
+    ADD_FAILURE() << command << " failed:\n"
+                  << std::string(std::istreambuf_iterator<char>(err), {});
     return {};
   }
   std::ifstream in(dir.at("reference.json"));
@@ -36,8 +36,7 @@ nlohmann::json run_reference(const std::string& command, TempDir& dir) {
 std::vector<std::vector<int64_t>> generated(const BlockcResult& r) {
   std::vector<std::vector<int64_t>> rows;
   const auto json = nlohmann::json::parse(r.out);
-  for (const auto& row : json["rows"])
-    rows.push_back(row["ids"].get<std::vector<int64_t>>());
+  for (const auto& row : json["rows"]) rows.push_back(row["ids"].get<std::vector<int64_t>>());
   return rows;
 }
 
@@ -47,7 +46,9 @@ TEST(ReferenceLoops, NanoGptGenerateWithTopOneIsGreedy) {
   const std::string model = BLOCKS_SOURCE_DIR "/tests/fixtures/train/nanogpt-tiny.yaml";
   // A wider init than nanoGPT's 0.02, so that the choices are not one token over and over.
   ASSERT_EQ(blockc("init " + model + " --seed 3 --set model.init_std=0.5 -o " +
-                   dir.at("init.safetensors")).code, 0);
+                   dir.at("init.safetensors"))
+                .code,
+            0);
   std::mt19937 random(11);
   std::vector<int64_t> ids(2 * 6);
   for (auto& id : ids) id = static_cast<int64_t>(random() % 96);
@@ -56,9 +57,10 @@ TEST(ReferenceLoops, NanoGptGenerateWithTopOneIsGreedy) {
   dir.write("spec.json", R"({"model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "vocab_size": 96,
     "block_size": 32, "bias": true}, "init": "init.safetensors",
     "generate": {"input": "prompts.safetensors", "max_new_tokens": 24}})");
-  const auto reference = run_reference(std::string(reference_python()) + " " BLOCKS_SOURCE_DIR
-                                       "/tests/support/nanogpt_reference.py " + dir.at("spec.json"),
-                                       dir);
+  const auto reference = run_reference(
+      std::string(reference_python()) +
+          " " BLOCKS_SOURCE_DIR "/tests/support/nanogpt_reference.py " + dir.at("spec.json"),
+      dir);
   ASSERT_TRUE(reference.contains("ids"));
   const auto r = blockc("generate --model " + model + " --weights " + dir.at("init.safetensors") +
                         " --prompt-tokens " + dir.at("prompts.safetensors") +
@@ -91,9 +93,9 @@ TEST(ReferenceLoops, Llama3GenerationPyOnABatchOfPromptsOfThreeLengths) {
   TempDir dir;
   const std::string yaml = dir.write("llama.yaml", kLlama);
   ASSERT_EQ(blockc("init " + yaml + " --seed 2 -o " + dir.at("init.safetensors")).code, 0);
-  const auto exported = blockc("export --model " + yaml + " --weights " +
-                               dir.at("init.safetensors") + " --to hf --model-type llama -o " +
-                               dir.at("hf"));
+  const auto exported =
+      blockc("export --model " + yaml + " --weights " + dir.at("init.safetensors") +
+             " --to hf --model-type llama -o " + dir.at("hf"));
   ASSERT_EQ(exported.code, 0) << exported.err;
   const std::vector<std::vector<int64_t>> prompts = {
       {5, 17, 33, 2}, {60, 61, 7, 7, 9, 12, 40, 41, 3}, {70, 1, 44, 20, 21, 22}};
@@ -107,9 +109,10 @@ TEST(ReferenceLoops, Llama3GenerationPyOnABatchOfPromptsOfThreeLengths) {
   weights::write_safetensors(dir.at("prompts.safetensors"),
                              {{"tokens", tokens}, {"attention_mask", mask}}, {});
   std::ofstream(dir.at("prompts.json")) << nlohmann::json(prompts).dump();
-  const std::string peer = std::string(reference_python()) + " " BLOCKS_SOURCE_DIR
-                           "/benchmarks/generate_peer.py --folder " + dir.at("hf") +
-                           " --prompts " + dir.at("prompts.json") + " --max-gen-len 20";
+  const std::string peer = std::string(reference_python()) +
+                           " " BLOCKS_SOURCE_DIR "/benchmarks/generate_peer.py --folder " +
+                           dir.at("hf") + " --prompts " + dir.at("prompts.json") +
+                           " --max-gen-len 20";
   const auto free_run = run_reference(peer, dir);
   ASSERT_TRUE(free_run.contains("ids"));
   const std::string ours = "generate --model " + dir.at("hf") + " --prompt-tokens " +

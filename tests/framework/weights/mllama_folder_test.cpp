@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/blockc_run.h"
 #include "tests/support/reference_folder.h"
@@ -41,6 +42,16 @@ save({"input_ids": ids, "vision_features": features.reshape(b, images * tiles, 5
       "cross_attention_mask": mask}, os.path.join(DIR, "in.safetensors"))
 save({"logits": conditional_forward(p, config, ids, features, mask)},
      os.path.join(DIR, "ref.safetensors"))
+# Greedy decoding as transformers' generate() runs mllama, without a cache: the whole sequence
+# each step, the cross_attention_mask grown by its last row per new token
+# (MllamaForConditionalGeneration._update_model_kwargs_for_generation).
+seq, m, new = ids, mask, []
+for _ in range(6):
+    nxt = conditional_forward(p, config, seq, features, m)[:, -1].argmax(-1)
+    new.append(nxt.tolist())
+    seq = torch.cat([seq, nxt[:, None]], 1)
+    m = torch.cat([m, m[:, -1:]], 1)
+json.dump({"ids": [list(r) for r in zip(*new)]}, open(os.path.join(DIR, "generated.json"), "w"))
 save({"input_ids": ids}, os.path.join(DIR, "text.in.safetensors"))
 save({"logits": conditional_forward(p, config, ids)}, os.path.join(DIR, "text.ref.safetensors"))
 )";
@@ -75,6 +86,20 @@ TEST_F(MllamaFolder, ForwardMatchesThePlainPyTorchReference) {
                 << (logits - expected).abs().max().item<double>() << "\n";
       EXPECT_NE(r.err.find("vision_model.*: skipped"), std::string::npos) << r.err;
     }
+}
+
+// blockc generate with the --prompt-tokens file's vision features and HF's cross_attention_mask
+// given at prefill only (the memory's keys and values cached, later tokens reusing the mask's
+// last row) gives the ids of transformers' loop recomputing everything each step.
+TEST_F(MllamaFolder, GenerateGivesTheMemoryAtPrefillOnly) {
+  const auto r = blockc("generate --model " + at("disk") + " --prompt-tokens " +
+                        at("in.safetensors") + " --greedy --max-new-tokens 6 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  std::vector<std::vector<int64_t>> ids;
+  for (const auto& row : json["rows"]) ids.push_back(row["ids"].get<std::vector<int64_t>>());
+  std::ifstream in(at("generated.json"));
+  EXPECT_EQ(ids, nlohmann::json::parse(in)["ids"].get<std::vector<std::vector<int64_t>>>());
 }
 
 }  // namespace
