@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <limits>
 #include <set>
 
@@ -18,6 +19,7 @@
 #include "blocks/registry.h"
 #include "framework/config/document.h"
 #include "framework/generate/generate.h"
+#include "framework/media/image.h"
 #include "framework/nn/builder.h"
 #include "framework/weights/load.h"
 #include "framework/weights/safetensors.h"
@@ -225,6 +227,68 @@ TEST(Generate, DeepFusionMemoryIsComputedAtPrefillOnly) {
                                           {.max_new_tokens = 10, .sampling = {.greedy = true}});
     EXPECT_NE(blind[0].ids, alone[0].ids) << "the memory steers the choices";
   }
+}
+
+// blockc generate --image into a deep-fusion model whose encoder takes pixel_values (Flamingo's
+// shape: a ViT, a projector, gated cross-attention): the image prepared by the processor file
+// and given once as one batch row's items gives the library's ids with those pixels; without
+// the image the ids differ.
+TEST(Generate, BlockcGivesADeepFusionEncoderItsImage) {
+  testing::TempDir dir;
+  const std::string features = "    encoder: {type: features, width: 12, tokens: 3}\n";
+  std::string yaml = testing::replace(kDeepFusion, features, R"(    encoder:
+      type: vision_transformer
+      hidden_size: 16
+      image_size: 8
+      patch_size: 4
+      body:
+        type: repeat
+        num_layers: 1
+        block:
+          type: transformer
+          mixer: {type: attention, heads: 2, causal: false}
+          mlp: {type: mlp, intermediate_size: 32}
+          normalization: {type: layer_norm}
+      drop_class_token: true
+)");
+  const std::string model = dir.write("flamingo.yaml", yaml);
+  // The library's model (a wide init, so the image shows in the choices) is the CLI's weights.
+  Model built = model_of(yaml.c_str(), 3);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : built.parameters) tensors.emplace_back(p.name, p.tensor.detach());
+  weights::write_safetensors(dir.at("w.safetensors"), tensors, {});
+  const std::string png = dir.at("image.png");
+  const std::string write = "/usr/bin/python3 -c \"from PIL import Image; import random; "
+                            "random.seed(1); im = Image.new('RGB', (8, 8)); "
+                            "im.putdata([tuple(random.randrange(256) for _ in range(3)) "
+                            "for _ in range(64)]); im.save('" + png + "')\" 2>/dev/null";
+  if (std::system(write.c_str()) != 0) {
+    if (std::getenv("BLOCKS_REQUIRE_REFERENCES")) FAIL() << "python3-pil is missing";
+    GTEST_SKIP() << "python3-pil is not installed";
+  }
+  const std::string processor = dir.write(
+      "preprocessor_config.json",
+      R"({"do_resize": false, "do_center_crop": false, "image_mean": [0.5, 0.5, 0.5],
+          "image_std": [0.5, 0.5, 0.5]})");
+  weights::write_safetensors(dir.at("prompt.safetensors"),
+                             {{"tokens", at::tensor({3, 4, 5, 6}, at::kLong).view({1, 4})}}, {});
+  const std::string base = "generate --model " + model + " --weights " + dir.at("w.safetensors") +
+                           " --prompt-tokens " + dir.at("prompt.safetensors") +
+                           " --greedy --max-new-tokens 8 --json";
+  const auto r = testing::blockc(base + " --image " + png + " --image-processor " + processor);
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  const auto pixels = media::preprocess(media::read_image(png),
+                                        media::read_image_processor(processor));
+  generate::GenerateOptions options{.max_new_tokens = 8, .sampling = {.greedy = true}};
+  options.prefill_inputs["pixel_values"] = at::tensor(pixels).view({1, 1, 3, 8, 8});
+  const auto library = generate::generate(*built.module, {{3, 4, 5, 6}}, options);
+  const auto json = nlohmann::json::parse(r.out);
+  EXPECT_EQ(json["rows"][0]["ids"].get<std::vector<int64_t>>(), library[0].ids);
+  const auto blind = testing::blockc(base);
+  ASSERT_EQ(blind.code, 0) << blind.err;
+  EXPECT_NE(nlohmann::json::parse(blind.out)["rows"][0]["ids"].get<std::vector<int64_t>>(),
+            library[0].ids);
 }
 
 TEST(Generate, CachedGreedyEqualsRecomputing) {
