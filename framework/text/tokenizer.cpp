@@ -44,9 +44,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   std::error_code ec;
   fs::path file(path);
   if (fs::is_directory(file, ec)) {
-    if (fs::exists(file / "tokenizer.json", ec))
-      file /= "tokenizer.json";
-    else if (fs::exists(file / "tokenizer.model", ec))
+    const bool has_model = fs::exists(file / "tokenizer.model", ec);
+    if (fs::exists(file / "tokenizer.json", ec)) {
+      // Llama 2's and Mistral's folders hold both, and their tokenizer.json (BPE behind a
+      // Metaspace-style normalizer) is not one blocks reads: the SentencePiece file it was
+      // converted from encodes the same.
+      try {
+        return std::make_unique<ByteLevelBpe>((file / "tokenizer.json").string());
+      } catch (const TokenizerError&) {
+        if (!has_model) throw;
+      }
+      file /= "tokenizer.model";
+    } else if (has_model)
       file /= "tokenizer.model";
     else
       throw TokenizerError(path + ": the folder holds no tokenizer.json or tokenizer.model");

@@ -50,7 +50,8 @@ class Tokenizer {
 };
 
 // `path`: "bytes"; a tokenizer.json or tokenizer.model file; or a folder holding one (a Hugging
-// Face folder: tokenizer.json first). Throws TokenizerError naming the file.
+// Face folder: tokenizer.json first, its tokenizer.model where blocks cannot read the json).
+// Throws TokenizerError naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 // The first text in `text` shaped as a special token (`<|name|>`, as GPT-2, Llama 3 and Qwen2

@@ -137,6 +137,13 @@ TEST_F(Tokenizers, SentencePieceBpeMatchesPythonSentencepiece) {
   EXPECT_EQ(t->bos, 1);
   EXPECT_EQ(t->eos, 2);
   EXPECT_EQ(t->piece(*t->bos), "<s>");
+  // A Llama 2 folder: a tokenizer.json blocks does not read beside its tokenizer.model.
+  const std::filesystem::path both = at("llama2_folder");
+  std::filesystem::create_directories(both);
+  std::filesystem::copy_file(at("sp/tokenizer.model"), both / "tokenizer.model");
+  std::ofstream(both / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {}}, )"
+                                         << R"("normalizer": {"type": "Replace"}})";
+  EXPECT_EQ(text::load_tokenizer(both.string())->kind(), "SentencePiece BPE");
 }
 
 // BOS and EOS as tokenizer_config.json beside tokenizer.json names them (a string or an
