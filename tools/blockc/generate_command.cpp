@@ -88,6 +88,32 @@ bool place_images(blocks::ModelModule& model, const at::Tensor& pixels,
   return false;
 }
 
+// Whether a text prompt for an early-fusion model can hold its image placeholders: a tokenizer
+// with no id for the placeholder (LLaVA's <image>, 32000, is added beside the SentencePiece
+// model, in files blocks does not read) reads a written `<image>` as plain pieces, and the
+// images would go elsewhere. Logs and returns false when the text writes one.
+bool placeholder_is_readable(blocks::ModelModule& model,
+                             const blocks::text::Tokenizer& tokenizer,
+                             const std::string& tokenizer_path, const std::string& text) {
+  const auto* fusion = dynamic_cast<blocks::EarlyFusionModel*>(&model);
+  if (!fusion) return true;
+  for (const auto& [name, part] : fusion->parts) {
+    if (part.placeholder < tokenizer.vocab_size()) continue;
+    for (size_t at = text.find('<'); at != std::string::npos; at = text.find('<', at + 1)) {
+      const size_t end = text.find('>', at);
+      if (end == std::string::npos || end - at > 40) continue;
+      const std::string tag = text.substr(at, end + 1 - at);
+      if (tag.find_first_of(" \n\t", 0) != std::string::npos) continue;
+      spdlog::error("the prompt writes {} at byte {}, but the tokenizer {} has no id for the "
+                    "model's image placeholder (token {}): it would be read as plain text; give "
+                    "the prompt as ids (--prompt-tokens), or without the placeholder to put the "
+                    "images first", tag, at, tokenizer_path, part.placeholder);
+      return false;
+    }
+  }
+  return true;
+}
+
 // With --truncate, drops the oldest tokens after a leading BOS until `prompt` + max_new_tokens
 // fits `positions`; logs and returns false where that would cut an image's run or leave nothing.
 bool fit_prompt(std::vector<int64_t>& prompt, const std::string& which, int64_t positions,
@@ -155,6 +181,7 @@ int run_generate(const ModelArgs& args) {
   if (!tokenizer_path.empty()) tokenizer = blocks::text::load_tokenizer(tokenizer_path);
   std::vector<std::vector<int64_t>> prompts;
   std::map<std::string, at::Tensor> prefill;
+  std::string prompt_text;
   if (!args.prompt_tokens.empty()) {
     const auto file = blocks::weights::SafetensorsFile::open(args.prompt_tokens);
     const char* name = file.contains("tokens") ? "tokens" : "input_ids";
@@ -188,9 +215,9 @@ int run_generate(const ModelArgs& args) {
       if (info.name != name && info.name != "attention_mask")
         prefill[info.name] = file.tensor(info.name);
   } else {
-    std::string text = args.prompt;
-    if (!args.prompt_file.empty()) text = blocks::io::read_file(args.prompt_file);
-    if (text.empty() && args.prompt_file.empty()) {
+    prompt_text = args.prompt;
+    if (!args.prompt_file.empty()) prompt_text = blocks::io::read_file(args.prompt_file);
+    if (prompt_text.empty() && args.prompt_file.empty()) {
       spdlog::error("give --prompt TEXT, --prompt-file FILE or --prompt-tokens FILE");
       return 2;
     }
@@ -200,7 +227,7 @@ int run_generate(const ModelArgs& args) {
           "with a tokenizer)");
       return 2;
     }
-    auto ids = encode_prompt(*tokenizer, tokenizer_path, text, "prompt");
+    auto ids = encode_prompt(*tokenizer, tokenizer_path, prompt_text, "prompt");
     if (!ids) return 1;
     prompts.push_back(std::move(*ids));
   }
@@ -230,6 +257,9 @@ int run_generate(const ModelArgs& args) {
   if (auto* code = std::get_if<int>(&prepared)) return *code;
   Prepared& p = std::get<Prepared>(prepared);
   const std::optional<int64_t> bos = tokenizer ? tokenizer->bos : std::nullopt;
+  if (pixels && tokenizer && !prompt_text.empty() &&
+      !placeholder_is_readable(*p.model.module, *tokenizer, tokenizer_path, prompt_text))
+    return 1;
   if (pixels && !place_images(*p.model.module, *pixels, prompts[0], bos, prefill)) return 1;
   const auto dump = p.doc.dump()["model"];
   const auto* embeddings = dump.contains("embeddings") ? &dump["embeddings"]
@@ -249,6 +279,14 @@ int run_generate(const ModelArgs& args) {
           "of another model?",
           tokenizer_path, tokenizer->vocab_size(), vocab);
       return 1;
+    }
+    // Embeddings padded past the tokenizer (LLaVA's 32064 rows for 32000 ids): the rows beyond
+    // are no text, and an id there could not be decoded.
+    if (tokenizer && tokenizer->vocab_size() < vocab) {
+      options.allowed_begin = 0;
+      options.allowed_end = tokenizer->vocab_size();
+      spdlog::debug("choosing among the tokenizer's {} ids of the model's {}",
+                    tokenizer->vocab_size(), vocab);
     }
     for (size_t r = 0; r < prompts.size(); ++r)
       for (size_t k = 0; k < prompts[r].size(); ++k) {

@@ -291,6 +291,50 @@ TEST(Generate, BlockcGivesADeepFusionEncoderItsImage) {
             library[0].ids);
 }
 
+// The first row's new ids of a `blockc generate --json` run.
+std::vector<int64_t> first_ids(const testing::BlockcResult& r) {
+  const auto json = nlohmann::json::parse(r.out);
+  return json["rows"][0]["ids"].get<std::vector<int64_t>>();
+}
+
+// An early-fusion model whose placeholder (63) is past the tokenizer's ids: a prompt that writes
+// `<image>` would put plain pieces where the image belongs, so it is refused; without it the
+// image goes first.
+TEST(Generate, APlaceholderTheTokenizerCannotWriteIsRefused) {
+  testing::TempDir dir;
+  const std::string model = dir.write("llava.yaml", kEarlyFusion);
+  ASSERT_EQ(testing::blockc("init " + model + " --seed 2 -o " + dir.at("w.safetensors")).code, 0);
+  dir.write("corpus.txt", "look at this picture here\n");
+  const std::string png = dir.at("image.png");
+  const std::string script =
+      "/usr/bin/python3 -c \"import sentencepiece as spm; from PIL import Image; "
+      "spm.SentencePieceTrainer.train(input='" + dir.at("corpus.txt") + "', model_prefix='" +
+      dir.at("sp") + "', vocab_size=24, model_type='bpe', hard_vocab_limit=False, "
+      "minloglevel=2); Image.new('RGB', (8, 8), (200, 30, 90)).save('" + png + "')\"";
+  if (std::system(script.c_str()) != 0) {
+    if (std::getenv("BLOCKS_REQUIRE_REFERENCES")) FAIL() << "python3-sentencepiece or -pil missing";
+    GTEST_SKIP() << "python3-sentencepiece or python3-pil is not installed";
+  }
+  const std::string processor = dir.write(
+      "preprocessor_config.json",
+      R"({"do_resize": false, "do_center_crop": false, "image_mean": [0.5, 0.5, 0.5],
+          "image_std": [0.5, 0.5, 0.5]})");
+  const std::string base = "generate --model " + model + " --weights " + dir.at("w.safetensors") +
+                           " --tokenizer " + dir.at("sp.model") + " --image " + png +
+                           " --image-processor " + processor + " --greedy --max-new-tokens 4";
+  const auto written = testing::blockc(base + " --prompt 'look <image> here'");
+  EXPECT_EQ(written.code, 1);
+  EXPECT_NE(written.err.find("the prompt writes <image> at byte 5, but the tokenizer " +
+                             dir.at("sp.model") + " has no id for the model's image placeholder "
+                             "(token 63): it would be read as plain text"),
+            std::string::npos)
+      << written.err;
+  const auto first = testing::blockc(base + " --prompt 'look here' --json");
+  ASSERT_EQ(first.code, 0) << first.err;
+  // The embeddings' rows past the tokenizer's ids (at most 24) are never chosen: no text there.
+  for (int64_t id : first_ids(first)) EXPECT_LT(id, 24);
+}
+
 TEST(Generate, CachedGreedyEqualsRecomputing) {
   Model model = small_model();
   const std::vector<int64_t> prompt = {3, 14, 15, 9, 26};
@@ -486,11 +530,6 @@ std::string bytes_model(testing::TempDir& dir) {
   EXPECT_EQ(testing::blockc("init " + yaml + " --seed 7 -o " + dir.at("w.safetensors")).code, 0);
   return "generate --model " + yaml + " --weights " + dir.at("w.safetensors") +
          " --tokenizer bytes --greedy --json";
-}
-
-std::vector<int64_t> first_ids(const testing::BlockcResult& r) {
-  const auto json = nlohmann::json::parse(r.out);
-  return json["rows"][0]["ids"].get<std::vector<int64_t>>();
 }
 
 // --stop STR ends a row at the token that completes STR; --truncate keeps a long prompt's newest
