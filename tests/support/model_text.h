@@ -37,6 +37,55 @@ struct ModelText {
   }
 };
 
+// A 2-layer CLIP-style tower on 8x8 images of 4x4 patches without its class token (4 features
+// an image, 16 wide), as the `encoder:` entry of a fusion model, every line indented by `indent`.
+inline std::string tiny_vit_encoder(int indent) {
+  const std::string lines[] = {"encoder:",
+                               "  type: vision_transformer",
+                               "  hidden_size: 16",
+                               "  image_size: 8",
+                               "  patch_size: 4",
+                               "  body:",
+                               "    type: repeat",
+                               "    num_layers: 2",
+                               "    block:",
+                               "      type: transformer",
+                               "      mixer: {type: attention, heads: 2, causal: false}",
+                               "      mlp: {type: mlp, intermediate_size: 32}",
+                               "      normalization: {type: layer_norm}",
+                               "  drop_class_token: true"};
+  std::string out;
+  for (const auto& line : lines) out += std::string(static_cast<size_t>(indent), ' ') + line + "\n";
+  return out;
+}
+
+// A tiny LLaVA: tiny_vit_encoder under a linear projector, its 4 features a run of placeholder
+// 63, into a 2-layer decoder (32 wide) of 64 ids; `extra` lines of the model follow, indented by 2.
+inline std::string tiny_llava_text(const std::string& extra = "") {
+  return "version: 1\n"
+         "model:\n"
+         "  type: early_fusion\n"
+         "  decoder:\n"
+         "    type: language_model\n"
+         "    hidden_size: 32\n"
+         "    embeddings: {vocab_size: 64}\n"
+         "    decoder:\n"
+         "      type: repeat\n"
+         "      num_layers: 2\n"
+         "      block:\n"
+         "        type: transformer\n"
+         "        mixer: {type: attention, heads: 4, rotary: {type: default}}\n"
+         "        mlp: {type: gated, intermediate_size: 64}\n"
+         "        normalization: {type: rms_norm}\n"
+         "    head: {normalization: {type: rms_norm}}\n"
+         "  encoders:\n"
+         "    image:\n" +
+         tiny_vit_encoder(6) +
+         "      connectors:\n"
+         "        - {type: linear}\n"
+         "  encoder_tokens: {image: 63}\n" + extra;
+}
+
 // `text` with the first `from` replaced by `to`; a missing `from` fails the test.
 inline std::string replace(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);

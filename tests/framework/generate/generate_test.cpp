@@ -71,44 +71,8 @@ std::vector<int64_t> recomputed(ModelModule& model, std::vector<int64_t> ids, in
   return out;
 }
 
-constexpr const char* kEarlyFusion = R"(version: 1
-model:
-  type: early_fusion
-  decoder:
-    type: language_model
-    hidden_size: 32
-    embeddings: {vocab_size: 64}
-    decoder:
-      type: repeat
-      num_layers: 2
-      block:
-        type: transformer
-        mixer: {type: attention, heads: 4, rotary: {type: default}}
-        mlp: {type: gated, intermediate_size: 64}
-        normalization: {type: rms_norm}
-    head: {normalization: {type: rms_norm}}
-  encoders:
-    image:
-      encoder:
-        type: vision_transformer
-        hidden_size: 16
-        image_size: 8
-        patch_size: 4
-        body:
-          type: repeat
-          num_layers: 2
-          block:
-            type: transformer
-            mixer: {type: attention, heads: 2, causal: false}
-            mlp: {type: mlp, intermediate_size: 32}
-            normalization: {type: layer_norm}
-        drop_class_token: true
-      connectors:
-        - {type: linear}
-  encoder_tokens: {image: 63}
-  begin_tokens: {image: 61}
-  end_tokens: {image: 62}
-)";
+const std::string kEarlyFusion =
+    testing::tiny_llava_text("  begin_tokens: {image: 61}\n  end_tokens: {image: 62}\n");
 
 constexpr const char* kDeepFusion = R"(version: 1
 model:
@@ -181,7 +145,7 @@ std::vector<int64_t> with_image_runs(std::vector<int64_t> ids, size_t at, int im
 }
 
 TEST(Generate, EarlyFusionImagesArePrefilledOnce) {
-  Model model = model_of(kEarlyFusion, 3);
+  Model model = model_of(kEarlyFusion.c_str(), 3);
   EXPECT_EQ(generate::media_ids(*model.module), (std::set<int64_t>{61, 62, 63}));
   at::manual_seed(4);
   const at::Tensor pixels = at::randn({3, 3, 8, 8});
@@ -236,21 +200,7 @@ TEST(Generate, DeepFusionMemoryIsComputedAtPrefillOnly) {
 TEST(Generate, BlockcGivesADeepFusionEncoderItsImage) {
   testing::TempDir dir;
   const std::string features = "    encoder: {type: features, width: 12, tokens: 3}\n";
-  std::string yaml = testing::replace(kDeepFusion, features, R"(    encoder:
-      type: vision_transformer
-      hidden_size: 16
-      image_size: 8
-      patch_size: 4
-      body:
-        type: repeat
-        num_layers: 1
-        block:
-          type: transformer
-          mixer: {type: attention, heads: 2, causal: false}
-          mlp: {type: mlp, intermediate_size: 32}
-          normalization: {type: layer_norm}
-      drop_class_token: true
-)");
+  const std::string yaml = testing::replace(kDeepFusion, features, testing::tiny_vit_encoder(4));
   const std::string model = dir.write("flamingo.yaml", yaml);
   // The library's model (a wide init, so the image shows in the choices) is the CLI's weights.
   Model built = model_of(yaml.c_str(), 3);
@@ -329,6 +279,17 @@ TEST(Generate, APlaceholderTheTokenizerCannotWriteIsRefused) {
                              "(token 63): it would be read as plain text"),
             std::string::npos)
       << written.err;
+  // A context of 12 positions: fitting BOS, the image's 6 and the text's pieces with 4 new
+  // tokens would cut the image.
+  const std::string context = " --set model.decoder.embeddings.max_positions=12";
+  ASSERT_EQ(testing::blockc("init " + model + context + " -o " + dir.at("w16.safetensors")).code,
+            0);
+  const auto cut = testing::blockc(
+      testing::replace(base, dir.at("w.safetensors"), dir.at("w16.safetensors")) + context +
+      " --prompt 'look here' --truncate");
+  EXPECT_EQ(cut.code, 1);
+  EXPECT_NE(cut.err.find("would cut an image's placeholders"), std::string::npos)
+      << cut.err << cut.out;
   const auto first = testing::blockc(base + " --prompt 'look here' --json");
   ASSERT_EQ(first.code, 0) << first.err;
   // The embeddings' rows past the tokenizer's ids (at most 24) are never chosen: no text there.
@@ -591,6 +552,39 @@ TEST(Generate, BlockcNamesWhatItCannotTake) {
   const auto sampling = testing::blockc(base + " --prompt x --top-p 1.5");
   EXPECT_EQ(sampling.code, 1);
   EXPECT_NE(sampling.err.find("top_p 1.5 must be in (0, 1]"), std::string::npos) << sampling.err;
+  const auto no_room = testing::blockc(base + " --prompt 'Hello, w' --max-new-tokens 64 --truncate");
+  EXPECT_EQ(no_room.code, 1);
+  EXPECT_NE(no_room.err.find("--truncate: max_new_tokens 64 leaves no room for the prompt 0 in "
+                             "the model's 64 positions"),
+            std::string::npos)
+      << no_room.err;
+  // Prompt files: no tokens, a mask of another shape, a batch with --image.
+  weights::write_safetensors(dir.at("none.safetensors"),
+                             {{"ids", at::tensor({1, 2}, at::kLong).view({1, 2})}}, {});
+  const auto none = testing::blockc(base + " --prompt-tokens " + dir.at("none.safetensors"));
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.err.find(dir.at("none.safetensors") + ": no `tokens` (or `input_ids`) tensor"),
+            std::string::npos)
+      << none.err;
+  weights::write_safetensors(dir.at("mask.safetensors"),
+                             {{"tokens", at::tensor({1, 2, 3, 4}, at::kLong).view({2, 2})},
+                              {"attention_mask", at::ones({2, 3}, at::kLong)}},
+                             {});
+  const auto mask = testing::blockc(base + " --prompt-tokens " + dir.at("mask.safetensors"));
+  EXPECT_EQ(mask.code, 1);
+  EXPECT_NE(mask.err.find(dir.at("mask.safetensors") + ": attention_mask is [2, 3] but the "
+                          "tokens are [2, 2]"),
+            std::string::npos)
+      << mask.err;
+  weights::write_safetensors(dir.at("batch.safetensors"),
+                             {{"tokens", at::tensor({1, 2, 3, 4}, at::kLong).view({2, 2})}}, {});
+  const auto batch = testing::blockc(base + " --prompt-tokens " + dir.at("batch.safetensors") +
+                                     " --image " + dir.at("batch.safetensors"));
+  EXPECT_EQ(batch.code, 2);
+  EXPECT_NE(batch.err.find("--image gives the images of one prompt; for a batch, give "
+                           "pixel_values in the --prompt-tokens file"),
+            std::string::npos)
+      << batch.err;
 }
 
 }  // namespace

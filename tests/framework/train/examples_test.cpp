@@ -13,6 +13,7 @@
 #include "framework/config/config.h"
 #include "framework/weights/safetensors.h"
 #include "tests/support/blockc_run.h"
+#include "tests/support/model_text.h"
 #include "tests/support/temp_dir.h"
 
 namespace blocks {
@@ -22,44 +23,8 @@ namespace fs = std::filesystem;
 using testing::blockc;
 using testing::TempDir;
 
-// A tiny LLaVA: a 2-layer CLIP-style tower on 8x8 images of 4x4 patches (4 features an image),
-// a linear projector, a 2-layer decoder of 64 ids; placeholder 63.
-constexpr const char* kRun = R"(version: 1
-model:
-  type: early_fusion
-  decoder:
-    type: language_model
-    hidden_size: 32
-    embeddings: {vocab_size: 64}
-    decoder:
-      type: repeat
-      num_layers: 2
-      block:
-        type: transformer
-        mixer: {type: attention, heads: 4, rotary: {type: default}}
-        mlp: {type: gated, intermediate_size: 64}
-        normalization: {type: rms_norm}
-    head: {normalization: {type: rms_norm}}
-  encoders:
-    image:
-      encoder:
-        type: vision_transformer
-        hidden_size: 16
-        image_size: 8
-        patch_size: 4
-        body:
-          type: repeat
-          num_layers: 2
-          block:
-            type: transformer
-            mixer: {type: attention, heads: 2, causal: false}
-            mlp: {type: mlp, intermediate_size: 32}
-            normalization: {type: layer_norm}
-        drop_class_token: true
-      connectors:
-        - {type: linear}
-  encoder_tokens: {image: 63}
-train:
+// The tiny LLaVA of testing::tiny_llava_text (placeholder 63, 4 features an image), trained.
+const std::string kRun = testing::tiny_llava_text() + R"(train:
   steps: 3
   seed: 5
   data: {train: shards, format: examples, sequence_length: 12, micro_batch: 4,
